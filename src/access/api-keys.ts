@@ -1,0 +1,294 @@
+import { timingSafeEqual } from 'node:crypto';
+import type { Kysely, Transaction } from 'kysely';
+import { recordChange } from '../audit/index.js';
+import { forbidden, invalidField, notFound } from '../errors/index.js';
+import { isoTime, type Clock } from '../shared/clock.js';
+import { decodeCursor, encodeCursor, type Page } from '../shared/cursor.js';
+import { newId } from '../shared/ids.js';
+import type { Database } from '../store/index.js';
+import type { ApiKeyTable } from '../store/schema.js';
+import { displayPrefix, generateSecret, hashSecret, isWellFormedSecret } from './key-format.js';
+import type { Actor, ChangeContext, Role } from './roles.js';
+
+/** An API key as listed: everything but the secret, which is shown once at creation. */
+export interface ApiKey {
+  readonly id: string;
+  readonly name: string;
+  readonly role: Role;
+  readonly team: string | null;
+  readonly prefix: string;
+  readonly createdBy: string;
+  readonly createdAt: string;
+  readonly expiresAt: string | null;
+  readonly revokedAt: string | null;
+  readonly revokedBy: string | null;
+  readonly lastUsedAt: string | null;
+  readonly status: 'active' | 'expired' | 'revoked';
+}
+
+export interface CreateApiKeyInput {
+  readonly name: string;
+  readonly role: Role;
+  /** Required for, and only for, `owner` keys. */
+  readonly team?: string;
+  readonly ttlSeconds?: number;
+}
+
+/** How often a key's `lastUsedAt` is written at most: a write per request would be a hot spot. */
+const LAST_USED_GRANULARITY_MS = 60_000;
+
+export interface ApiKeyService {
+  /** Creates a key; the result's `key` is the only time the secret exists outside the caller. */
+  create(context: ChangeContext, input: CreateApiKeyInput): Promise<ApiKey & { key: string }>;
+  list(options: {
+    cursor?: string | undefined;
+    limit: number;
+    includeRevoked?: boolean | undefined;
+  }): Promise<Page<ApiKey>>;
+  get(id: string): Promise<ApiKey>;
+  revoke(context: ChangeContext, id: string): Promise<ApiKey>;
+  /** The actor behind a bearer key, or undefined when the key is unknown, revoked or expired. */
+  authenticate(presented: string): Promise<Actor | undefined>;
+  /**
+   * Makes the first admin key, once per database: `key` when given (STEWARD_ADMIN_KEY), else a
+   * generated one. Returns the generated secret, or undefined when nothing was generated.
+   */
+  bootstrap(adminKey: string | undefined): Promise<{ created: boolean; generated?: string }>;
+}
+
+export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }): ApiKeyService {
+  const { db, clock } = deps;
+
+  async function view(row: ApiKeyTable, trx: Kysely<Database> = db): Promise<ApiKey> {
+    const team =
+      row.team_id === null
+        ? null
+        : ((
+            await trx
+              .selectFrom('teams')
+              .select('name')
+              .where('id', '=', row.team_id)
+              .executeTakeFirst()
+          )?.name ?? null);
+    return toApiKey(row, team, clock.now());
+  }
+
+  async function insertKey(
+    trx: Transaction<Database>,
+    context: ChangeContext,
+    input: {
+      name: string;
+      role: Role;
+      teamId: string | null;
+      teamName: string | null;
+      secret: string;
+      ttlSeconds?: number | undefined;
+    },
+  ): Promise<ApiKey> {
+    const now = clock.now();
+    const row: ApiKeyTable = {
+      id: newId(now),
+      name: input.name,
+      role: input.role,
+      team_id: input.teamId,
+      key_hash: hashSecret(input.secret),
+      key_prefix: displayPrefix(input.secret),
+      created_by: context.actor.ref,
+      created_at: isoTime(now),
+      expires_at: input.ttlSeconds === undefined ? null : isoTime(now + input.ttlSeconds * 1000),
+      revoked_at: null,
+      revoked_by: null,
+      last_used_at: null,
+    };
+    await trx.insertInto('api_keys').values(row).execute();
+    const created = toApiKey(row, input.teamName, now);
+    await recordChange(trx, clock, context, {
+      type: 'apikey.created',
+      targetKind: 'apikey',
+      targetId: row.id,
+      team: input.teamName ?? undefined,
+      after: created,
+    });
+    return created;
+  }
+
+  return {
+    async create(context, input) {
+      if ((input.role === 'owner') !== (input.team !== undefined)) {
+        throw invalidField('/body/team', 'An owner key needs a team; other roles take none.');
+      }
+      const secret = generateSecret('key');
+      const created = await db.transaction().execute(async (trx) => {
+        let teamId: string | null = null;
+        if (input.team !== undefined) {
+          const team = await trx
+            .selectFrom('teams')
+            .select('id')
+            .where('name', '=', input.team)
+            .executeTakeFirst();
+          if (!team) throw notFound('team', input.team);
+          teamId = team.id;
+        }
+        return insertKey(trx, context, {
+          name: input.name,
+          role: input.role,
+          teamId,
+          teamName: input.team ?? null,
+          secret,
+          ttlSeconds: input.ttlSeconds,
+        });
+      });
+      return { ...created, key: secret };
+    },
+
+    async list({ cursor, limit, includeRevoked }) {
+      let query = db.selectFrom('api_keys').selectAll();
+      if (!includeRevoked) query = query.where('revoked_at', 'is', null);
+      if (cursor !== undefined)
+        query = query.where('id', '>', decodeCursor<string>(cursor, 'string'));
+      const rows = await query
+        .orderBy('id')
+        .limit(limit + 1)
+        .execute();
+      const items = await Promise.all(rows.slice(0, limit).map((row) => view(row)));
+      const last = items.at(-1);
+      return rows.length > limit && last ? { items, nextCursor: encodeCursor(last.id) } : { items };
+    },
+
+    async get(id) {
+      const row = await db
+        .selectFrom('api_keys')
+        .selectAll()
+        .where('id', '=', id)
+        .executeTakeFirst();
+      if (!row) throw notFound('API key', id);
+      return view(row);
+    },
+
+    async revoke(context, id) {
+      return db.transaction().execute(async (trx) => {
+        const row = await trx
+          .selectFrom('api_keys')
+          .selectAll()
+          .where('id', '=', id)
+          .executeTakeFirst();
+        if (!row) throw notFound('API key', id);
+        const before = await view(row, trx);
+        if (row.revoked_at !== null) return before; // revoking twice is a no-op, not an error
+        if (context.actor.ref === `apikey:${id}`) {
+          throw forbidden('A key cannot revoke itself; use another admin key.');
+        }
+        const now = isoTime(clock.now());
+        await trx
+          .updateTable('api_keys')
+          .set({ revoked_at: now, revoked_by: context.actor.ref })
+          .where('id', '=', id)
+          .execute();
+        const after = await view({ ...row, revoked_at: now, revoked_by: context.actor.ref }, trx);
+        await recordChange(trx, clock, context, {
+          type: 'apikey.revoked',
+          targetKind: 'apikey',
+          targetId: id,
+          team: after.team ?? undefined,
+          before,
+          after,
+        });
+        return after;
+      });
+    },
+
+    async authenticate(presented) {
+      // A `stw_key_` look-alike with a bad checksum is rejected without touching the database.
+      if (presented.startsWith('stw_') && !isWellFormedSecret(presented, 'key')) return undefined;
+      if (presented.length < 32 || presented.length > 512) return undefined;
+      const hash = hashSecret(presented);
+      const row = await db
+        .selectFrom('api_keys')
+        .leftJoin('teams', 'teams.id', 'api_keys.team_id')
+        .select([
+          'api_keys.id',
+          'api_keys.role',
+          'api_keys.team_id',
+          'api_keys.key_hash',
+          'api_keys.expires_at',
+          'api_keys.revoked_at',
+          'api_keys.last_used_at',
+          'teams.name as team_name',
+        ])
+        .where('api_keys.key_hash', '=', hash)
+        .executeTakeFirst();
+      // The lookup is by the hash of a high-entropy key, which leaks nothing useful; the
+      // constant-time comparison keeps the check itself free of early exits all the same.
+      if (!row || !timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(hash, 'hex')))
+        return undefined;
+      const now = clock.now();
+      if (row.revoked_at !== null) return undefined;
+      if (row.expires_at !== null && Date.parse(row.expires_at) <= now) return undefined;
+      if (
+        row.last_used_at === null ||
+        Date.parse(row.last_used_at) < now - LAST_USED_GRANULARITY_MS
+      ) {
+        await db
+          .updateTable('api_keys')
+          .set({ last_used_at: isoTime(now) })
+          .where('id', '=', row.id)
+          .execute();
+      }
+      return {
+        ref: `apikey:${row.id}`,
+        role: row.role as Role,
+        ...(row.team_id !== null ? { teamId: row.team_id } : {}),
+        ...(row.team_name ? { teamName: row.team_name } : {}),
+      };
+    },
+
+    async bootstrap(adminKey) {
+      return db.transaction().execute(async (trx) => {
+        // The marker row makes bootstrap happen once per database, even when several replicas
+        // start together: the loser of the insert race sees the conflict and does nothing.
+        const marker = await trx
+          .insertInto('meta')
+          .values({ key: 'bootstrap_admin_key', value: isoTime(clock.now()) })
+          .onConflict((oc) => oc.column('key').doNothing())
+          .executeTakeFirst();
+        if (Number(marker.numInsertedOrUpdatedRows ?? 0) === 0) return { created: false };
+        const secret = adminKey ?? generateSecret('key');
+        await insertKey(
+          trx,
+          { actor: { ref: 'system', role: 'system' } },
+          {
+            name: 'bootstrap',
+            role: 'admin',
+            teamId: null,
+            teamName: null,
+            secret,
+          },
+        );
+        return adminKey === undefined ? { created: true, generated: secret } : { created: true };
+      });
+    },
+  };
+}
+
+function toApiKey(row: ApiKeyTable, team: string | null, now: number): ApiKey {
+  const status =
+    row.revoked_at !== null
+      ? 'revoked'
+      : row.expires_at !== null && Date.parse(row.expires_at) <= now
+        ? 'expired'
+        : 'active';
+  return {
+    id: row.id,
+    name: row.name,
+    role: row.role as Role,
+    team,
+    prefix: row.key_prefix,
+    createdBy: row.created_by,
+    createdAt: row.created_at,
+    expiresAt: row.expires_at,
+    revokedAt: row.revoked_at,
+    revokedBy: row.revoked_by,
+    lastUsedAt: row.last_used_at,
+    status,
+  };
+}

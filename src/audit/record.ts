@@ -1,0 +1,50 @@
+import type { Transaction } from 'kysely';
+import type { ChangeContext } from '../access/roles.js';
+import { isoTime, type Clock } from '../shared/clock.js';
+import { newId } from '../shared/ids.js';
+import type { Database } from '../store/index.js';
+
+/** What changed, as one audit event. `before`/`after` are the API views, never secrets. */
+export interface ChangeRecord {
+  /** Dotted event type: `team.created`, `identity.disabled`, `apikey.revoked`. */
+  readonly type: string;
+  readonly targetKind: string;
+  readonly targetId: string;
+  /** Names and ids that the trail is filtered by. */
+  readonly team?: string | undefined;
+  readonly service?: string | undefined;
+  readonly identityId?: string | undefined;
+  readonly before?: unknown;
+  readonly after?: unknown;
+}
+
+/**
+ * Appends one event to the trail inside the caller's transaction, so that a change and its record
+ * commit together or not at all.
+ */
+export async function recordChange(
+  trx: Transaction<Database>,
+  clock: Clock,
+  context: ChangeContext,
+  change: ChangeRecord,
+): Promise<void> {
+  const now = clock.now();
+  await trx
+    .insertInto('audit_events')
+    .values({
+      id: newId(now),
+      occurred_at: isoTime(now),
+      type: change.type,
+      actor: context.actor.ref,
+      actor_role: context.actor.role,
+      request_id: context.requestId ?? null,
+      target_kind: change.targetKind,
+      target_id: change.targetId,
+      team: change.team ?? null,
+      service: change.service ?? null,
+      identity_id: change.identityId ?? null,
+      before: change.before === undefined ? null : JSON.stringify(change.before),
+      after: change.after === undefined ? null : JSON.stringify(change.after),
+    })
+    .execute();
+}

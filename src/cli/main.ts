@@ -1,0 +1,35 @@
+#!/usr/bin/env node
+import { Command } from 'commander';
+import { registerUp } from './commands/up.js';
+import { exitCodeFor } from './context.js';
+
+/** `steward <noun> <verb>`: the server (`up`) and a client for the admin API. */
+export function buildProgram(): Command {
+  const program = new Command('steward')
+    .description(
+      'Steward: workload identity, short-lived credentials and least privilege for AI agents',
+    )
+    .option('--url <url>', "Steward's URL (default: $STEWARD_URL or http://127.0.0.1:8080)")
+    .option('--json', 'print JSON instead of a table, for scripts')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride();
+  registerUp(program);
+  return program;
+}
+
+export async function main(argv: readonly string[]): Promise<number> {
+  try {
+    await buildProgram().parseAsync([...argv], { from: 'user' });
+    return 0;
+  } catch (error) {
+    return exitCodeFor(error);
+  }
+}
+
+const invokedDirectly =
+  process.argv[1] !== undefined && import.meta.url === new URL(`file://${process.argv[1]}`).href;
+if (invokedDirectly || process.env['STEWARD_CLI_ENTRY'] === '1') {
+  const code = await main(process.argv.slice(2));
+  // `up` keeps running; everything else exits with its code.
+  if (code !== 0 || process.argv[2] !== 'up') process.exitCode = code;
+}

@@ -1,0 +1,152 @@
+/**
+ * Configuration, parsed once from the environment into a frozen, typed object.
+ *
+ * A bad value stops the process with a message naming the variable. Secrets may also come from
+ * `<NAME>_FILE` (the Docker/Kubernetes secret-file convention). There are no default secrets.
+ */
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+
+export interface Config {
+  readonly host: string;
+  readonly port: number;
+  /** Embedded-mode state: SQLite database, generated master key. Absolute path. */
+  readonly dataDir: string;
+  /** `postgres://…` selects PostgreSQL; undefined selects SQLite in `dataDir`. */
+  readonly databaseUrl: string | undefined;
+  /** 32-byte master key from `STEWARD_MASTER_KEY`; undefined means generate one (SQLite only). */
+  readonly masterKey: Buffer | undefined;
+  /** Bootstrap admin key for automation, used only on first start. */
+  readonly adminKey: string | undefined;
+  readonly trustDomain: string;
+  /** Issuer URL for tokens and metadata; defaults to `http://<host>:<port>`. */
+  readonly issuer: string;
+  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+}
+
+/** Raised for a bad configuration value; the CLI prints `message` and exits 2. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    message: string,
+  ) {
+    super(`${variable}: ${message}`);
+    this.name = 'ConfigError';
+  }
+}
+
+type Env = Readonly<Record<string, string | undefined>>;
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
+
+/** SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores. */
+const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
+
+/**
+ * Reads the configuration from `env` (normally `process.env`).
+ *
+ * @throws ConfigError naming the first bad variable.
+ */
+export function loadConfig(env: Env = process.env): Config {
+  const host = env['STEWARD_HOST'] || '127.0.0.1';
+  const port = parsePort(env['STEWARD_PORT']);
+  const dataDir = path.resolve(env['STEWARD_DATA_DIR'] || './.steward');
+  const databaseUrl = secret(env, 'DATABASE_URL');
+  if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
+    throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+  }
+  const masterKeyText = secret(env, 'STEWARD_MASTER_KEY');
+  const masterKey = masterKeyText === undefined ? undefined : parseMasterKey(masterKeyText);
+  if (databaseUrl !== undefined && masterKey === undefined) {
+    throw new ConfigError(
+      'STEWARD_MASTER_KEY',
+      'is required with DATABASE_URL: replicas must share one master key, so Steward will not generate one',
+    );
+  }
+  const adminKey = secret(env, 'STEWARD_ADMIN_KEY');
+  if (adminKey !== undefined && adminKey.length < 32) {
+    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be at least 32 characters long');
+  }
+  const trustDomain = env['STEWARD_TRUST_DOMAIN'] || 'steward.local';
+  if (!TRUST_DOMAIN.test(trustDomain)) {
+    throw new ConfigError(
+      'STEWARD_TRUST_DOMAIN',
+      'must be lowercase letters, digits, ".", "-" or "_" (a SPIFFE trust domain)',
+    );
+  }
+  const issuer = (env['STEWARD_ISSUER'] || `http://${hostForUrl(host)}:${port}`).replace(
+    /\/+$/,
+    '',
+  );
+  if (!isHttpUrl(issuer)) {
+    throw new ConfigError('STEWARD_ISSUER', 'must be an http:// or https:// URL');
+  }
+  const logLevel = env['STEWARD_LOG_LEVEL'] || 'info';
+  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
+    throw new ConfigError('STEWARD_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
+  }
+  return Object.freeze({
+    host,
+    port,
+    dataDir,
+    databaseUrl,
+    masterKey,
+    adminKey,
+    trustDomain,
+    issuer,
+    logLevel: logLevel as Config['logLevel'],
+  });
+}
+
+/** `NAME` or the contents of the file named by `NAME_FILE` (trailing newline trimmed); not both. */
+function secret(env: Env, name: string): string | undefined {
+  const direct = env[name];
+  const file = env[`${name}_FILE`];
+  if (direct && file) throw new ConfigError(name, `set ${name} or ${name}_FILE, not both`);
+  if (file) {
+    try {
+      return readFileSync(file, 'utf8').replace(/\r?\n$/, '');
+    } catch (error) {
+      throw new ConfigError(`${name}_FILE`, `cannot read ${file}: ${(error as Error).message}`);
+    }
+  }
+  return direct || undefined;
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined || value === '') return 8080;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
+    throw new ConfigError('STEWARD_PORT', 'must be an integer from 0 to 65535');
+  }
+  return Number(value);
+}
+
+/** Accepts 32 bytes as 64 hex digits or as base64/base64url. */
+export function parseMasterKey(text: string): Buffer {
+  const trimmed = text.trim();
+  const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
+    ? Buffer.from(trimmed, 'hex')
+    : /^[A-Za-z0-9+/_-]{43}=?$/.test(trimmed)
+      ? Buffer.from(trimmed, 'base64')
+      : undefined;
+  if (key === undefined || key.length !== 32) {
+    throw new ConfigError(
+      'STEWARD_MASTER_KEY',
+      'must be 32 random bytes, as 64 hex digits or base64 (try: openssl rand -base64 32)',
+    );
+  }
+  return key;
+}
+
+function hostForUrl(host: string): string {
+  return host.includes(':') ? `[${host}]` : host;
+}
+
+function isHttpUrl(text: string): boolean {
+  try {
+    const url = new URL(text);
+    return url.protocol === 'http:' || url.protocol === 'https:';
+  } catch {
+    return false;
+  }
+}

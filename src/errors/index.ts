@@ -1,0 +1,111 @@
+/**
+ * Steward's errors: one base class with a stable string `code`, one factory per failure.
+ *
+ * The `code` is part of the API contract (clients and tests match on it); the `detail` is safe to
+ * show a client; anything private goes in `internal`, which is logged and never sent. No message
+ * may contain a secret or a token.
+ */
+
+/** Every error code the admin API can return. Adding one is an API change: document it. */
+export type ErrorCode =
+  | 'bad_request'
+  | 'validation_failed'
+  | 'unsupported_media_type'
+  | 'payload_too_large'
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'not_found'
+  | 'route_not_found'
+  | 'method_not_allowed'
+  | 'conflict'
+  | 'team_exists'
+  | 'team_not_empty'
+  | 'person_exists'
+  | 'service_exists'
+  | 'identity_exists'
+  | 'identity_decommissioned'
+  | 'environment_not_admitted'
+  | 'invalid_status_transition'
+  | 'invalid_cursor'
+  | 'rate_limited'
+  | 'not_ready'
+  | 'internal_error';
+
+/** HTTP status and human title for each code, kept in one table so the mapping lives in one place. */
+export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: string }>> = {
+  bad_request: { status: 400, title: 'Bad request' },
+  validation_failed: { status: 400, title: 'Request validation failed' },
+  unsupported_media_type: { status: 415, title: 'Unsupported media type' },
+  payload_too_large: { status: 413, title: 'Payload too large' },
+  unauthenticated: { status: 401, title: 'Authentication required' },
+  forbidden: { status: 403, title: 'Forbidden' },
+  not_found: { status: 404, title: 'Not found' },
+  route_not_found: { status: 404, title: 'No such route' },
+  method_not_allowed: { status: 405, title: 'Method not allowed' },
+  conflict: { status: 409, title: 'Conflict' },
+  team_exists: { status: 409, title: 'Team already exists' },
+  team_not_empty: { status: 409, title: 'Team still owns resources' },
+  person_exists: { status: 409, title: 'Person already exists' },
+  service_exists: { status: 409, title: 'Service already exists' },
+  identity_exists: { status: 409, title: 'Workload identity already exists' },
+  identity_decommissioned: { status: 409, title: 'Workload identity is decommissioned' },
+  environment_not_admitted: { status: 409, title: 'Service not admitted to environment' },
+  invalid_status_transition: { status: 409, title: 'Invalid status transition' },
+  invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
+  rate_limited: { status: 429, title: 'Too many requests' },
+  not_ready: { status: 503, title: 'Not ready' },
+  internal_error: { status: 500, title: 'Internal server error' },
+};
+
+/** One field-level problem, as returned in a problem document's `errors` list. */
+export interface FieldError {
+  /** JSON Pointer into the request (`/body/name`, `/query/limit`). */
+  readonly pointer: string;
+  readonly detail: string;
+}
+
+export interface StewardErrorOptions {
+  /** Field-level problems, shown to the client. */
+  readonly errors?: readonly FieldError[];
+  /** Private detail for the server log only; never sent. */
+  readonly internal?: unknown;
+}
+
+/**
+ * The base of every error Steward raises on purpose.
+ *
+ * @example
+ * throw new StewardError('team_exists', 'A team named "payments" already exists.');
+ */
+export class StewardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly title: string;
+  readonly errors: readonly FieldError[];
+  readonly internal: unknown;
+
+  constructor(code: ErrorCode, detail: string, options: StewardErrorOptions = {}) {
+    super(detail);
+    this.name = 'StewardError';
+    this.code = code;
+    this.status = ERROR_CATALOG[code].status;
+    this.title = ERROR_CATALOG[code].title;
+    this.errors = options.errors ?? [];
+    this.internal = options.internal;
+  }
+}
+
+/** A missing resource, named for the client: `notFound('team', 'payments')`. */
+export function notFound(kind: string, key: string): StewardError {
+  return new StewardError('not_found', `No ${kind} ${JSON.stringify(key)} exists.`);
+}
+
+/** The caller is authenticated but its role or team does not allow this. */
+export function forbidden(detail: string): StewardError {
+  return new StewardError('forbidden', detail);
+}
+
+/** One invalid field, when a check beyond the schema fails. */
+export function invalidField(pointer: string, detail: string): StewardError {
+  return new StewardError('validation_failed', detail, { errors: [{ pointer, detail }] });
+}

@@ -1,0 +1,102 @@
+import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import { StewardError, type ErrorCode } from '../../errors/index.js';
+import { fieldErrors } from '../validation.js';
+
+/** Problem-type URIs resolve to the error reference in the docs. */
+const PROBLEM_BASE = 'https://steward.dev/problems/';
+
+/**
+ * The one place errors become HTTP: RFC 9457 problem documents with a stable `code` and the
+ * request id. Anything not raised on purpose is logged in full and answered as a bare 500.
+ */
+export const problemPlugin = fp(
+  async (app: FastifyInstance) => {
+    app.setErrorHandler((error: FastifyError | StewardError, request, reply) => {
+      const known = toStewardError(error);
+      if (known) return sendProblem(request, reply, known);
+      request.log.error({ err: error }, 'unhandled error');
+      return sendProblem(
+        request,
+        reply,
+        new StewardError('internal_error', 'An unexpected error occurred.'),
+      );
+    });
+
+    app.setNotFoundHandler((request, reply) =>
+      sendProblem(
+        request,
+        reply,
+        new StewardError(
+          'route_not_found',
+          `No route ${request.method} ${request.url.split('?')[0]}.`,
+        ),
+      ),
+    );
+  },
+  { name: 'problem' },
+);
+
+function toStewardError(error: FastifyError | StewardError): StewardError | undefined {
+  if (error instanceof StewardError) return error;
+  const fe = error;
+  if (fe.validation) {
+    const part = fe.validationContext ?? 'body';
+    return new StewardError('validation_failed', `The request ${part} is not valid.`, {
+      errors: fieldErrors(part, fe.validation),
+    });
+  }
+  const byCode: Partial<Record<string, [ErrorCode, string]>> = {
+    FST_ERR_CTP_INVALID_MEDIA_TYPE: ['unsupported_media_type', 'Send application/json.'],
+    FST_ERR_CTP_BODY_TOO_LARGE: [
+      'payload_too_large',
+      'The request body is larger than this endpoint accepts.',
+    ],
+    FST_ERR_CTP_EMPTY_JSON_BODY: ['bad_request', 'The JSON body is empty.'],
+    FST_ERR_CTP_INVALID_CONTENT_LENGTH: [
+      'bad_request',
+      'The Content-Length header does not match the body.',
+    ],
+    FST_ERR_CTP_INVALID_JSON_BODY: ['bad_request', 'The body is not valid JSON.'],
+    FST_ERR_BAD_URL: ['bad_request', 'The URL is malformed.'],
+    FST_ERR_ASYNC_CONSTRAINT: ['bad_request', 'The request could not be routed.'],
+  };
+  const mapped = fe.code ? byCode[fe.code] : undefined;
+  if (mapped) return new StewardError(mapped[0], mapped[1]);
+  // JSON.parse failures surface as SyntaxError with a 400 status.
+  if (fe instanceof SyntaxError || fe.statusCode === 400)
+    return new StewardError('bad_request', 'The body is not valid JSON.');
+  if (fe.statusCode === 413)
+    return new StewardError('payload_too_large', 'The request body is too large.');
+  if (fe.statusCode === 415)
+    return new StewardError('unsupported_media_type', 'Send application/json.');
+  if (fe.statusCode !== undefined && fe.statusCode >= 400 && fe.statusCode < 500) {
+    return new StewardError('bad_request', 'The request is malformed.');
+  }
+  return undefined;
+}
+
+/** Sends `error` as `application/problem+json`. Exported for hooks that answer early. */
+export function sendProblem(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  error: StewardError,
+): FastifyReply {
+  const body = {
+    type: PROBLEM_BASE + error.code,
+    title: error.title,
+    status: error.status,
+    detail: error.message,
+    code: error.code,
+    requestId: request.id,
+    ...(error.errors.length > 0 ? { errors: error.errors } : {}),
+  };
+  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="steward"');
+  if (error.status >= 500 && error.internal !== undefined)
+    request.log.error({ detail: error.internal }, error.code);
+  return reply
+    .code(error.status)
+    .type('application/problem+json')
+    .serializer(JSON.stringify)
+    .send(body);
+}

@@ -1,0 +1,134 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  IdParams,
+  Name,
+  NullableTimestamp,
+  PageOf,
+  PageQuery,
+  Role,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const ApiKey = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  role: Type.String(),
+  team: Type.Union([Type.String(), Type.Null()]),
+  prefix: Type.String({
+    description: 'The start of the key, to recognise it; not enough to use it.',
+  }),
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+  expiresAt: NullableTimestamp,
+  revokedAt: NullableTimestamp,
+  revokedBy: Type.Union([Type.String(), Type.Null()]),
+  lastUsedAt: NullableTimestamp,
+  status: Type.String(),
+});
+
+const CreatedApiKey = Type.Object({
+  ...ApiKey.properties,
+  key: Type.String({ description: 'The secret. Shown once, never again: store it now.' }),
+});
+
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['api-keys'];
+
+  app.post(
+    '/v1/api-keys',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Create an API key; the secret is in this response only',
+        body: Strict({
+          name: Text(200, { minLength: 1 }),
+          role: Role,
+          team: Type.Optional(Name),
+          ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 24 * 3600 })),
+        }),
+        response: { 201: CreatedApiKey, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      // The response carries a secret: no intermediary may keep it.
+      reply.header('cache-control', 'no-store');
+      return reply.code(201).send(await core.apiKeys.create(changeContext(request), request.body));
+    },
+  );
+
+  app.get(
+    '/v1/api-keys',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'List API keys (never their secrets)',
+        querystring: Strict({ includeRevoked: Type.Optional(Type.Boolean()), ...PageQuery }),
+        response: { 200: PageOf(ApiKey), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.apiKeys.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/api-keys/:id',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Get an API key',
+        params: IdParams,
+        response: { 200: ApiKey, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.apiKeys.get(request.params.id),
+  );
+
+  app.delete(
+    '/v1/api-keys/:id',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Revoke an API key, at once',
+        params: IdParams,
+        response: { 200: ApiKey, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.apiKeys.revoke(changeContext(request), request.params.id),
+  );
+
+  app.get(
+    '/v1/whoami',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'The caller: key reference, role and team',
+        response: {
+          200: Type.Object({
+            actor: Type.String(),
+            role: Type.String(),
+            team: Type.Union([Type.String(), Type.Null()]),
+          }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request) => ({
+      actor: request.actor.ref,
+      role: request.actor.role,
+      team: request.actor.teamName ?? null,
+    }),
+  );
+};

@@ -1,0 +1,167 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES, type Role } from '../../access/index.js';
+import { MIN_TOKEN_TTL_SECONDS, type StatusChange } from '../../registry/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  AgentPath,
+  Environment,
+  ERROR_RESPONSES,
+  IdentityStatus,
+  IdParams,
+  Name,
+  NullableTimestamp,
+  PageOf,
+  PageQuery,
+  Reason,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const Identity = Type.Object({
+  id: Type.String(),
+  spiffeId: Type.String(),
+  service: Type.String(),
+  team: Type.String(),
+  environment: Type.String(),
+  agentPath: Type.String(),
+  description: Type.String(),
+  status: Type.String(),
+  statusReason: Type.Union([Type.String(), Type.Null()]),
+  statusChangedBy: Type.Union([Type.String(), Type.Null()]),
+  statusChangedAt: NullableTimestamp,
+  maxTokenTtlSeconds: Type.Integer(),
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+  lastUsedAt: NullableTimestamp,
+});
+
+const MaxTokenTtl = Type.Integer({
+  minimum: MIN_TOKEN_TTL_SECONDS,
+  maximum: 3600,
+  description:
+    'Longest access-token lifetime, in seconds; capped at 3600 in sandbox, 1800 in pilot, 900 in production.',
+});
+
+/** Who may make each lifecycle move. Owners can stop their own workloads but not restart one. */
+const STATUS_ROUTES: readonly { change: StatusChange; roles: readonly Role[]; summary: string }[] =
+  [
+    {
+      change: 'disable',
+      roles: ['admin', 'security', 'owner'],
+      summary: 'Disable an identity (reversible)',
+    },
+    { change: 'enable', roles: ['admin', 'security'], summary: 'Re-enable a disabled identity' },
+    {
+      change: 'decommission',
+      roles: ['admin', 'security', 'owner'],
+      summary: 'Decommission an identity (permanent)',
+    },
+  ];
+
+export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['identities'];
+
+  app.post(
+    '/v1/identities',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Create a workload identity for (service, environment, agent path)',
+        body: Strict({
+          service: Name,
+          environment: Environment,
+          agentPath: AgentPath,
+          description: Type.Optional(Text(2000)),
+          maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
+        }),
+        response: { 201: Identity, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.identities.create(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/identities',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'List workload identities',
+        querystring: Strict({
+          service: Type.Optional(Name),
+          team: Type.Optional(Name),
+          environment: Type.Optional(Environment),
+          status: Type.Optional(IdentityStatus),
+          spiffeId: Type.Optional(Type.String({ maxLength: 512 })),
+          ...PageQuery,
+        }),
+        response: { 200: PageOf(Identity), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.identities.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/identities/:id',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'Get a workload identity',
+        params: IdParams,
+        response: { 200: Identity, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.identities.get(request.params.id),
+  );
+
+  app.patch(
+    '/v1/identities/:id',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Update an identity (description, token lifetime)',
+        params: IdParams,
+        body: Strict({
+          description: Type.Optional(Text(2000)),
+          maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
+        }),
+        response: { 200: Identity, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.identities.update(changeContext(request), request.params.id, request.body),
+  );
+
+  for (const { change, roles, summary } of STATUS_ROUTES) {
+    app.post(
+      `/v1/identities/:id/${change}`,
+      {
+        config: { roles },
+        schema: {
+          tags,
+          summary,
+          params: IdParams,
+          body: Strict({ reason: Reason }),
+          response: { 200: Identity, ...ERROR_RESPONSES },
+        },
+      },
+      async (request) =>
+        core.identities.changeStatus(
+          changeContext(request),
+          request.params.id,
+          change,
+          request.body.reason,
+        ),
+    );
+  }
+};

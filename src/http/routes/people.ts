@@ -1,0 +1,107 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  Email,
+  ERROR_RESPONSES,
+  IdParams,
+  Name,
+  PageOf,
+  PageQuery,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const Person = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  email: Type.String(),
+  team: Type.String(),
+  role: Type.String(),
+  active: Type.Boolean(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+const PersonName = Text(200, { minLength: 1 });
+const TeamRole = Text(64, {
+  minLength: 1,
+  description: "The person's role in the team: lead, engineer, on-call…",
+});
+
+export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['people'];
+
+  app.post(
+    '/v1/people',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Add a person to a team (owners: their own team)',
+        body: Strict({
+          name: PersonName,
+          email: Email,
+          team: Name,
+          role: Type.Optional(TeamRole),
+          active: Type.Optional(Type.Boolean()),
+        }),
+        response: { 201: Person, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.people.create(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/people',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'List people',
+        querystring: Strict({ team: Type.Optional(Name), ...PageQuery }),
+        response: { 200: PageOf(Person), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.people.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/people/:id',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'Get a person',
+        params: IdParams,
+        response: { 200: Person, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.people.get(request.params.id),
+  );
+
+  app.patch(
+    '/v1/people/:id',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Update a person (owners: their own team)',
+        params: IdParams,
+        body: Strict({
+          name: Type.Optional(PersonName),
+          role: Type.Optional(TeamRole),
+          active: Type.Optional(Type.Boolean()),
+        }),
+        response: { 200: Person, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.people.update(changeContext(request), request.params.id, request.body),
+  );
+};

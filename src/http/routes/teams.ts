@@ -1,0 +1,122 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  Name,
+  NameParams,
+  PageOf,
+  PageQuery,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const Team = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  description: Type.String(),
+  contact: Type.String(),
+  escalation: Type.String(),
+  onCall: Type.String(),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+const TeamFields = {
+  description: Type.Optional(Text(2000)),
+  contact: Text(320, { minLength: 1, description: 'Where to reach the team: mail, chat channel.' }),
+  escalation: Text(320, {
+    minLength: 1,
+    description: 'Who to reach when it is urgent: phone, pager.',
+  }),
+  onCall: Type.Optional(Text(320, { description: 'On-call schedule reference (id or URL).' })),
+};
+
+export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['teams'];
+
+  app.post(
+    '/v1/teams',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Create a team',
+        body: Strict({ name: Name, ...TeamFields }),
+        response: { 201: Team, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.teams.create(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/teams',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'List teams by name',
+        querystring: Strict(PageQuery),
+        response: { 200: PageOf(Team), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.teams.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/teams/:name',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'Get a team',
+        params: NameParams,
+        response: { 200: Team, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.teams.get(request.params.name),
+  );
+
+  app.patch(
+    '/v1/teams/:name',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags,
+        summary: "Update a team's contacts (owners: their own team)",
+        params: NameParams,
+        body: Strict({
+          description: TeamFields.description,
+          contact: Type.Optional(TeamFields.contact),
+          escalation: Type.Optional(TeamFields.escalation),
+          onCall: TeamFields.onCall,
+        }),
+        response: { 200: Team, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.teams.update(changeContext(request), request.params.name, request.body),
+  );
+
+  app.delete(
+    '/v1/teams/:name',
+    {
+      config: { roles: ['admin'] },
+      schema: {
+        tags,
+        summary: 'Delete a team that owns nothing',
+        params: NameParams,
+        response: { 204: Type.Null(), ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      await core.teams.delete(changeContext(request), request.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+};

@@ -1,0 +1,34 @@
+export { createTeamService } from './teams.js';
+export type { Team, TeamService, CreateTeamInput, UpdateTeamInput } from './teams.js';
+export { createPersonService } from './people.js';
+export type { Person, PersonService, CreatePersonInput, UpdatePersonInput } from './people.js';
+export { createServiceService } from './services.js';
+export type {
+  Service,
+  ServiceService,
+  CreateServiceInput,
+  UpdateServiceInput,
+  AdmissionInput,
+} from './services.js';
+export { createIdentityService } from './identities.js';
+export type {
+  Identity,
+  IdentityService,
+  CreateIdentityInput,
+  UpdateIdentityInput,
+  IdentityFilter,
+  StatusChange,
+} from './identities.js';
+export {
+  ENVIRONMENTS,
+  DATA_CLASSIFICATIONS,
+  IDENTITY_STATUSES,
+  NAME_PATTERN,
+  AGENT_PATH_PATTERN,
+  AGENT_PATH_MAX_LENGTH,
+  MAX_TOKEN_TTL_SECONDS,
+  MIN_TOKEN_TTL_SECONDS,
+  spiffeId,
+  environmentRank,
+} from './vocabulary.js';
+export type { Environment, DataClassification, IdentityStatus } from './vocabulary.js';

@@ -1,0 +1,5 @@
+export { up } from './up.js';
+export type { RunningSteward, UpOptions } from './up.js';
+export { createCore } from './core.js';
+export type { Core } from './core.js';
+export { createLogger } from './logger.js';

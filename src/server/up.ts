@@ -1,0 +1,118 @@
+import { mkdirSync } from 'node:fs';
+import path from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import type { Config } from '../config/index.js';
+import { buildHttpApp } from '../http/index.js';
+import { systemClock, type Clock } from '../shared/clock.js';
+import { openStore, type Store } from '../store/index.js';
+import { createCore, type Core } from './core.js';
+import { createLogger } from './logger.js';
+import { loadOrCreateMasterKey } from './master-key.js';
+
+/** A running Steward: its address, and how to stop it cleanly. */
+export interface RunningSteward {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly core: Core;
+  readonly masterKey: Buffer;
+  close(): Promise<void>;
+}
+
+export interface UpOptions {
+  readonly logger?: Logger;
+  readonly clock?: Clock;
+  /** Where the one-time bootstrap messages go (the terminal), apart from the JSON log. */
+  readonly announce?: (text: string) => void;
+}
+
+/**
+ * `steward up`: opens the store, migrates, bootstraps the first admin key, and serves the API.
+ * Everything runs in this one process; with `DATABASE_URL` any number of these can share a
+ * PostgreSQL database.
+ */
+export async function up(config: Config, options: UpOptions = {}): Promise<RunningSteward> {
+  const logger = options.logger ?? createLogger(config.logLevel);
+  const announce = options.announce ?? ((text: string) => process.stdout.write(`${text}\n`));
+  const clock = options.clock ?? systemClock;
+
+  let masterKey = config.masterKey;
+  let store: Store;
+  if (config.databaseUrl === undefined) {
+    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    if (masterKey === undefined) {
+      const generated = loadOrCreateMasterKey(config.dataDir);
+      masterKey = generated.key;
+      logger.warn(
+        { file: generated.file },
+        'STEWARD_MASTER_KEY is not set: using a master key stored beside the data. Fine for a laptop; in production set STEWARD_MASTER_KEY from a secret manager.',
+      );
+    }
+    store = await openStore({ kind: 'sqlite', file: path.join(config.dataDir, 'steward.db') });
+  } else {
+    store = await openStore({ kind: 'postgres', url: config.databaseUrl });
+  }
+  if (masterKey === undefined)
+    throw new Error('unreachable: configuration guarantees a master key');
+
+  try {
+    await store.migrate();
+    const core = createCore({ store, clock, trustDomain: config.trustDomain });
+    const bootstrap = await core.apiKeys.bootstrap(config.adminKey);
+    if (bootstrap.generated !== undefined) {
+      announce(
+        [
+          '',
+          'Bootstrap admin key (shown once, never again; store it now):',
+          '',
+          `  ${bootstrap.generated}`,
+          '',
+          'Use it as STEWARD_ADMIN_KEY for the CLI, or as "Authorization: Bearer <key>".',
+          '',
+        ].join('\n'),
+      );
+    } else if (bootstrap.created) {
+      logger.info('bootstrap admin key taken from STEWARD_ADMIN_KEY');
+    }
+
+    const { app } = await buildHttpApp({
+      core,
+      logger,
+      issuer: config.issuer,
+      processMetrics: true,
+    });
+    if (
+      (config.host === '0.0.0.0' || config.host === '::') &&
+      !config.issuer.startsWith('https://')
+    ) {
+      logger.warn(
+        { host: config.host },
+        'listening on every interface without TLS: put a TLS-terminating proxy in front and set STEWARD_ISSUER to its https:// URL',
+      );
+    }
+    const address = await app.listen({ host: config.host, port: config.port });
+    const where =
+      config.databaseUrl === undefined
+        ? `data in ${config.dataDir} (SQLite)`
+        : 'data in PostgreSQL (DATABASE_URL)';
+    announce(`Steward is up at ${address}: ${where}.`);
+
+    let closing: Promise<void> | undefined;
+    return {
+      url: address,
+      app,
+      core,
+      masterKey,
+      close() {
+        closing ??= (async () => {
+          await app.close();
+          await store.close();
+        })();
+        return closing;
+      },
+    };
+  } catch (error) {
+    await store.close();
+    throw error;
+  }
+}

@@ -1,0 +1,40 @@
+import { StewardError } from '../errors/index.js';
+
+/**
+ * Opaque keyset-pagination cursors: the sort key of the last row of a page, base64url-encoded.
+ *
+ * Clients treat a cursor as opaque; the server validates one strictly, because it is input.
+ */
+export function encodeCursor(key: string | number): string {
+  return Buffer.from(JSON.stringify([key]), 'utf8').toString('base64url');
+}
+
+/** Decodes a cursor made by {@link encodeCursor}; anything else is `invalid_cursor`. */
+export function decodeCursor<T extends string | number>(
+  cursor: string,
+  kind: T extends string ? 'string' : 'number',
+): T {
+  if (cursor.length > 200 || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw invalid();
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw invalid();
+  }
+  if (!Array.isArray(parsed) || parsed.length !== 1 || typeof parsed[0] !== kind) throw invalid();
+  if (kind === 'number' && !Number.isSafeInteger(parsed[0])) throw invalid();
+  return parsed[0] as T;
+}
+
+function invalid(): StewardError {
+  return new StewardError('invalid_cursor', 'The cursor is not one this server issued.');
+}
+
+/** One page of a list and the cursor for the next, absent on the last page. */
+export interface Page<T> {
+  readonly items: T[];
+  readonly nextCursor?: string;
+}
+
+export const DEFAULT_PAGE_SIZE = 50;
+export const MAX_PAGE_SIZE = 500;

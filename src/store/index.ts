@@ -1,0 +1,5 @@
+export { openStore, DataDirLockedError } from './open.js';
+export type { Store, StoreOptions } from './open.js';
+export type { Dialect } from './dialect.js';
+export type { Database } from './schema.js';
+export { isUniqueViolation } from './errors.js';

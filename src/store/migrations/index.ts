@@ -1,0 +1,14 @@
+import type { Migration, MigrationProvider } from 'kysely';
+import type { Dialect } from '../dialect.js';
+import { registry } from './0001_registry.js';
+
+/**
+ * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
+ * lock on PostgreSQL so that replicas starting together migrate once.
+ */
+export function migrationProvider(dialect: Dialect): MigrationProvider {
+  const migrations: Record<string, Migration> = {
+    '0001_registry': registry(dialect),
+  };
+  return { getMigrations: () => Promise.resolve(migrations) };
+}
