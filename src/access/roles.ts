@@ -10,11 +10,13 @@
 export const ROLES = ['admin', 'security', 'approver', 'auditor', 'owner'] as const;
 export type Role = (typeof ROLES)[number];
 
-/** Who is making a change: a key holder, or Steward itself (bootstrap, background jobs). */
+/** Who is making a change: a key holder, a workload with its access token, or Steward itself. */
 export interface Actor {
-  /** Stable reference written into the trail: `apikey:<id>` or `system`. */
+  /** Stable reference written into the trail: `apikey:<id>`, `workload:<identity id>` or `system`. */
   readonly ref: string;
-  readonly role: Role | 'system';
+  readonly role: Role | 'workload' | 'system';
+  /** For workloads: the identity the access token was issued to. */
+  readonly identityId?: string;
   /** For `owner` keys: the team the key may act for. */
   readonly teamId?: string;
   /** For `owner` keys: that team's name, for messages. */

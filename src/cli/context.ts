@@ -1,11 +1,14 @@
 import { StewardApiError, StewardClient, StewardUnreachableError } from '@steward/sdk';
 import { Command, CommanderError, Option } from 'commander';
+import { integer, UsageError } from './flags.js';
 import { renderRecord, renderTable, type Column } from './output.js';
+
+export { UsageError };
 
 /**
  * Exit codes scripts can rely on:
  * 0 success; 1 unexpected failure; 2 usage or configuration error; 3 the API refused the
- * request (4xx, except those below); 4 authentication or permission (401, 403);
+ * request (4xx, except those below, and OAuth refusals such as invalid_grant); 4 authentication or permission (401, 403);
  * 5 not found (404); 6 conflict (409); 7 Steward unreachable or failing (network, 5xx).
  */
 export const EXIT = {
@@ -19,27 +22,50 @@ export const EXIT = {
   unavailable: 7,
 } as const;
 
-/** Raised for a bad flag value; printed as `error: <message>` with exit code 2. */
-export class UsageError extends Error {}
-
 export interface OutputOptions {
   readonly json?: boolean;
 }
 
-/** The API client from `--url`/`STEWARD_URL` and `STEWARD_ADMIN_KEY`. */
-export function client(command: Command): StewardClient {
+/** Steward's base URL from `--url` or `STEWARD_URL`, checked to be http(s) before any request. */
+export function stewardUrl(command: Command): string {
   const options = command.optsWithGlobals<{ url?: string }>();
   const url = options.url ?? process.env['STEWARD_URL'] ?? 'http://127.0.0.1:8080';
+  if (!URL.canParse(url) || !/^https?:\/\//i.test(url)) {
+    throw new UsageError(
+      `--url/STEWARD_URL must be an http:// or https:// URL, not ${JSON.stringify(url)}`,
+    );
+  }
+  return url.replace(/\/+$/, '');
+}
+
+/** The API key in `STEWARD_ADMIN_KEY`; its absence is a usage error, before any request. */
+export function adminKey(): string {
   const credential = process.env['STEWARD_ADMIN_KEY'];
   if (!credential) {
     throw new UsageError(
       'STEWARD_ADMIN_KEY is not set: export the API key to use (the bootstrap key is printed by the first `steward up`).',
     );
   }
-  try {
-    return new StewardClient({ url, credential });
-  } catch (error) {
-    throw new UsageError(`--url/STEWARD_URL: ${(error as Error).message}`);
+  return credential;
+}
+
+/** The API client from `--url`/`STEWARD_URL` and `STEWARD_ADMIN_KEY`. */
+export function client(command: Command): StewardClient {
+  return new StewardClient({ url: stewardUrl(command), credential: adminKey() });
+}
+
+/**
+ * An OAuth endpoint's refusal (RFC 6749 §5.2 `{"error", "error_description"}`), kept apart from
+ * the API's problem documents as the server keeps them apart: the codes are OAuth's, not ours.
+ */
+export class OAuthRefusal extends Error {
+  constructor(
+    readonly status: number,
+    readonly error: string,
+    readonly description: string | undefined,
+  ) {
+    super(description === undefined ? error : `${error}: ${description}`);
+    this.name = 'OAuthRefusal';
   }
 }
 
@@ -68,19 +94,21 @@ export function printRecord(command: Command, record: object): void {
   );
 }
 
+/**
+ * Confirms a change the API answered with no body (204): a line for people; nothing for
+ * `--json`, which prints what the API returned and it returned nothing.
+ */
+export function printDone(command: Command, message: string): void {
+  if (!command.optsWithGlobals<OutputOptions>().json) process.stdout.write(`${message}\n`);
+}
+
 /** Common flags of list commands. */
 export function pageOptions(command: Command): Command {
   return command
-    .addOption(new Option('--limit <n>', 'rows per page (1-500)').argParser(positiveInt('--limit')))
+    .addOption(
+      new Option('--limit <n>', 'rows per page (1-500)').argParser(integer('--limit', 1, 500)),
+    )
     .option('--cursor <cursor>', 'continue from a previous page');
-}
-
-export function positiveInt(flag: string): (value: string) => number {
-  return (value) => {
-    if (!/^\d+$/.test(value) || Number(value) < 1)
-      throw new UsageError(`${flag} must be a positive whole number, not ${JSON.stringify(value)}`);
-    return Number(value);
-  };
 }
 
 /** Turns any error into a message on stderr and an exit code. */
@@ -93,6 +121,16 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof StewardUnreachableError) {
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT.unavailable;
+  }
+  if (error instanceof OAuthRefusal) {
+    process.stderr.write(`error: ${error.message}\n`);
+    // invalid_client is OAuth's "who are you?"; server_error and temporarily_unavailable are
+    // Steward failing, not refusing. Every other code is a refusal of this request.
+    if (error.status === 401 || error.status === 403 || error.error === 'invalid_client') {
+      return EXIT.auth;
+    }
+    if (error.status >= 500) return EXIT.unavailable;
+    return EXIT.rejected;
   }
   if (error instanceof StewardApiError) {
     process.stderr.write(`error: ${error.code}: ${error.detail}\n`);

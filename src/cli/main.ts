@@ -1,5 +1,16 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerApiKey, registerWhoami } from './commands/apikey.js';
+import { registerAudit } from './commands/audit.js';
+import { registerFederation } from './commands/federation.js';
+import { registerIdentity } from './commands/identity.js';
+import { registerKey } from './commands/key.js';
+import { registerPerson } from './commands/person.js';
+import { registerRevoke } from './commands/revoke.js';
+import { registerService } from './commands/service.js';
+import { registerTask } from './commands/task.js';
+import { registerTeam } from './commands/team.js';
+import { registerToken } from './commands/token.js';
 import { registerUp } from './commands/up.js';
 import { exitCodeFor } from './context.js';
 
@@ -14,6 +25,18 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerUp(program);
+  registerTeam(program);
+  registerPerson(program);
+  registerService(program);
+  registerIdentity(program);
+  registerToken(program);
+  registerTask(program);
+  registerRevoke(program);
+  registerFederation(program);
+  registerKey(program);
+  registerApiKey(program);
+  registerWhoami(program);
+  registerAudit(program);
   return program;
 }
 

@@ -6,6 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { isWellFormedSecret } from '../access/key-format.js';
 
 export interface Config {
   readonly host: string;
@@ -22,6 +23,12 @@ export interface Config {
   /** Issuer URL for tokens and metadata; defaults to `http://<host>:<port>`. */
   readonly issuer: string;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
+  readonly signing: {
+    readonly algorithm: 'EdDSA' | 'ES256';
+    readonly rotationSeconds: number;
+    readonly leadSeconds: number;
+  };
 }
 
 /** Raised for a bad configuration value; the CLI prints `message` and exits 2. */
@@ -64,9 +71,7 @@ export function loadConfig(env: Env = process.env): Config {
     );
   }
   const adminKey = secret(env, 'STEWARD_ADMIN_KEY');
-  if (adminKey !== undefined && adminKey.length < 32) {
-    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be at least 32 characters long');
-  }
+  if (adminKey !== undefined) checkAdminKey(adminKey);
   const trustDomain = env['STEWARD_TRUST_DOMAIN'] || 'steward.local';
   if (!TRUST_DOMAIN.test(trustDomain)) {
     throw new ConfigError(
@@ -85,7 +90,20 @@ export function loadConfig(env: Env = process.env): Config {
   if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
     throw new ConfigError('STEWARD_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
   }
+  const algorithm = env['STEWARD_SIGNING_ALGORITHM'] || 'EdDSA';
+  if (algorithm !== 'EdDSA' && algorithm !== 'ES256') {
+    throw new ConfigError('STEWARD_SIGNING_ALGORITHM', 'must be EdDSA (Ed25519) or ES256');
+  }
+  const rotationSeconds = parseSeconds(
+    env,
+    'STEWARD_KEY_ROTATION_SECONDS',
+    86_400,
+    3_600,
+    90 * 86_400,
+  );
+  const leadSeconds = parseSeconds(env, 'STEWARD_KEY_LEAD_SECONDS', 3_600, 0, rotationSeconds - 1);
   return Object.freeze({
+    signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
     host,
     port,
     dataDir,
@@ -111,6 +129,35 @@ function secret(env: Env, name: string): string | undefined {
     }
   }
   return direct || undefined;
+}
+
+function parseSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
+    throw new ConfigError(name, `must be a whole number of seconds from ${min} to ${max}`);
+  }
+  return Number(value);
+}
+
+/**
+ * The bootstrap key must be one the API will accept later: printable ASCII without spaces, 32 to
+ * 512 characters, and if it looks like a Steward key (`stw_`), a well-formed one; otherwise the
+ * operator would lock themselves out.
+ */
+function checkAdminKey(key: string): void {
+  if (key.length < 32 || key.length > 512) {
+    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be 32 to 512 characters long');
+  }
+  if (!/^[\x21-\x7e]+$/.test(key)) {
+    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be printable ASCII without spaces');
+  }
+  if (key.startsWith('stw_') && !isWellFormedSecret(key, 'key')) {
+    throw new ConfigError(
+      'STEWARD_ADMIN_KEY',
+      'starts with stw_ but is not a valid Steward key (bad kind or checksum); use a generated key or another string',
+    );
+  }
 }
 
 function parsePort(value: string | undefined): number {

@@ -16,7 +16,6 @@ export type ErrorCode =
   | 'forbidden'
   | 'not_found'
   | 'route_not_found'
-  | 'method_not_allowed'
   | 'conflict'
   | 'team_exists'
   | 'team_not_empty'
@@ -27,7 +26,6 @@ export type ErrorCode =
   | 'environment_not_admitted'
   | 'invalid_status_transition'
   | 'invalid_cursor'
-  | 'rate_limited'
   | 'not_ready'
   | 'internal_error';
 
@@ -41,7 +39,6 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   forbidden: { status: 403, title: 'Forbidden' },
   not_found: { status: 404, title: 'Not found' },
   route_not_found: { status: 404, title: 'No such route' },
-  method_not_allowed: { status: 405, title: 'Method not allowed' },
   conflict: { status: 409, title: 'Conflict' },
   team_exists: { status: 409, title: 'Team already exists' },
   team_not_empty: { status: 409, title: 'Team still owns resources' },
@@ -52,7 +49,6 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   environment_not_admitted: { status: 409, title: 'Service not admitted to environment' },
   invalid_status_transition: { status: 409, title: 'Invalid status transition' },
   invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
-  rate_limited: { status: 429, title: 'Too many requests' },
   not_ready: { status: 503, title: 'Not ready' },
   internal_error: { status: 500, title: 'Internal server error' },
 };

@@ -4,9 +4,13 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';
-import { problemPlugin } from './plugins/problem.js';
+import { problemPlugin, sendFrameworkError } from './plugins/problem.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
+import { credentialRoutes } from './routes/credentials.js';
+import { oauthRoutes } from './routes/oauth.js';
+import { revocationRoutes } from './routes/revocations.js';
+import { taskRoutes } from './routes/tasks.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identities.js';
 import { peopleRoutes } from './routes/people.js';
@@ -49,10 +53,14 @@ export async function buildHttpApp(
         : crypto.randomUUID();
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
+    frameworkErrors: sendFrameworkError,
     ajv: { customOptions: { removeAdditional: false } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setValidatorCompiler(validatorCompiler());
+  // JSON only (the OAuth routes add their form parser): a text/plain body is a 415, not a
+  // string that fails validation further on.
+  app.removeContentTypeParser('text/plain');
   app.addHook('onSend', async (request, reply) => {
     reply.header('x-request-id', request.id);
     reply.header('x-content-type-options', 'nosniff');
@@ -78,8 +86,13 @@ export async function buildHttpApp(
   });
   app.addSchema(Problem);
   await app.register(problemPlugin);
+  // Authentication first, so that its route list (the role matrix) sees every route after it.
+  await app.register(authenticationPlugin, {
+    apiKeys: core.apiKeys,
+    verifier: core.verifier,
+    routeRoles,
+  });
   await app.register(metricsPlugin, { processMetrics: options.processMetrics ?? false });
-  await app.register(authenticationPlugin, { apiKeys: core.apiKeys, routeRoles });
 
   for (const routes of [
     healthRoutes,
@@ -89,6 +102,10 @@ export async function buildHttpApp(
     identityRoutes,
     apiKeyRoutes,
     auditRoutes,
+    oauthRoutes,
+    credentialRoutes,
+    taskRoutes,
+    revocationRoutes,
   ]) {
     await app.register(routes, { core });
   }

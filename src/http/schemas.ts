@@ -35,11 +35,12 @@ export function Enum<const T extends readonly string[]>(
 }
 
 /**
- * Free text: no control characters and no bidirectional overrides (the "Trojan Source" trick that
- * makes text display differently from what it is), bounded in length.
+ * Free text: no C0 or C1 control characters (tab, LF and CR aside) and no bidirectional controls
+ * (embeddings, overrides, isolates and the invisible marks: the "Trojan Source" trick that makes
+ * text display differently from what it is), bounded in length.
  */
 const SAFE_TEXT =
-  '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F\\u202A-\\u202E\\u2066-\\u2069]*$';
+  '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\u061C\\u200E\\u200F\\u202A-\\u202E\\u2066-\\u2069]*$';
 export function Text(
   maxLength: number,
   options: { description?: string; minLength?: number } = {},

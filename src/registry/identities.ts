@@ -7,10 +7,13 @@ import { decodeCursor, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation, type Database } from '../store/index.js';
 import type { IdentityTable } from '../store/schema.js';
+import type { Revocation, RevocationList } from '../revocation/index.js';
 import { toPage } from './pagination.js';
 import { admitted, findService } from './services.js';
 import {
+  DEFAULT_MAX_SESSION_SECONDS,
   DEFAULT_MAX_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_LIFETIME_MS,
   MAX_TOKEN_TTL_SECONDS,
   spiffeId,
   type Environment,
@@ -32,6 +35,8 @@ export interface Identity {
   readonly statusChangedAt: string | null;
   /** The longest access token this identity may hold; capped per environment. */
   readonly maxTokenTtlSeconds: number;
+  /** How long renewals may extend one session (from its first token) before re-attestation. */
+  readonly maxSessionSeconds: number;
   readonly createdBy: string;
   readonly createdAt: string;
   readonly updatedAt: string;
@@ -44,11 +49,13 @@ export interface CreateIdentityInput {
   readonly agentPath: string;
   readonly description?: string;
   readonly maxTokenTtlSeconds?: number;
+  readonly maxSessionSeconds?: number;
 }
 
 export interface UpdateIdentityInput {
   readonly description?: string;
   readonly maxTokenTtlSeconds?: number;
+  readonly maxSessionSeconds?: number;
 }
 
 export interface IdentityFilter {
@@ -93,6 +100,7 @@ function toIdentity(row: IdentityRow): Identity {
     statusChangedBy: row.status_changed_by,
     statusChangedAt: row.status_changed_at,
     maxTokenTtlSeconds: row.max_token_ttl_seconds,
+    maxSessionSeconds: row.max_session_seconds,
     createdBy: row.created_by,
     createdAt: row.created_at,
     updatedAt: row.updated_at,
@@ -126,8 +134,10 @@ export function createIdentityService(deps: {
   db: Kysely<Database>;
   clock: Clock;
   trustDomain: string;
+  /** Where disabling or decommissioning revokes the identity's tokens; absent in unit tests of the registry alone. */
+  revocations?: RevocationList;
 }): IdentityService {
-  const { db, clock, trustDomain } = deps;
+  const { db, clock, trustDomain, revocations } = deps;
 
   const selectIdentities = (source: Kysely<Database>) =>
     source
@@ -216,6 +226,7 @@ export function createIdentityService(deps: {
             status_changed_by: null,
             status_changed_at: null,
             max_token_ttl_seconds: ttl,
+            max_session_seconds: input.maxSessionSeconds ?? DEFAULT_MAX_SESSION_SECONDS,
             created_by: context.actor.ref,
             created_at: now,
             updated_at: now,
@@ -287,13 +298,15 @@ export function createIdentityService(deps: {
           ...row,
           description: input.description ?? row.description,
           max_token_ttl_seconds: ttl,
+          max_session_seconds: input.maxSessionSeconds ?? row.max_session_seconds,
           updated_at: isoTime(clock.now()),
         });
       });
     },
 
     async changeStatus(context, id, change, reason) {
-      return db.transaction().execute(async (trx) => {
+      let revocation: Revocation | undefined;
+      const identity = await db.transaction().execute(async (trx) => {
         const row = await find(trx, id);
         // Owners may stop their own workloads (disable, decommission); re-enabling one that
         // security disabled is not theirs to do, and the route's role list enforces that.
@@ -312,7 +325,23 @@ export function createIdentityService(deps: {
             `Cannot ${change} an identity that is ${row.status}.`,
           );
         }
-        const now = isoTime(clock.now());
+        const nowMs = clock.now();
+        const now = isoTime(nowMs);
+        if (transition.to !== 'active' && revocations) {
+          // A stopped workload's tokens stop with it: every token issued so far is revoked in
+          // the same transaction as the status change.
+          revocation = await revocations.write(
+            trx,
+            context,
+            {
+              kind: 'identity',
+              subject: row.id,
+              revokedAt: nowMs,
+              expiresAt: nowMs + MAX_TOKEN_LIFETIME_MS,
+            },
+            `identity ${transition.to}: ${reason}`,
+          );
+        }
         return save(trx, context, transition.event, row, {
           ...row,
           status: transition.to,
@@ -322,6 +351,8 @@ export function createIdentityService(deps: {
           updated_at: now,
         });
       });
+      if (revocation && revocations) await revocations.announce(revocation);
+      return identity;
     },
   };
 }

@@ -37,7 +37,18 @@ export const MAX_TOKEN_TTL_SECONDS: Readonly<Record<Environment, number>> = {
   production: 900,
 };
 export const MIN_TOKEN_TTL_SECONDS = 60;
+
+/** No access token lives longer than this, whatever its environment (plus clock leeway). */
+export const MAX_TOKEN_LIFETIME_MS =
+  (Math.max(...Object.values(MAX_TOKEN_TTL_SECONDS)) + 60) * 1000;
 export const DEFAULT_MAX_TOKEN_TTL_SECONDS = 900;
+
+/**
+ * How long a workload may keep renewing its token from one attestation, by default: a working
+ * day. After that it must prove who it is again (a new join token or platform token).
+ */
+export const DEFAULT_MAX_SESSION_SECONDS = 8 * 3600;
+export const MAX_SESSION_SECONDS = 7 * 24 * 3600;
 
 /** `spiffe://<trust-domain>/<environment>/<service>/<agent-path>` */
 export function spiffeId(

@@ -57,7 +57,17 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
 
   try {
     await store.migrate();
-    const core = createCore({ store, clock, trustDomain: config.trustDomain });
+    const core = createCore({
+      store,
+      clock,
+      trustDomain: config.trustDomain,
+      issuer: config.issuer,
+      masterKey,
+      signing: config.signing,
+    });
+    await core.start({
+      onJobError: (job, error) => logger.error({ err: error, job }, 'background job failed'),
+    });
     const bootstrap = await core.apiKeys.bootstrap(config.adminKey);
     if (bootstrap.generated !== undefined) {
       announce(
@@ -106,6 +116,7 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       close() {
         closing ??= (async () => {
           await app.close();
+          await core.stop();
           await store.close();
         })();
         return closing;

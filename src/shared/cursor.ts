@@ -23,8 +23,14 @@ export function decodeCursor<T extends string | number>(
   }
   if (!Array.isArray(parsed) || parsed.length !== 1 || typeof parsed[0] !== kind) throw invalid();
   if (kind === 'number' && !Number.isSafeInteger(parsed[0])) throw invalid();
+  // String keys are names or ids; anything else (a NUL, which PostgreSQL refuses in text, quotes,
+  // controls) was not issued here.
+  if (kind === 'string' && !STRING_KEY.test(parsed[0] as string)) throw invalid();
   return parsed[0] as T;
 }
+
+/** The shape of every string sort key: a registry name or a UUID. */
+const STRING_KEY = /^[a-z0-9][a-z0-9._-]{0,199}$/;
 
 function invalid(): StewardError {
   return new StewardError('invalid_cursor', 'The cursor is not one this server issued.');

@@ -3,3 +3,4 @@ export type { Store, StoreOptions } from './open.js';
 export type { Dialect } from './dialect.js';
 export type { Database } from './schema.js';
 export { isUniqueViolation } from './errors.js';
+export type { Notifications } from './notifications.js';

@@ -1,10 +1,11 @@
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql } from 'kysely';
+import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Dialect } from './dialect.js';
 import { migrationProvider } from './migrations/index.js';
+import { localNotifications, postgresNotifications, type Notifications } from './notifications.js';
 import type { Database } from './schema.js';
 
 /** A connected database with its migrations. Built by {@link openStore}; closed by its owner. */
@@ -17,6 +18,10 @@ export interface Store {
   migrationsCurrent(): Promise<boolean>;
   /** A round trip to the database; throws when it is unreachable. */
   ping(): Promise<void>;
+  /** Change notifications to and from the other processes on this database. */
+  readonly notifications: Notifications;
+  /** Runs `work` in a transaction holding a named lock, so that one replica at a time does it. */
+  exclusive<T>(name: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
 }
 
@@ -61,7 +66,7 @@ function openSqlite(file: string): Store {
     throw error;
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
-  return storeFor(db, 'sqlite');
+  return storeFor(db, 'sqlite', localNotifications());
 }
 
 /** PostgreSQL `timestamptz` and `int8` come back as ISO strings and numbers, like SQLite's. */
@@ -91,10 +96,10 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return storeFor(db, 'postgres');
+  return storeFor(db, 'postgres', postgresNotifications(options.url, pool));
 }
 
-function storeFor(db: Kysely<Database>, dialect: Dialect): Store {
+function storeFor(db: Kysely<Database>, dialect: Dialect, notifications: Notifications): Store {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   return {
     db,
@@ -115,7 +120,17 @@ function storeFor(db: Kysely<Database>, dialect: Dialect): Store {
     async ping() {
       await sql`select 1`.execute(db);
     },
+    notifications,
+    exclusive(name, work) {
+      return db.transaction().execute(async (trx) => {
+        // SQLite: the process holds the database exclusively already.
+        if (dialect === 'postgres')
+          await sql`select pg_advisory_xact_lock(hashtext(${`steward.${name}`}))`.execute(trx);
+        return work(trx);
+      });
+    },
     async close() {
+      await notifications.close();
       await db.destroy();
     },
   };

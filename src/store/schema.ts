@@ -53,6 +53,8 @@ export interface IdentityTable {
   status_changed_by: string | null;
   status_changed_at: string | null;
   max_token_ttl_seconds: number;
+  /** How long a chain of renewals may last from its first token. */
+  max_session_seconds: number;
   created_by: string;
   created_at: string;
   updated_at: string;
@@ -94,6 +96,89 @@ export interface AuditEventTable {
   after: string | null;
 }
 
+export interface SigningKeyTable {
+  kid: string;
+  alg: string;
+  /** The public JWK, JSON. */
+  public_jwk: string;
+  /** PKCS#8 DER, sealed under the master key with the kid as context. */
+  private_key: string;
+  created_at: string;
+  /** When the key starts signing; it is published in the JWKS from `created_at`. */
+  activates_at: string;
+  /** Set when the key was withdrawn (compromise): neither signs nor verifies from then on. */
+  revoked_at: string | null;
+}
+
+export interface JoinTokenTable {
+  id: string;
+  identity_id: string;
+  token_hash: string;
+  created_by: string;
+  created_at: string;
+  expires_at: string;
+  used_at: string | null;
+  used_from: string | null;
+}
+
+export interface FederationTrustTable {
+  id: string;
+  name: string;
+  issuer: string;
+  jwks_uri: string | null;
+  /** Inline JWKS, JSON, for issuers Steward cannot or should not fetch from. */
+  jwks: string | null;
+  audience: string;
+  /** JSON object: claim name → required value. */
+  conditions: string;
+  identity_id: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface TaskTable {
+  id: string;
+  identity_id: string;
+  description: string;
+  status: string;
+  deadline_at: string;
+  created_by: string;
+  created_at: string;
+  closed_at: string | null;
+  closed_by: string | null;
+}
+
+/** The token inventory: metadata of every issued token; never the token itself. */
+export interface TokenTable {
+  jti: string;
+  identity_id: string;
+  audience: string;
+  task_id: string | null;
+  attestation: string;
+  parent_jti: string | null;
+  /** The jti of the first token of a renewal chain; revoking it revokes the chain. */
+  session_id: string;
+  kid: string;
+  issued_at: string;
+  expires_at: string;
+  session_expires_at: string;
+  client_address: string | null;
+  /** RFC 8693 `act` claim, JSON, when the token was issued on someone's behalf. */
+  actor: string | null;
+}
+
+export interface RevocationTable {
+  seq: Generated<number>;
+  /** `token` (a jti), `session` (a chain), `identity`, `service_environment`, `task`. */
+  kind: string;
+  subject: string;
+  revoked_at: string;
+  /** After this, no token the entry covers can still be valid, so the entry can be swept. */
+  expires_at: string;
+  reason: string;
+  revoked_by: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -107,4 +192,10 @@ export interface Database {
   api_keys: ApiKeyTable;
   audit_events: AuditEventTable;
   meta: MetaTable;
+  signing_keys: SigningKeyTable;
+  join_tokens: JoinTokenTable;
+  federation_trusts: FederationTrustTable;
+  tasks: TaskTable;
+  tokens: TokenTable;
+  revocations: RevocationTable;
 }

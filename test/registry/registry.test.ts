@@ -3,6 +3,7 @@
  * together, names and SPIFFE IDs are unique, lifecycles hold.
  */
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
 import { SYSTEM_ACTOR, type ChangeContext } from '../../src/access/index.js';
 import { queryAudit } from '../../src/audit/index.js';
@@ -29,7 +30,13 @@ for (const database of await testDatabases()) {
 
     before(async () => {
       store = await database.open();
-      core = createCore({ store, clock, trustDomain: 'example.test' });
+      core = createCore({
+        store,
+        clock,
+        trustDomain: 'example.test',
+        issuer: 'http://steward.test',
+        masterKey: randomBytes(32),
+      });
       await core.teams.create(system, {
         name: 'payments',
         contact: 'pay@example.com',

@@ -1,10 +1,12 @@
 /**
  * A Steward HTTP app over a real database, for `inject()` tests, with one API key per role.
  */
+import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
 import { ROLES, type Role } from '../../src/access/index.js';
 import { SYSTEM_ACTOR } from '../../src/access/index.js';
 import { buildHttpApp, type RouteRoles } from '../../src/http/index.js';
+import type { CoreOptions } from '../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../src/server/index.js';
 import { ManualClock } from './clock.js';
 import type { TestDatabase, TestStore } from './databases.js';
@@ -23,11 +25,25 @@ export interface TestApp {
 }
 
 export const OWNER_TEAM = 'owners-team';
+/** The issuer of test apps' tokens: what `iss` must say. */
+export const TEST_ISSUER = 'http://steward.test';
 
-export async function startTestApp(database: TestDatabase): Promise<TestApp> {
+/** `signing` picks the token signing algorithm and key schedule (default: EdDSA, daily, 1 h lead). */
+export async function startTestApp(
+  database: TestDatabase,
+  options: { signing?: CoreOptions['signing'] } = {},
+): Promise<TestApp> {
   const store = await database.open();
   const clock = new ManualClock();
-  const core = createCore({ store, clock, trustDomain: 'example.test' });
+  const core = createCore({
+    store,
+    clock,
+    trustDomain: 'example.test',
+    issuer: TEST_ISSUER,
+    masterKey: randomBytes(32),
+    ...(options.signing ? { signing: options.signing } : {}),
+  });
+  await core.start({ jobs: false });
   const logger = createLogger(process.env['STEWARD_TEST_LOG'] ?? 'silent');
   const { app, routeRoles } = await buildHttpApp({ core, logger, issuer: 'http://steward.test' });
   const system = { actor: SYSTEM_ACTOR };
@@ -61,6 +77,7 @@ export async function startTestApp(database: TestDatabase): Promise<TestApp> {
     },
     async close() {
       await app.close();
+      await core.stop();
       await store.dispose();
     },
   };

@@ -1,7 +1,6 @@
 import type { Command } from 'commander';
-import { loadConfig, type Config } from '../../config/index.js';
-import { up, type RunningSteward } from '../../server/index.js';
-import { DataDirLockedError } from '../../store/index.js';
+import type { Config } from '../../config/index.js';
+import type { RunningSteward } from '../../server/index.js';
 import { UsageError } from '../context.js';
 
 export function registerUp(program: Command): void {
@@ -27,6 +26,13 @@ Examples:
   DATABASE_URL=postgres://steward@db/steward STEWARD_MASTER_KEY_FILE=/run/secrets/mk steward up`,
     )
     .action(async () => {
+      // Loaded here, not at the top: every other command is a small HTTP client, and loading
+      // the server (Fastify, both database drivers) would triple its start-up time.
+      const [{ loadConfig }, { up }, { DataDirLockedError }] = await Promise.all([
+        import('../../config/index.js'),
+        import('../../server/index.js'),
+        import('../../store/index.js'),
+      ]);
       let config: Config;
       try {
         config = loadConfig();

@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { Actor, ApiKeyService, ChangeContext, Role } from '../../access/index.js';
 import { forbidden, StewardError } from '../../errors/index.js';
+import { STEWARD_AUDIENCE, TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { sendProblem } from './problem.js';
 
 declare module 'fastify' {
@@ -11,6 +12,11 @@ declare module 'fastify' {
      * fails at start-up rather than being open by accident.
      */
     roles?: readonly Role[];
+    /**
+     * Workloads may call this route with an access token issued for Steward itself (audience
+     * `steward`); the handler sees `actor.role === 'workload'` and must scope to its identity.
+     */
+    workload?: boolean;
   }
   interface FastifyRequest {
     /** The authenticated caller; set on every route that declares `roles`. */
@@ -23,6 +29,7 @@ export interface RouteRoles {
   readonly method: string;
   readonly url: string;
   readonly roles: readonly Role[] | undefined;
+  readonly workload: boolean;
 }
 
 /**
@@ -30,7 +37,10 @@ export interface RouteRoles {
  * unauthenticated caller learns nothing about a route but that it needs a key.
  */
 export const authenticationPlugin = fp(
-  async (app: FastifyInstance, options: { apiKeys: ApiKeyService; routeRoles: RouteRoles[] }) => {
+  async (
+    app: FastifyInstance,
+    options: { apiKeys: ApiKeyService; verifier: TokenVerifier; routeRoles: RouteRoles[] },
+  ) => {
     app.decorateRequest('actor', null as unknown as Actor);
 
     app.addHook('onRoute', (route) => {
@@ -38,7 +48,12 @@ export const authenticationPlugin = fp(
       const methods = Array.isArray(route.method) ? route.method : [route.method];
       for (const method of methods) {
         if (method === 'HEAD') continue;
-        options.routeRoles.push({ method, url: route.url, roles });
+        options.routeRoles.push({
+          method,
+          url: route.url,
+          roles,
+          workload: route.config?.workload === true,
+        });
       }
       if (route.url.startsWith('/v1/') && roles === undefined) {
         throw new Error(
@@ -51,7 +66,13 @@ export const authenticationPlugin = fp(
       const roles = request.routeOptions.config.roles;
       if (roles === undefined) return;
       const token = bearerToken(request);
-      const actor = token === undefined ? undefined : await options.apiKeys.authenticate(token);
+      const workload = request.routeOptions.config.workload === true;
+      const actor =
+        token === undefined
+          ? undefined
+          : workload && isJwt(token)
+            ? workloadActor(options.verifier, token)
+            : await options.apiKeys.authenticate(token);
       if (actor === undefined) {
         return sendProblem(
           request,
@@ -62,7 +83,7 @@ export const authenticationPlugin = fp(
           ),
         );
       }
-      if (!roles.includes(actor.role as Role)) {
+      if (actor.role !== 'workload' && !roles.includes(actor.role as Role)) {
         return sendProblem(
           request,
           reply,
@@ -75,6 +96,22 @@ export const authenticationPlugin = fp(
   },
   { name: 'authentication', dependencies: ['problem'] },
 );
+
+/** API keys never contain dots; a JWT has exactly two. */
+function isJwt(token: string): boolean {
+  return token.split('.').length === 3;
+}
+
+/** The workload behind a Steward access token issued for Steward's own API, if it is valid. */
+function workloadActor(verifier: TokenVerifier, token: string): Actor | undefined {
+  try {
+    const { claims } = verifier.verify(token, STEWARD_AUDIENCE);
+    return { ref: `workload:${claims.client_id}`, role: 'workload', identityId: claims.client_id };
+  } catch (error) {
+    if (error instanceof TokenError) return undefined;
+    throw error;
+  }
+}
 
 function bearerToken(request: FastifyRequest): string | undefined {
   const header = request.headers.authorization;

@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import { StewardError, type ErrorCode } from '../../errors/index.js';
+import { OAuthError } from '../../tokens/index.js';
 import { fieldErrors } from '../validation.js';
 
 /** Problem-type URIs resolve to the error reference in the docs. */
@@ -12,7 +13,17 @@ const PROBLEM_BASE = 'https://steward.dev/problems/';
  */
 export const problemPlugin = fp(
   async (app: FastifyInstance) => {
-    app.setErrorHandler((error: FastifyError | StewardError, request, reply) => {
+    app.setErrorHandler((error: FastifyError | StewardError | OAuthError, request, reply) => {
+      // The OAuth endpoints speak RFC 6749 errors, not problem documents.
+      if (error instanceof OAuthError) {
+        if (error.status >= 500) request.log.error({ err: error }, 'oauth server error');
+        return reply
+          .code(error.status)
+          .header('cache-control', 'no-store')
+          .type('application/json')
+          .serializer(JSON.stringify)
+          .send({ error: error.error, error_description: error.description });
+      }
       const known = toStewardError(error);
       if (known) return sendProblem(request, reply, known);
       request.log.error({ err: error }, 'unhandled error');
@@ -59,6 +70,7 @@ function toStewardError(error: FastifyError | StewardError): StewardError | unde
     ],
     FST_ERR_CTP_INVALID_JSON_BODY: ['bad_request', 'The body is not valid JSON.'],
     FST_ERR_BAD_URL: ['bad_request', 'The URL is malformed.'],
+    FST_ERR_MAX_PARAM_LENGTH: ['bad_request', 'A path segment is longer than this API accepts.'],
     FST_ERR_ASYNC_CONSTRAINT: ['bad_request', 'The request could not be routed.'],
   };
   const mapped = fe.code ? byCode[fe.code] : undefined;
@@ -76,6 +88,22 @@ function toStewardError(error: FastifyError | StewardError): StewardError | unde
   return undefined;
 }
 
+/**
+ * For Fastify's `frameworkErrors` option: failures before routing (a malformed URL, an over-long
+ * path segment), which never reach the error handler, answered as problems all the same.
+ */
+export function sendFrameworkError(
+  error: FastifyError,
+  request: FastifyRequest,
+  reply: FastifyReply,
+): void {
+  sendProblem(
+    request,
+    reply,
+    toStewardError(error) ?? new StewardError('bad_request', 'The request is malformed.'),
+  );
+}
+
 /** Sends `error` as `application/problem+json`. Exported for hooks that answer early. */
 export function sendProblem(
   request: FastifyRequest,
@@ -91,6 +119,8 @@ export function sendProblem(
     requestId: request.id,
     ...(error.errors.length > 0 ? { errors: error.errors } : {}),
   };
+  // Also set by the app's onSend hook, which errors raised before routing do not pass through.
+  reply.header('x-request-id', request.id);
   if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="steward"');
   if (error.status >= 500 && error.internal !== undefined)
     request.log.error({ detail: error.internal }, error.code);

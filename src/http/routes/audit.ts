@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { queryAudit } from '../../audit/index.js';
+import { invalidField } from '../../errors/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { ERROR_RESPONSES, Id, Name, PageOf, PageQuery, Strict, Timestamp } from '../schemas.js';
@@ -55,14 +56,26 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
     async (request) =>
       queryAudit(core.store.db, {
         ...request.query,
-        since: normalizeTime(request.query.since),
-        until: normalizeTime(request.query.until),
+        since: normalizeTime('since', request.query.since),
+        until: normalizeTime('until', request.query.until),
         limit: request.query.limit ?? DEFAULT_PAGE_SIZE,
       }),
   );
 };
 
-/** Stored times are UTC ISO strings; a filter given with an offset is converted to compare right. */
-function normalizeTime(value: string | undefined): string | undefined {
-  return value === undefined ? undefined : new Date(value).toISOString();
+/**
+ * Stored times are UTC ISO strings; a filter given with an offset is converted to compare right.
+ * RFC 3339 allows a leap second (`23:59:60`), which `Date` cannot read: it is taken as the instant
+ * after it. Years outside 1–9999 (reachable through an offset) are refused: neither database
+ * compares them correctly.
+ */
+function normalizeTime(name: string, value: string | undefined): string | undefined {
+  if (value === undefined) return undefined;
+  const leap = /^(.*[Tt ]\d\d:\d\d):60(.*)$/.exec(value);
+  const ms = leap ? Date.parse(`${leap[1]}:59${leap[2]}`) + 1000 : Date.parse(value);
+  const iso = Number.isNaN(ms) ? '' : new Date(ms).toISOString();
+  if (!/^(?!0000)\d{4}-/.test(iso)) {
+    throw invalidField(`/query/${name}`, 'must be a time between the years 1 and 9999 (UTC)');
+  }
+  return iso;
 }

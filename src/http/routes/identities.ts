@@ -1,7 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../access/index.js';
-import { MIN_TOKEN_TTL_SECONDS, type StatusChange } from '../../registry/index.js';
+import {
+  MAX_SESSION_SECONDS,
+  MIN_TOKEN_TTL_SECONDS,
+  type StatusChange,
+} from '../../registry/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
@@ -34,6 +38,7 @@ const Identity = Type.Object({
   statusChangedBy: Type.Union([Type.String(), Type.Null()]),
   statusChangedAt: NullableTimestamp,
   maxTokenTtlSeconds: Type.Integer(),
+  maxSessionSeconds: Type.Integer(),
   createdBy: Type.String(),
   createdAt: Timestamp,
   updatedAt: Timestamp,
@@ -45,6 +50,13 @@ const MaxTokenTtl = Type.Integer({
   maximum: 3600,
   description:
     'Longest access-token lifetime, in seconds; capped at 3600 in sandbox, 1800 in pilot, 900 in production.',
+});
+
+const MaxSession = Type.Integer({
+  minimum: 300,
+  maximum: MAX_SESSION_SECONDS,
+  description:
+    'How long renewals may extend one session before the workload must attest again (default 8 hours).',
 });
 
 /** Who may make each lifecycle move. Owners can stop their own workloads but not restart one. */
@@ -79,6 +91,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           agentPath: AgentPath,
           description: Type.Optional(Text(2000)),
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
+          maxSessionSeconds: Type.Optional(MaxSession),
         }),
         response: { 201: Identity, ...ERROR_RESPONSES },
       },
@@ -99,7 +112,9 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           team: Type.Optional(Name),
           environment: Type.Optional(Environment),
           status: Type.Optional(IdentityStatus),
-          spiffeId: Type.Optional(Type.String({ maxLength: 512 })),
+          spiffeId: Type.Optional(
+            Type.String({ maxLength: 512, pattern: '^spiffe://[a-z0-9._-]+(/[a-z0-9._-]+)+$' }),
+          ),
           ...PageQuery,
         }),
         response: { 200: PageOf(Identity), ...ERROR_RESPONSES },
@@ -134,6 +149,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         body: Strict({
           description: Type.Optional(Text(2000)),
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
+          maxSessionSeconds: Type.Optional(MaxSession),
         }),
         response: { 200: Identity, ...ERROR_RESPONSES },
       },

@@ -1,6 +1,7 @@
 import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../dialect.js';
 import { registry } from './0001_registry.js';
+import { credentials } from './0002_credentials.js';
 
 /**
  * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
@@ -9,6 +10,7 @@ import { registry } from './0001_registry.js';
 export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_registry': registry(dialect),
+    '0002_credentials': credentials(dialect),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -1,0 +1,1 @@
+export { seal, open } from './envelope.js';

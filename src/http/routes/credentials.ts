@@ -1,0 +1,206 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { JOIN_TOKEN_DEFAULT_TTL_SECONDS } from '../../attestation/index.js';
+import type { Core } from '../../server/core.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  HttpUrl,
+  IdParams,
+  Id,
+  Name,
+  NameParams,
+  NullableTimestamp,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const JoinToken = Type.Object({
+  id: Type.String(),
+  token: Type.String({ description: 'The join token: shown once; give it to the workload.' }),
+  identity: Type.String(),
+  spiffeId: Type.String(),
+  expiresAt: Timestamp,
+});
+
+const Jwk = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
+const Jwks = Strict({ keys: Type.Array(Jwk, { minItems: 1, maxItems: 20 }) });
+
+const Trust = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  issuer: Type.String(),
+  jwksUri: Type.Union([Type.String(), Type.Null()]),
+  jwks: Type.Union([Type.Unknown(), Type.Null()]),
+  audience: Type.String(),
+  conditions: Type.Record(Type.String(), Type.String()),
+  identity: Type.String(),
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+});
+
+const Key = Type.Object({
+  kid: Type.String(),
+  alg: Type.String(),
+  createdAt: Timestamp,
+  activatesAt: Timestamp,
+  retiresAt: NullableTimestamp,
+  unpublishesAt: NullableTimestamp,
+  state: Type.String(),
+});
+
+/** Attestation and signing: join tokens, federation trust rules, signing keys. */
+export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
+  app,
+  { core },
+) => {
+  app.post(
+    '/v1/identities/:id/join-tokens',
+    {
+      config: { roles: ['admin', 'owner'] },
+      schema: {
+        tags: ['attestation'],
+        summary: 'Create a single-use join token for an identity (owners: their own team)',
+        params: IdParams,
+        body: Type.Optional(
+          Strict({
+            ttlSeconds: Type.Optional(
+              Type.Integer({
+                minimum: 60,
+                maximum: 3600,
+                default: JOIN_TOKEN_DEFAULT_TTL_SECONDS,
+                description: 'Minutes, not days: 60 to 3600 s.',
+              }),
+            ),
+          }),
+        ),
+        response: { 201: JoinToken, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      reply.header('cache-control', 'no-store');
+      const ttl = request.body?.ttlSeconds ?? JOIN_TOKEN_DEFAULT_TTL_SECONDS;
+      return reply
+        .code(201)
+        .send(await core.joinTokens.create(changeContext(request), request.params.id, ttl));
+    },
+  );
+
+  const trustTags = ['federation'];
+  app.post(
+    '/v1/federation/trusts',
+    {
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags: trustTags,
+        summary: 'Trust tokens from an external OIDC issuer for one identity',
+        body: Strict({
+          name: Name,
+          issuer: HttpUrl,
+          jwksUri: Type.Optional(HttpUrl),
+          jwks: Type.Optional(Jwks),
+          audience: Text(512, { minLength: 1 }),
+          conditions: Type.Record(
+            Type.String({ minLength: 1, maxLength: 200 }),
+            Text(512, { minLength: 1 }),
+            {
+              maxProperties: 20,
+              description:
+                'Claim (a path with "/" between levels) → required value; "*" matches any run of characters.',
+            },
+          ),
+          identity: Id,
+        }),
+        response: { 201: Trust, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.federation.create(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/federation/trusts',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags: trustTags,
+        summary: 'List trust rules',
+        response: { 200: Type.Object({ items: Type.Array(Trust) }), ...ERROR_RESPONSES },
+      },
+    },
+    async () => ({ items: await core.federation.list() }),
+  );
+
+  app.get(
+    '/v1/federation/trusts/:name',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags: trustTags,
+        summary: 'Get a trust rule',
+        params: NameParams,
+        response: { 200: Trust, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.federation.get(request.params.name),
+  );
+
+  app.delete(
+    '/v1/federation/trusts/:name',
+    {
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags: trustTags,
+        summary: 'Remove a trust rule',
+        params: NameParams,
+        response: { 204: Type.Null(), ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      await core.federation.remove(changeContext(request), request.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+
+  app.get(
+    '/v1/keys',
+    {
+      config: { roles: ['admin', 'security', 'auditor'] },
+      schema: {
+        tags: ['keys'],
+        summary: 'Signing keys and their schedule (never the private halves)',
+        response: { 200: Type.Object({ items: Type.Array(Key) }), ...ERROR_RESPONSES },
+      },
+    },
+    async () => ({ items: core.keyring.list() }),
+  );
+
+  app.post(
+    '/v1/keys/rotate',
+    {
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags: ['keys'],
+        summary: 'Rotate the signing key now',
+        body: Type.Optional(
+          Strict({
+            immediate: Type.Optional(
+              Type.Boolean({
+                description:
+                  'Sign with the new key at once (after a compromise) instead of after the lead time.',
+              }),
+            ),
+          }),
+        ),
+        response: { 201: Key, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(
+        await core.keyring.rotate(changeContext(request), {
+          immediate: request.body?.immediate ?? false,
+        }),
+      ),
+  );
+};

@@ -1,0 +1,116 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { invalidField } from '../../errors/index.js';
+import type { RevocationRequest } from '../../tokens/index.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  Enum,
+  Environment,
+  ERROR_RESPONSES,
+  Id,
+  Name,
+  PageOf,
+  PageQuery,
+  Reason,
+  Strict,
+  Timestamp,
+} from '../schemas.js';
+
+const Entry = Type.Object({
+  jti: Type.String(),
+  identity: Type.String(),
+  spiffeId: Type.String(),
+  service: Type.String(),
+  environment: Type.String(),
+  audience: Type.String(),
+  task: Type.Union([Type.String(), Type.Null()]),
+  attestation: Type.String(),
+  parent: Type.Union([Type.String(), Type.Null()]),
+  session: Type.String(),
+  kid: Type.String(),
+  issuedAt: Timestamp,
+  expiresAt: Timestamp,
+  sessionExpiresAt: Timestamp,
+  clientAddress: Type.Union([Type.String(), Type.Null()]),
+  act: Type.Unknown(),
+  status: Type.String(),
+});
+
+/** Token inventory and revocation by operators. */
+export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
+  app,
+  { core },
+) => {
+  app.get(
+    '/v1/tokens',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags: ['tokens'],
+        summary:
+          'The token inventory, newest first: metadata of every issued token, never the token',
+        querystring: Strict({
+          identity: Type.Optional(Id),
+          task: Type.Optional(Id),
+          session: Type.Optional(Id),
+          service: Type.Optional(Name),
+          ...PageQuery,
+        }),
+        response: { 200: PageOf(Entry), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.inventory.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.post(
+    '/v1/revocations',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags: ['tokens'],
+        summary:
+          'Revoke a token, a lineage, an identity, a service in an environment (kill switch) or a task',
+        description:
+          'kind=token needs jti; kind=lineage needs jti (that token and every token renewed from it; the root of a session revokes the session); ' +
+          'kind=identity needs identity; kind=service_environment needs service and environment; kind=task needs task.',
+        body: Strict({
+          kind: Enum(['token', 'lineage', 'identity', 'service_environment', 'task'] as const),
+          jti: Type.Optional(Id),
+          identity: Type.Optional(Id),
+          service: Type.Optional(Name),
+          environment: Type.Optional(Environment),
+          task: Type.Optional(Id),
+          reason: Reason,
+        }),
+        response: {
+          201: Type.Object({ kind: Type.String(), entries: Type.Integer() }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const kind: RevocationRequest['kind'] = body.kind;
+      const need = (field: 'jti' | 'identity' | 'service' | 'environment' | 'task'): string => {
+        const value = body[field];
+        if (value === undefined)
+          throw invalidField(`/body/${field}`, `is required for kind ${String(kind)}`);
+        return value;
+      };
+      const target: RevocationRequest =
+        kind === 'token' || kind === 'lineage'
+          ? { kind, jti: need('jti') }
+          : kind === 'identity'
+            ? { kind, identity: need('identity') }
+            : kind === 'service_environment'
+              ? { kind, service: need('service'), environment: need('environment') }
+              : { kind, task: need('task') };
+      return reply
+        .code(201)
+        .send(await core.revoker.revoke(changeContext(request), target, body.reason));
+    },
+  );
+};

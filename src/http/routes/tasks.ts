@@ -1,0 +1,102 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { MAX_TASK_SECONDS } from '../../tasks/index.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  Id,
+  IdParams,
+  NullableTimestamp,
+  PageOf,
+  PageQuery,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+const Task = Type.Object({
+  id: Type.String(),
+  identity: Type.String(),
+  description: Type.String(),
+  status: Type.String(),
+  deadlineAt: Timestamp,
+  createdBy: Type.String(),
+  createdAt: Timestamp,
+  closedAt: NullableTimestamp,
+  closedBy: Type.Union([Type.String(), Type.Null()]),
+});
+
+/** Tasks: opened and completed by the workload itself (its access token) or by its owners. */
+export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['tasks'];
+  app.post(
+    '/v1/tasks',
+    {
+      config: { roles: ['admin', 'owner'], workload: true },
+      schema: {
+        tags,
+        summary: 'Open a task; tokens issued for it die when it completes or reaches its deadline',
+        body: Strict({
+          identity: Id,
+          deadlineSeconds: Type.Integer({ minimum: 10, maximum: MAX_TASK_SECONDS }),
+          description: Type.Optional(Text(2000)),
+        }),
+        response: { 201: Task, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.tasks.open(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/tasks',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: 'List tasks',
+        querystring: Strict({
+          identity: Type.Optional(Id),
+          status: Type.Optional(
+            Type.Union([Type.Literal('open'), Type.Literal('completed'), Type.Literal('expired')]),
+          ),
+          ...PageQuery,
+        }),
+        response: { 200: PageOf(Task), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.tasks.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/tasks/:id',
+    {
+      config: { roles: ROLES, workload: true },
+      schema: {
+        tags,
+        summary: 'Get a task',
+        params: IdParams,
+        response: { 200: Task, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.tasks.get(changeContext(request), request.params.id),
+  );
+
+  app.post(
+    '/v1/tasks/:id/complete',
+    {
+      config: { roles: ['admin', 'owner'], workload: true },
+      schema: {
+        tags,
+        summary: 'Complete a task and revoke its tokens at once',
+        params: IdParams,
+        response: { 200: Task, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.tasks.complete(changeContext(request), request.params.id),
+  );
+};

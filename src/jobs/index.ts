@@ -1,0 +1,2 @@
+export { startJobs } from './scheduler.js';
+export type { Job, Scheduler } from './scheduler.js';

@@ -1,0 +1,2 @@
+export { createRevocationList, REVOCATION_KINDS, REVOCATIONS_CHANNEL } from './list.js';
+export type { RevocationList, Revocation, RevocationKind, RevocableToken } from './list.js';

@@ -1,0 +1,206 @@
+import type { Transaction } from 'kysely';
+import type { ChangeContext } from '../access/index.js';
+import { recordChange } from '../audit/index.js';
+import { isoTime, type Clock } from '../shared/clock.js';
+import type { Database, Store } from '../store/index.js';
+
+/**
+ * What can be revoked, and what a token must carry to be matched:
+ * - `token`: one token, by `jti`;
+ * - `session`: a token and every token renewed from it, by the chain's root `jti` (`sid`);
+ * - `identity`: every token of a workload identity issued up to the revocation;
+ * - `service_environment`: the kill switch, every token of a service in one environment;
+ * - `task`: every token issued for a task.
+ */
+export const REVOCATION_KINDS = [
+  'token',
+  'session',
+  'identity',
+  'service_environment',
+  'task',
+] as const;
+export type RevocationKind = (typeof REVOCATION_KINDS)[number];
+
+export interface Revocation {
+  readonly kind: RevocationKind;
+  /** jti, session id, identity id, `<service>/<environment>`, or task id. */
+  readonly subject: string;
+  readonly revokedAt: number;
+  /** No token the entry covers outlives this; the entry is swept after it. */
+  readonly expiresAt: number;
+}
+
+/** The claims a revocation check needs; every Steward access token has them. */
+export interface RevocableToken {
+  readonly jti: string;
+  readonly sid: string;
+  /** The identity id. */
+  readonly client_id: string;
+  readonly service: string;
+  readonly environment: string;
+  readonly task?: string | undefined;
+  /** Issued at, in seconds. */
+  readonly iat: number;
+}
+
+export const REVOCATIONS_CHANNEL = 'steward_revocations';
+
+/**
+ * The revocation list: an in-memory index of every unexpired revocation, kept current by
+ * notifications (fast path) and polling (safety net), checked on every token verification in
+ * a few map lookups.
+ */
+export interface RevocationList {
+  isRevoked(token: RevocableToken): boolean;
+  /**
+   * Writes a revocation inside `trx` (with the change's audit event). Call {@link announce}
+   * with the result after the transaction commits.
+   */
+  write(
+    trx: Transaction<Database>,
+    context: ChangeContext,
+    entry: Revocation,
+    reason: string,
+  ): Promise<Revocation>;
+  /** Applies `entry` here at once and tells the other replicas. */
+  announce(entry: Revocation): Promise<void>;
+  /** Re-reads recent entries (the poll), or all of them (`full`). */
+  refresh(full?: boolean): Promise<void>;
+  /** Deletes entries that can no longer match a valid token. */
+  sweep(): Promise<number>;
+  /** Starts listening for other replicas' revocations; returns a stop function. */
+  listen(): () => void;
+  size(): number;
+}
+
+/** Entries revoked this recently are re-read on every poll, in case commits landed out of order. */
+const RECENT_WINDOW_MS = 10_000;
+
+export function createRevocationList(deps: { store: Store; clock: Clock }): RevocationList {
+  const { store, clock } = deps;
+  const db = store.db;
+  const entries = new Map<RevocationKind, Map<string, Revocation>>(
+    REVOCATION_KINDS.map((k) => [k, new Map()]),
+  );
+  let lastSeq = 0;
+
+  function apply(entry: Revocation): void {
+    const byKind = entries.get(entry.kind);
+    const existing = byKind?.get(entry.subject);
+    // A later revocation of the same subject widens it (identity re-disabled after re-enable).
+    if (!existing || existing.revokedAt < entry.revokedAt) byKind?.set(entry.subject, entry);
+  }
+
+  function revokedAt(kind: RevocationKind, subject: string | undefined): number | undefined {
+    return subject === undefined ? undefined : entries.get(kind)?.get(subject)?.revokedAt;
+  }
+
+  return {
+    isRevoked(token) {
+      if (revokedAt('token', token.jti) !== undefined) return true;
+      if (revokedAt('session', token.sid) !== undefined) return true;
+      if (revokedAt('task', token.task) !== undefined) return true;
+      // Identity and kill-switch revocations cover tokens issued up to the revocation, so that
+      // an identity re-enabled later can be issued new tokens. iat has whole seconds: a token
+      // issued in the same second as the revocation counts as revoked (the safe side).
+      const issuedMs = token.iat * 1000;
+      const identity = revokedAt('identity', token.client_id);
+      if (identity !== undefined && issuedMs <= identity) return true;
+      const killed = revokedAt('service_environment', `${token.service}/${token.environment}`);
+      return killed !== undefined && issuedMs <= killed;
+    },
+
+    async write(trx, context, entry, reason) {
+      await trx
+        .insertInto('revocations')
+        .values({
+          kind: entry.kind,
+          subject: entry.subject,
+          revoked_at: isoTime(entry.revokedAt),
+          expires_at: isoTime(entry.expiresAt),
+          reason,
+          revoked_by: context.actor.ref,
+        })
+        .onConflict((oc) =>
+          oc.columns(['kind', 'subject']).doUpdateSet({
+            revoked_at: isoTime(entry.revokedAt),
+            expires_at: isoTime(entry.expiresAt),
+            reason,
+            revoked_by: context.actor.ref,
+          }),
+        )
+        .execute();
+      await recordChange(trx, clock, context, {
+        type: `revocation.${entry.kind}`,
+        targetKind: entry.kind,
+        targetId: entry.subject,
+        after: {
+          kind: entry.kind,
+          subject: entry.subject,
+          reason,
+          expiresAt: isoTime(entry.expiresAt),
+        },
+      });
+      return entry;
+    },
+
+    async announce(entry) {
+      apply(entry);
+      await store.notifications.publish(REVOCATIONS_CHANNEL, JSON.stringify(entry));
+    },
+
+    async refresh(full = false) {
+      const now = clock.now();
+      let query = db.selectFrom('revocations').selectAll().where('expires_at', '>', isoTime(now));
+      if (!full) {
+        query = query.where((eb) =>
+          eb.or([eb('seq', '>', lastSeq), eb('revoked_at', '>=', isoTime(now - RECENT_WINDOW_MS))]),
+        );
+      }
+      const rows = await query.execute();
+      for (const row of rows) {
+        apply({
+          kind: row.kind as RevocationKind,
+          subject: row.subject,
+          revokedAt: Date.parse(row.revoked_at),
+          expiresAt: Date.parse(row.expires_at),
+        });
+        if (row.seq > lastSeq) lastSeq = row.seq;
+      }
+    },
+
+    async sweep() {
+      const now = clock.now();
+      for (const byKind of entries.values()) {
+        for (const [subject, entry] of byKind) if (entry.expiresAt <= now) byKind.delete(subject);
+      }
+      const result = await db
+        .deleteFrom('revocations')
+        .where('expires_at', '<=', isoTime(now))
+        .executeTakeFirst();
+      return Number(result.numDeletedRows);
+    },
+
+    listen() {
+      return store.notifications.subscribe(REVOCATIONS_CHANNEL, (payload) => {
+        try {
+          const entry = JSON.parse(payload) as Revocation;
+          if (
+            (REVOCATION_KINDS as readonly string[]).includes(entry.kind) &&
+            typeof entry.subject === 'string'
+          ) {
+            apply(entry);
+          }
+        } catch {
+          // A malformed notification is ignored; the poll will bring the truth.
+        }
+      });
+    },
+
+    size() {
+      let total = 0;
+      for (const byKind of entries.values()) total += byKind.size;
+      return total;
+    },
+  };
+}
