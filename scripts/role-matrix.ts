@@ -55,7 +55,6 @@ export async function collectRouteRoles(): Promise<RouteRoles[]> {
     const { app, routeRoles } = await buildHttpApp({
       core,
       logger: createLogger('silent'),
-      issuer: 'http://127.0.0.1:8080',
     });
     await app.close();
     return routeRoles;

@@ -22,6 +22,8 @@ export interface Config {
   readonly trustDomain: string;
   /** Issuer URL for tokens and metadata; defaults to `http://<host>:<port>`. */
   readonly issuer: string;
+  /** True when `issuer` was derived from host and port rather than set by STEWARD_ISSUER. */
+  readonly issuerIsDefault: boolean;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
   readonly signing: {
@@ -112,6 +114,7 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey,
     trustDomain,
     issuer,
+    issuerIsDefault: !env['STEWARD_ISSUER'],
     logLevel: logLevel as Config['logLevel'],
   });
 }

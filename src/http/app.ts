@@ -22,8 +22,6 @@ import { validatorCompiler } from './validation.js';
 export interface HttpAppOptions {
   readonly core: Core;
   readonly logger: FastifyBaseLogger;
-  /** Public base URL, for the OpenAPI document's `servers`. */
-  readonly issuer: string;
   /** Process-level metrics (CPU, memory, event loop); off in tests that build many apps. */
   readonly processMetrics?: boolean;
 }
@@ -75,7 +73,7 @@ export async function buildHttpApp(
         version: '0.1.0',
         description: "Control plane for AI agents' non-human identities.",
       },
-      servers: [{ url: options.issuer }],
+      servers: [{ url: core.issuer }],
       components: {
         securitySchemes: {
           apiKey: { type: 'http', scheme: 'bearer', description: 'An admin API key (stw_key_…).' },

@@ -1,4 +1,5 @@
 import { mkdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { Logger } from 'pino';
@@ -55,13 +56,22 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
   if (masterKey === undefined)
     throw new Error('unreachable: configuration guarantees a master key');
 
+  // Port 0 asks for any free port. The issuer must name the real one, and tokens are issued
+  // before the server listens, so the port is chosen first.
+  let port = config.port;
+  let issuer = config.issuer;
+  if (port === 0) {
+    port = await freePort(config.host);
+    if (config.issuerIsDefault) issuer = issuer.replace(/:0$/, `:${port}`);
+  }
+
   try {
     await store.migrate();
     const core = createCore({
       store,
       clock,
       trustDomain: config.trustDomain,
-      issuer: config.issuer,
+      issuer,
       masterKey,
       signing: config.signing,
     });
@@ -88,19 +98,18 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
     const { app } = await buildHttpApp({
       core,
       logger,
-      issuer: config.issuer,
       processMetrics: true,
     });
     if (
       (config.host === '0.0.0.0' || config.host === '::') &&
-      !config.issuer.startsWith('https://')
+      !issuer.startsWith('https://')
     ) {
       logger.warn(
         { host: config.host },
         'listening on every interface without TLS: put a TLS-terminating proxy in front and set STEWARD_ISSUER to its https:// URL',
       );
     }
-    const address = await app.listen({ host: config.host, port: config.port });
+    const address = await app.listen({ host: config.host, port });
     const where =
       config.databaseUrl === undefined
         ? `data in ${config.dataDir} (SQLite)`
@@ -126,4 +135,17 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
     await store.close();
     throw error;
   }
+}
+
+/** A port the operating system says is free on `host` now. */
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const probe = createServer();
+    probe.once('error', reject);
+    probe.listen({ host, port: 0 }, () => {
+      const address = probe.address();
+      const chosen = typeof address === 'object' && address !== null ? address.port : 0;
+      probe.close(() => resolve(chosen));
+    });
+  });
 }

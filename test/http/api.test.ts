@@ -195,7 +195,7 @@ for (const database of await testDatabases()) {
         });
         const logger = createLogger('trace', sink);
         const jwt = 'eyJhbGciOiJFZERTQSJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXNpZ25hdHVyZQ';
-        const { app } = await buildHttpApp({ core: t.core, logger, issuer: 'http://steward.test' });
+        const { app } = await buildHttpApp({ core: t.core, logger });
         try {
           const as = (key: string, options: InjectOptions) =>
             app.inject({

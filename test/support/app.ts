@@ -45,7 +45,7 @@ export async function startTestApp(
   });
   await core.start({ jobs: false });
   const logger = createLogger(process.env['STEWARD_TEST_LOG'] ?? 'silent');
-  const { app, routeRoles } = await buildHttpApp({ core, logger, issuer: 'http://steward.test' });
+  const { app, routeRoles } = await buildHttpApp({ core, logger });
   const system = { actor: SYSTEM_ACTOR };
   await core.teams.create(system, {
     name: OWNER_TEAM,

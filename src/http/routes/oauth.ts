@@ -46,7 +46,13 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
 
   function form(request: FastifyRequest): Record<string, string> {
     const body = request.body;
-    if (body === null || typeof body !== 'object' || Array.isArray(body)) {
+    // RFC 6749 takes form parameters; a JSON body of strings is tolerated, anything else is not.
+    if (
+      body === null ||
+      typeof body !== 'object' ||
+      Array.isArray(body) ||
+      Object.values(body).some((value) => typeof value !== 'string')
+    ) {
       throw new OAuthError(
         'invalid_request',
         'Send the parameters as application/x-www-form-urlencoded.',

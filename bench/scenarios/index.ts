@@ -1,0 +1,9 @@
+/**
+ * Every scenario `npm run bench` knows, in the order a bare `npm run bench` runs them. A new
+ * scenario is one file in this folder and one line here.
+ */
+import type { Scenario } from '../harness/scenario.js';
+import { identityCreate } from './identity-create.js';
+import { identityList } from './identity-list.js';
+
+export const scenarios: readonly Scenario[] = [identityCreate, identityList];
