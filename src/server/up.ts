@@ -100,10 +100,7 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       logger,
       processMetrics: true,
     });
-    if (
-      (config.host === '0.0.0.0' || config.host === '::') &&
-      !issuer.startsWith('https://')
-    ) {
+    if ((config.host === '0.0.0.0' || config.host === '::') && !issuer.startsWith('https://')) {
       logger.warn(
         { host: config.host },
         'listening on every interface without TLS: put a TLS-terminating proxy in front and set STEWARD_ISSUER to its https:// URL',
