@@ -84,7 +84,8 @@ function safeJson(text: string): unknown {
   }
 }
 
-function toApiError(response: Response, json: unknown): StewardApiError {
+/** Turns an error answer (a problem document, or anything else) into a {@link StewardApiError}. */
+export function toApiError(response: Response, json: unknown): StewardApiError {
   const problem = (json ?? {}) as Record<string, unknown>;
   return new StewardApiError({
     status: response.status,

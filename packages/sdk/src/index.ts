@@ -1,7 +1,15 @@
 /**
  * `@steward/sdk`: what agents and scripts need to talk to Steward, with no dependency on the
- * server. Every export here is public API.
+ * server and none at run time beyond Node's own modules. Every export here is public API.
  */
+export { StewardAgent } from './agent.js';
+export type { StewardAgentOptions, StewardAgentCommonOptions, AgentFetchOptions } from './agent.js';
+export { AgentTask } from './task.js';
+export type { StewardTask } from './task.js';
+export type { AgentIdentity } from './identity.js';
+export type { Clock } from './clock.js';
+export type { FetchInput, FetchInit } from './authorized-fetch.js';
 export { StewardClient } from './client.js';
 export type { StewardClientOptions, Query } from './client.js';
-export { StewardApiError, StewardUnreachableError } from './errors.js';
+export { StewardApiError, StewardAuthError, StewardUnreachableError } from './errors.js';
+export type { StewardAuthErrorCode, StewardGrant } from './errors.js';
