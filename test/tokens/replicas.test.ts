@@ -1,0 +1,272 @@
+/**
+ * Two real `steward up` replicas on one PostgreSQL database, over real HTTP: a token from one
+ * works on the other, a revocation on one is enforced by the other within 2 s (LISTEN/NOTIFY,
+ * polling behind it), and a key rotation on one reaches the other's JWKS.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { after, before, describe, it } from 'node:test';
+import { loadConfig } from '../../src/config/index.js';
+import { up, type RunningSteward } from '../../src/server/index.js';
+import { postgres, testDatabases, type TestStore } from '../support/databases.js';
+import { JOIN_TOKEN, TOKEN_EXCHANGE } from './fixtures.js';
+
+const hasPostgres = (await testDatabases()).some((database) => database.name === 'postgres');
+const ADMIN_KEY = `replicas-test-admin-${randomBytes(16).toString('hex')}`;
+
+async function call(
+  replica: RunningSteward,
+  url: string,
+  init: {
+    method?: string;
+    json?: unknown;
+    form?: Record<string, string>;
+    key?: string | null;
+  } = {},
+): Promise<{ status: number; body: Record<string, unknown> }> {
+  const key = init.key === undefined ? ADMIN_KEY : init.key;
+  const headers: Record<string, string> = key === null ? {} : { authorization: `Bearer ${key}` };
+  let body: string | undefined;
+  if (init.json !== undefined) {
+    headers['content-type'] = 'application/json';
+    body = JSON.stringify(init.json);
+  } else if (init.form !== undefined) {
+    headers['content-type'] = 'application/x-www-form-urlencoded';
+    body = new URLSearchParams(init.form).toString();
+  }
+  const response = await fetch(`${replica.url}${url}`, {
+    method: init.method ?? (body === undefined ? 'GET' : 'POST'),
+    headers,
+    ...(body === undefined ? {} : { body }),
+    signal: AbortSignal.timeout(5_000),
+  });
+  const text = await response.text();
+  return {
+    status: response.status,
+    body: text === '' ? {} : (JSON.parse(text) as Record<string, unknown>),
+  };
+}
+
+async function ok(
+  replica: RunningSteward,
+  url: string,
+  init: Parameters<typeof call>[2],
+  status: number,
+) {
+  const res = await call(replica, url, init);
+  assert.equal(res.status, status, `${url}: ${JSON.stringify(res.body)}`);
+  return res.body;
+}
+
+/** Polls `check` every 20 ms until it holds; returns the time it took, or fails after `limitMs`. */
+async function within(limitMs: number, check: () => Promise<boolean>): Promise<number> {
+  const start = performance.now();
+  for (;;) {
+    if (await check()) return performance.now() - start;
+    const elapsed = performance.now() - start;
+    assert.ok(elapsed < limitMs, `not seen within ${limitMs} ms`);
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+}
+
+describe(
+  'two replicas on one PostgreSQL database',
+  {
+    skip: hasPostgres
+      ? false
+      : 'PostgreSQL is not reachable: the replica tests need it (CI always has it)',
+  },
+  () => {
+    let store: TestStore;
+    let a: RunningSteward;
+    let b: RunningSteward;
+
+    before(async () => {
+      store = await postgres.open();
+      assert.equal(store.location.kind, 'postgres');
+      const env = {
+        STEWARD_PORT: '0',
+        DATABASE_URL: store.location.kind === 'postgres' ? store.location.url : '',
+        STEWARD_MASTER_KEY: randomBytes(32).toString('hex'),
+        STEWARD_ADMIN_KEY: ADMIN_KEY,
+        STEWARD_LOG_LEVEL: 'silent',
+        // Behind one load balancer both replicas are the same issuer.
+        STEWARD_ISSUER: 'http://steward.replicas.test',
+      };
+      a = await up(loadConfig(env), { announce: () => {} });
+      b = await up(loadConfig(env), { announce: () => {} });
+    });
+    after(async () => {
+      await a?.close();
+      await b?.close();
+      await store?.dispose();
+    });
+
+    it('a token from A works on B; revoked on A, B refuses it within 2 s', async () => {
+      await ok(
+        a,
+        '/v1/teams',
+        { json: { name: 'payments', contact: 'pay@example.com', escalation: '+1-555-0100' } },
+        201,
+      );
+      await ok(
+        a,
+        '/v1/services',
+        { json: { name: 'refund-agent', team: 'payments', dataClassification: 'internal' } },
+        201,
+      );
+      const identity = await ok(
+        b,
+        '/v1/identities',
+        { json: { service: 'refund-agent', environment: 'sandbox', agentPath: 'planner' } },
+        201,
+      );
+      const join = await ok(
+        a,
+        `/v1/identities/${String(identity['id'])}/join-tokens`,
+        { json: {} },
+        201,
+      );
+      const issued = await ok(
+        a,
+        '/oauth2/token',
+        {
+          key: null,
+          form: {
+            grant_type: TOKEN_EXCHANGE,
+            subject_token: String(join['token']),
+            subject_token_type: JOIN_TOKEN,
+          },
+        },
+        200,
+      );
+      const token = String(issued['access_token']);
+
+      const onB = await ok(b, '/oauth2/introspect', { form: { token } }, 200);
+      assert.equal(onB['active'], true);
+      assert.equal(onB['sub'], identity['spiffeId']);
+      // B serves the workload too (its verifier, its cache).
+      const whoOnB = await call(b, '/v1/tasks', {
+        method: 'POST',
+        key: token,
+        json: { identity: identity['id'], deadlineSeconds: 60 },
+      });
+      assert.equal(whoOnB.status, 201, JSON.stringify(whoOnB.body));
+
+      await ok(a, '/oauth2/revoke', { key: null, form: { token } }, 200);
+      assert.equal(
+        (await ok(a, '/oauth2/introspect', { form: { token } }, 200))['active'],
+        false,
+        'at once on A',
+      );
+      const latency = await within(
+        2_000,
+        async () =>
+          (await ok(b, '/oauth2/introspect', { form: { token } }, 200))['active'] === false,
+      );
+      console.log(`# revocation reached replica B in ${latency.toFixed(1)} ms`);
+      assert.ok(latency < 2_000);
+      const refused = await call(b, `/v1/tasks/${String(whoOnB.body['id'])}`, { key: token });
+      assert.equal(refused.status, 401);
+    });
+
+    it('without a notification, the poll still brings a revocation to both replicas within 2 s', async () => {
+      const identities = await ok(a, '/v1/identities?service=refund-agent', {}, 200);
+      const identity = (identities['items'] as { id: string }[])[0];
+      assert.ok(identity);
+      const join = await ok(a, `/v1/identities/${identity.id}/join-tokens`, { json: {} }, 201);
+      const issued = await ok(
+        a,
+        '/oauth2/token',
+        {
+          key: null,
+          form: {
+            grant_type: TOKEN_EXCHANGE,
+            subject_token: String(join['token']),
+            subject_token_type: JOIN_TOKEN,
+          },
+        },
+        200,
+      );
+      const token = String(issued['access_token']);
+      const jti = String((await ok(b, '/oauth2/introspect', { form: { token } }, 200))['jti']);
+      // Written behind both replicas' backs, as if the NOTIFY had been lost in a reconnect.
+      await store.db
+        .insertInto('revocations')
+        .values({
+          kind: 'token',
+          subject: jti,
+          revoked_at: new Date().toISOString(),
+          expires_at: new Date(Date.now() + 600_000).toISOString(),
+          reason: 'notification lost (test)',
+          revoked_by: 'test',
+        })
+        .execute();
+      const latency = await within(2_000, async () => {
+        const [onA, onB] = await Promise.all([
+          ok(a, '/oauth2/introspect', { form: { token } }, 200),
+          ok(b, '/oauth2/introspect', { form: { token } }, 200),
+        ]);
+        return onA['active'] === false && onB['active'] === false;
+      });
+      console.log(
+        `# revocation reached both replicas by polling alone in ${latency.toFixed(1)} ms`,
+      );
+    });
+
+    it('an immediate key rotation on A reaches B: B publishes the key and accepts its tokens', async () => {
+      const rotated = await ok(a, '/v1/keys/rotate', { json: { immediate: true } }, 201);
+      const kid = String(rotated['kid']);
+      assert.equal(rotated['state'], 'active');
+      const latency = await within(2_000, async () => {
+        const jwks = await ok(b, '/.well-known/jwks.json', { key: null }, 200);
+        return (jwks['keys'] as { kid: string }[]).some((key) => key.kid === kid);
+      });
+      console.log(`# key rotation reached replica B in ${latency.toFixed(1)} ms`);
+
+      const identities = await ok(a, '/v1/identities?service=refund-agent', {}, 200);
+      const identity = (identities['items'] as { id: string }[])[0];
+      assert.ok(identity);
+      const join = await ok(b, `/v1/identities/${identity.id}/join-tokens`, { json: {} }, 201);
+      const issued = await ok(
+        a,
+        '/oauth2/token',
+        {
+          key: null,
+          form: {
+            grant_type: TOKEN_EXCHANGE,
+            subject_token: String(join['token']),
+            subject_token_type: JOIN_TOKEN,
+          },
+        },
+        200,
+      );
+      const token = String(issued['access_token']);
+      const header = JSON.parse(
+        Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8'),
+      ) as { kid: string };
+      assert.equal(header.kid, kid, 'A signs with the new key at once');
+      assert.equal((await ok(b, '/oauth2/introspect', { form: { token } }, 200))['active'], true);
+      // B signs with it too, once it has heard.
+      const fromB = await ok(
+        b,
+        '/oauth2/token',
+        {
+          key: null,
+          form: {
+            grant_type: TOKEN_EXCHANGE,
+            subject_token: token,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          },
+        },
+        200,
+      );
+      const renewedHeader = JSON.parse(
+        Buffer.from(String(fromB['access_token']).split('.')[0] ?? '', 'base64url').toString(
+          'utf8',
+        ),
+      ) as { kid: string };
+      assert.equal(renewedHeader.kid, kid);
+    });
+  },
+);
