@@ -145,7 +145,10 @@ export function createFederationService(deps: {
           },
         );
         if (!response.ok) throw new Error(`discovery answered ${response.status}`);
-        const discovered = ((await response.json()) as { jwks_uri?: unknown }).jwks_uri;
+        const document = (await response.json()) as { issuer?: unknown; jwks_uri?: unknown };
+        // OpenID Connect Discovery §4.3: the document must name the issuer it was fetched for.
+        if (document.issuer !== trust.issuer) throw new Error('discovery names another issuer');
+        const discovered = document.jwks_uri;
         if (typeof discovered !== 'string' || !isAcceptableUrl(discovered))
           throw new Error('discovery has no usable jwks_uri');
         jwksUri = discovered;

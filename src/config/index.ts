@@ -46,6 +46,12 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
+/**
+ * How long verifiers may cache the JWKS (its `max-age`). A new key must be published at least
+ * this long before it signs, or a verifier with a cached JWKS would refuse its tokens.
+ */
+export const JWKS_MAX_AGE_SECONDS = 300;
+
 const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
 /** SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores. */
@@ -103,7 +109,13 @@ export function loadConfig(env: Env = process.env): Config {
     3_600,
     90 * 86_400,
   );
-  const leadSeconds = parseSeconds(env, 'STEWARD_KEY_LEAD_SECONDS', 3_600, 0, rotationSeconds - 1);
+  const leadSeconds = parseSeconds(
+    env,
+    'STEWARD_KEY_LEAD_SECONDS',
+    3_600,
+    JWKS_MAX_AGE_SECONDS,
+    rotationSeconds - 1,
+  );
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
     host,

@@ -207,14 +207,14 @@ export function createTaskService(deps: {
         .limit(500)
         .execute();
       for (const row of due) {
-        await db.transaction().execute(async (trx) => {
+        const entry = await db.transaction().execute(async (trx) => {
           const result = await trx
             .updateTable('tasks')
             .set({ status: 'expired', closed_at: now, closed_by: 'system' })
             .where('id', '=', row.id)
             .where('status', '=', 'open')
             .executeTakeFirst();
-          if (Number(result.numUpdatedRows) === 0) return; // another replica got there first
+          if (Number(result.numUpdatedRows) === 0) return undefined; // another replica got there first
           await recordChange(trx, clock, context, {
             type: 'task.expired',
             targetKind: 'task',
@@ -222,7 +222,17 @@ export function createTaskService(deps: {
             identityId: row.identity_id,
             before: toTask(row),
           });
+          // Task tokens expire at the deadline, but verifiers allow clock skew on `exp`; the
+          // revocation closes that window as soon as this job sees the deadline pass.
+          const nowMs = clock.now();
+          return revocations.write(
+            trx,
+            context,
+            { kind: 'task', subject: row.id, revokedAt: nowMs, expiresAt: nowMs + 120_000 },
+            'task deadline passed',
+          );
         });
+        if (entry) await revocations.announce(entry);
       }
       return due.length;
     },

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { Type } from 'typebox';
 import { FEDERATION_ALGORITHMS } from '../../attestation/index.js';
+import { JWKS_MAX_AGE_SECONDS } from '../../config/index.js';
 import type { Core } from '../../server/core.js';
 import { SIGNING_ALGORITHMS } from '../../signing/index.js';
 import {
@@ -132,8 +133,8 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
       schema: { tags, summary: 'The public keys that verify Steward access tokens', security: [] },
     },
     async (_request, reply) => {
-      // Verifiers may cache briefly; new keys are published an hour before they sign.
-      reply.header('cache-control', 'public, max-age=300');
+      // Verifiers may cache this long; a new key is published at least this long before it signs.
+      reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
       return core.keyring.jwks();
     },
   );
