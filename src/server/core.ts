@@ -168,6 +168,9 @@ export function createCore(options: CoreOptions): Core {
           },
           { name: 'revocations.sweep', everyMs: 60_000, run: () => revocations.sweep() },
           { name: 'keys.maintain', everyMs: 60_000, run: () => keyring.maintain() },
+          // The safety net under key notifications: a withdrawn or rotated key reaches every
+          // replica within seconds even if a notification was lost.
+          { name: 'keys.reload', everyMs: 5_000, run: () => keyring.reload() },
           {
             name: 'tasks.expire',
             everyMs: 5_000,

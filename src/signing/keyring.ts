@@ -6,6 +6,7 @@ import {
 } from 'node:crypto';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
+import { notFound } from '../errors/index.js';
 import { open, seal } from '../crypto/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import type { Store } from '../store/index.js';
@@ -79,6 +80,12 @@ export interface Keyring {
   maintain(): Promise<boolean>;
   /** Creates a new key: active now (`immediate`, after a compromise) or after the lead time. */
   rotate(context: ChangeContext, options: { immediate: boolean }): Promise<KeyInfo>;
+  /**
+   * Withdraws a key after a compromise: it stops signing and verifying at once, here and (by
+   * notification) in every replica, so tokens signed with it, genuine or forged, are refused.
+   * When it was the key signing now, a new key takes over immediately.
+   */
+  withdraw(context: ChangeContext, kid: string, reason: string): Promise<KeyInfo>;
 }
 
 export function createKeyring(deps: {
@@ -309,6 +316,48 @@ export function createKeyring(deps: {
           after: { ...created, immediate },
         });
         return created;
+      });
+      await changed();
+      return info;
+    },
+
+    async withdraw(context, kid, reason) {
+      const info = await store.exclusive('signing_keys', async (trx) => {
+        const now = clock.now();
+        const row = await trx
+          .selectFrom('signing_keys')
+          .selectAll()
+          .where('kid', '=', kid)
+          .executeTakeFirst();
+        if (!row) throw notFound('signing key', kid);
+        if (row.revoked_at !== null) return infoOf(row, now);
+        const before = infoOf(row, now);
+        await trx
+          .updateTable('signing_keys')
+          .set({ revoked_at: isoTime(now) })
+          .where('kid', '=', kid)
+          .execute();
+        const remaining = await trx
+          .selectFrom('signing_keys')
+          .selectAll()
+          .where('revoked_at', 'is', null)
+          .execute();
+        rows = [...remaining, { ...row, revoked_at: isoTime(now) }];
+        if (signerAt(now) === undefined) {
+          // Nothing signs now: a replacement starts at once rather than after the lead time.
+          const replacement = generate(now, now);
+          await trx.insertInto('signing_keys').values(replacement).execute();
+          rows = [...rows, replacement];
+        }
+        const after = infoOf({ ...row, revoked_at: isoTime(now) }, now);
+        await recordChange(trx, clock, context, {
+          type: 'signing_key.withdrawn',
+          targetKind: 'signing_key',
+          targetId: kid,
+          before,
+          after: { ...after, reason },
+        });
+        return after;
       });
       await changed();
       return info;

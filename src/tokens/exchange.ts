@@ -132,6 +132,7 @@ export function createTokenExchange(deps: {
   return async function exchange(
     params: ExchangeParameters,
     clientAddress: string | undefined,
+    requestId?: string,
   ): Promise<TokenResponse> {
     const grantType = required(params, 'grant_type');
     if (grantType !== TOKEN_EXCHANGE_GRANT)
@@ -174,6 +175,7 @@ export function createTokenExchange(deps: {
 
     const context = (identityId: string): ChangeContext => ({
       actor: { ref: `workload:${identityId}`, role: 'workload', identityId },
+      ...(requestId !== undefined ? { requestId } : {}),
     });
 
     if (subjectType === JOIN_TOKEN_TYPE) {
@@ -229,6 +231,14 @@ export function createTokenExchange(deps: {
 
     if (subjectType === ACCESS_TOKEN_TYPE) {
       const current = verifySteward(subjectToken, 'subject token').claims;
+      // A token given to an upstream must not be turned into a token for anything else: only
+      // a token for Steward itself (the agent's session token) may be exchanged across audiences.
+      if (current.aud !== STEWARD_AUDIENCE && current.aud !== audience) {
+        throw new OAuthError(
+          'invalid_target',
+          `A token for ${current.aud} can only be renewed for ${current.aud}.`,
+        );
+      }
       const minted = await db.transaction().execute(async (trx) => {
         const parent = await trx
           .selectFrom('tokens')

@@ -307,6 +307,12 @@ export const ROUTE_FIXTURES: Readonly<Record<string, RouteFixture>> = {
     }),
   },
   'GET /v1/keys': { build: async () => ({ method: 'GET', url: '/v1/keys' }) },
+  'POST /v1/keys/:kid/withdraw': {
+    build: async ({ t }) => {
+      const key = await t.core.keyring.rotate(system, { immediate: false });
+      return json('POST', `/v1/keys/${key.kid}/withdraw`, { reason: 'compromised in a test' });
+    },
+  },
   'POST /v1/keys/rotate': {
     build: async () => json('POST', '/v1/keys/rotate', { immediate: false }),
   },

@@ -79,7 +79,9 @@ export const authenticationPlugin = fp(
           reply,
           new StewardError(
             'unauthenticated',
-            'Send a valid API key as "Authorization: Bearer <key>".',
+            workload
+              ? 'Send a valid API key or access token as "Authorization: Bearer <credential>".'
+              : 'Send a valid API key as "Authorization: Bearer <key>".',
           ),
         );
       }

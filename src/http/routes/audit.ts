@@ -43,7 +43,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
           service: Type.Optional(Name),
           team: Type.Optional(Name),
           actor: Type.Optional(
-            Type.String({ maxLength: 100, pattern: '^(system|apikey:[0-9a-f-]{36})$' }),
+            Type.String({ maxLength: 100, pattern: '^(system|(apikey|workload):[0-9a-f-]{36})$' }),
           ),
           since: Type.Optional(Timestamp),
           until: Type.Optional(Timestamp),
@@ -69,13 +69,17 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
  * after it. Years outside 1–9999 (reachable through an offset) are refused: neither database
  * compares them correctly.
  */
-function normalizeTime(name: string, value: string | undefined): string | undefined {
+export function normalizeTime(
+  name: string,
+  value: string | undefined,
+  part: 'query' | 'body' = 'query',
+): string | undefined {
   if (value === undefined) return undefined;
   const leap = /^(.*[Tt ]\d\d:\d\d):60(.*)$/.exec(value);
   const ms = leap ? Date.parse(`${leap[1]}:59${leap[2]}`) + 1000 : Date.parse(value);
   const iso = Number.isNaN(ms) ? '' : new Date(ms).toISOString();
   if (!/^(?!0000)\d{4}-/.test(iso)) {
-    throw invalidField(`/query/${name}`, 'must be a time between the years 1 and 9999 (UTC)');
+    throw invalidField(`/${part}/${name}`, 'must be a time between the years 1 and 9999 (UTC)');
   }
   return iso;
 }

@@ -5,6 +5,7 @@ import type { Core } from '../../server/core.js';
 import { changeContext } from '../plugins/authentication.js';
 import {
   ERROR_RESPONSES,
+  Reason,
   HttpUrl,
   IdParams,
   Id,
@@ -202,5 +203,26 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
           immediate: request.body?.immediate ?? false,
         }),
       ),
+  );
+
+  app.post(
+    '/v1/keys/:kid/withdraw',
+    {
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags: ['keys'],
+        summary: 'Withdraw a compromised signing key: its tokens are refused at once',
+        params: Strict({
+          kid: Type.String({
+            pattern: '^[A-Za-z0-9_-]{43}$',
+            description: 'The key id (a JWK thumbprint).',
+          }),
+        }),
+        body: Strict({ reason: Reason }),
+        response: { 200: Key, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.keyring.withdraw(changeContext(request), request.params.kid, request.body.reason),
   );
 };

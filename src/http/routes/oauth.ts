@@ -85,7 +85,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
       },
     },
     async (request, reply) => {
-      const response = await core.exchange(form(request), request.ip);
+      const response = await core.exchange(form(request), request.ip, request.id);
       // RFC 6749 §5.1: token responses must not be cached.
       return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(response);
     },
