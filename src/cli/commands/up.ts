@@ -3,29 +3,72 @@ import type { Config } from '../../config/index.js';
 import type { RunningSteward } from '../../server/index.js';
 import { UsageError } from '../context.js';
 
+/**
+ * Flags of `steward up` and the variables they stand for. A flag wins over its variable. Secrets
+ * (DATABASE_URL, STEWARD_MASTER_KEY, STEWARD_ADMIN_KEY) have no flag on purpose: a flag ends up
+ * in shell history and in every process listing.
+ */
+const FLAGS = [
+  {
+    flag: '--host <address>',
+    option: 'host',
+    variable: 'STEWARD_HOST',
+    help: 'address to listen on (127.0.0.1)',
+  },
+  {
+    flag: '--port <port>',
+    option: 'port',
+    variable: 'STEWARD_PORT',
+    help: 'port to listen on (8080; 0 picks a free one)',
+  },
+  {
+    flag: '--data-dir <dir>',
+    option: 'dataDir',
+    variable: 'STEWARD_DATA_DIR',
+    help: 'embedded-mode data directory (./.steward)',
+  },
+  {
+    flag: '--trust-domain <name>',
+    option: 'trustDomain',
+    variable: 'STEWARD_TRUST_DOMAIN',
+    help: 'SPIFFE trust domain (steward.local)',
+  },
+  {
+    flag: '--issuer <url>',
+    option: 'issuer',
+    variable: 'STEWARD_ISSUER',
+    help: "public base URL, the tokens' iss (http://<host>:<port>)",
+  },
+  {
+    flag: '--log-level <level>',
+    option: 'logLevel',
+    variable: 'STEWARD_LOG_LEVEL',
+    help: 'fatal|error|warn|info|debug|trace|silent (info)',
+  },
+] as const;
+
 export function registerUp(program: Command): void {
-  program
+  const command = program
     .command('up')
-    .description(
-      'Run Steward: admin API, token service, gateway and background jobs, in one process',
-    )
+    .description('Run Steward: admin API, token service and background jobs, in one process');
+  for (const { flag, help, variable } of FLAGS) command.option(flag, `${help}; or ${variable}`);
+  command
     .addHelpText(
       'after',
       `
-Configuration comes from the environment (see docs/configuration.md):
-  STEWARD_HOST (127.0.0.1)  STEWARD_PORT (8080)  STEWARD_DATA_DIR (./.steward)
+Configuration comes from these flags and the environment (see docs/configuration.md):
   DATABASE_URL              unset: embedded SQLite in the data dir; postgres://… for PostgreSQL
   STEWARD_MASTER_KEY        32 bytes, hex or base64; required with DATABASE_URL
   STEWARD_ADMIN_KEY         bootstrap admin key on first start (32+ characters)
-  STEWARD_TRUST_DOMAIN (steward.local)  STEWARD_ISSUER  STEWARD_LOG_LEVEL (info)
-Secrets may instead be read from a file named by <NAME>_FILE.
+  STEWARD_SIGNING_ALGORITHM (EdDSA)  STEWARD_KEY_ROTATION_SECONDS  STEWARD_KEY_LEAD_SECONDS
+Secrets have no flags (shell history, process lists): set them, or <NAME>_FILE naming a file.
 
 Examples:
   steward up
-  STEWARD_PORT=9090 STEWARD_DATA_DIR=/var/lib/steward steward up
+  steward up --port 9090 --data-dir /var/lib/steward
   DATABASE_URL=postgres://steward@db/steward STEWARD_MASTER_KEY_FILE=/run/secrets/mk steward up`,
     )
-    .action(async () => {
+    .action(async (options: Partial<Record<(typeof FLAGS)[number]['option'], string>>) => {
       // Loaded here, not at the top: every other command is a small HTTP client, and loading
       // the server (Fastify, both database drivers) would triple its start-up time.
       const [{ loadConfig }, { up }, { DataDirLockedError }] = await Promise.all([
@@ -33,11 +76,23 @@ Examples:
         import('../../server/index.js'),
         import('../../store/index.js'),
       ]);
+      const env: Record<string, string | undefined> = { ...process.env };
+      for (const { option, variable } of FLAGS) {
+        const value = options[option];
+        if (value !== undefined) env[variable] = value;
+      }
       let config: Config;
       try {
-        config = loadConfig();
+        config = loadConfig(env);
       } catch (error) {
-        throw new UsageError((error as Error).message);
+        // Name the flag when the bad value came from one.
+        const message = (error as Error).message;
+        const from = FLAGS.find(
+          (f) => options[f.option] !== undefined && message.startsWith(f.variable),
+        );
+        throw new UsageError(
+          from ? `${from.flag.split(' ')[0] ?? from.flag} (${message})` : message,
+        );
       }
       let running: RunningSteward;
       try {
