@@ -78,6 +78,12 @@ async function runScenario(
   database: DatabaseKind,
   iterations: number | undefined,
 ): Promise<void> {
+  if (scenario.databases !== undefined && !scenario.databases.includes(database)) {
+    console.log(
+      `\n${scenario.name}: skipped, it needs ${scenario.databases.map(engineName).join(' or ')} (run it with --db ${scenario.databases.join(' or --db ')})`,
+    );
+    return;
+  }
   const stores = storeFactory(database);
   let version: string | undefined;
   const log = (message: string) => process.stderr.write(`[${scenario.name}] ${message}\n`);
@@ -112,6 +118,10 @@ async function runScenario(
   } finally {
     await stores.disposeAll();
   }
+}
+
+function engineName(kind: DatabaseKind): string {
+  return kind === 'postgres' ? 'PostgreSQL' : 'SQLite';
 }
 
 const options = parse();

@@ -54,6 +54,21 @@ export function storeFactory(kind: DatabaseKind): StoreFactory {
   };
 }
 
+/**
+ * The URL of a PostgreSQL store's database, for a scenario that starts real servers on the fresh
+ * database the harness made (`steward up` takes a `DATABASE_URL`, not a store). The harness
+ * still drops the database at the end, closing any connection left to it.
+ */
+export async function postgresUrlOf(store: Store): Promise<string> {
+  if (store.dialect !== 'postgres') throw new Error('postgresUrlOf needs a PostgreSQL store');
+  const { rows } = await sql<{ name: string }>`select current_database() as name`.execute(store.db);
+  const name = rows[0]?.name;
+  if (name === undefined) throw new Error('the database did not say its name');
+  const url = new URL(postgresAdminUrl());
+  url.pathname = `/${name}`;
+  return url.href;
+}
+
 async function openSqlite(): Promise<{ store: Store; dispose: () => Promise<void> }> {
   const dir = mkdtempSync(path.join(tmpdir(), 'steward-bench-'));
   const store = await openStore({ kind: 'sqlite', file: path.join(dir, 'steward.db') });

@@ -3,7 +3,7 @@
  */
 import { cpus, freemem, loadavg, platform, arch, release, totalmem } from 'node:os';
 import type { Measured } from './measure.js';
-import type { ComparisonSpec, Goal, Metric, Scenario, ScenarioOutcome } from './scenario.js';
+import type { ComparisonSpec, Goal, Limit, Metric, Scenario, ScenarioOutcome } from './scenario.js';
 import type { Stats } from './stats.js';
 
 export interface Ratios {
@@ -41,6 +41,8 @@ export interface Results {
     readonly opsPerSec: number;
   }[];
   readonly comparisons: readonly Comparison[];
+  /** Absolute targets (only for a scenario that sets some), with the measured value. */
+  readonly limits?: readonly (Limit & { readonly valueMs: number; readonly met: boolean })[];
 }
 
 export interface MachineInfo {
@@ -95,6 +97,16 @@ export function compare(measurements: readonly Measured[], spec: ComparisonSpec)
   return { subject: spec.subject, baseline: spec.baseline, ratios, goal: { ...spec.goal, met } };
 }
 
+export function checkLimit(
+  measurements: readonly Measured[],
+  limit: Limit,
+): Limit & { valueMs: number; met: boolean } {
+  const found = measurements.find((m) => m.label === limit.measurement);
+  if (!found) throw new Error(`limit names an unknown measurement: ${limit.measurement}`);
+  const valueMs = metricOf(found.stats, limit.metric) / 1e6;
+  return { ...limit, valueMs: round(valueMs, 3), met: valueMs <= limit.atMostMs };
+}
+
 export function buildResults(input: {
   scenario: Scenario;
   database: { kind: string; version: string } | null;
@@ -135,6 +147,9 @@ export function buildResults(input: {
         },
       };
     }),
+    ...(outcome.limits === undefined || outcome.limits.length === 0
+      ? {}
+      : { limits: outcome.limits.map((limit) => checkLimit(outcome.measurements, limit)) }),
   };
 }
 
@@ -162,6 +177,11 @@ export function formatTable(results: Results): string {
       `  median x${c.ratios.median.toFixed(2)}   p99 x${c.ratios.p99.toFixed(2)}   throughput x${c.ratios.throughput.toFixed(2)}`,
     );
     if (c.goal) out.push(`  goal: ${c.goal.text}: ${c.goal.met ? 'met' : 'NOT met'}`);
+  }
+  for (const l of results.limits ?? []) {
+    out.push('');
+    out.push(`${l.measurement}, ${l.metric} ${duration(l.valueMs * 1000)}:`);
+    out.push(`  goal: ${l.text}: ${l.met ? 'met' : 'NOT met'}`);
   }
   return out.join('\n');
 }

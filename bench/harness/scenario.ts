@@ -9,6 +9,11 @@ export interface Scenario {
   readonly summary: string;
   /** Whether `--db` applies; a scenario without a database writes `<name>.json`. */
   readonly usesDatabase: boolean;
+  /**
+   * The engines the scenario can run on, when not every one (replicas that share a database need
+   * PostgreSQL). On another `--db` the runner prints a line saying so and skips it.
+   */
+  readonly databases?: readonly DatabaseKind[];
   run(context: ScenarioContext): Promise<ScenarioOutcome>;
 }
 
@@ -44,9 +49,22 @@ export interface ComparisonSpec {
   readonly goal?: Goal;
 }
 
+/**
+ * An absolute target for one measurement, where no baseline fits: a revocation must reach the
+ * other replica within a second, whatever anything else costs.
+ */
+export interface Limit {
+  readonly measurement: string;
+  readonly metric: 'median' | 'p99';
+  readonly atMostMs: number;
+  /** In words, for the table and the results file. */
+  readonly text: string;
+}
+
 export interface ScenarioOutcome {
   readonly measurements: readonly Measured[];
   readonly comparisons: readonly ComparisonSpec[];
+  readonly limits?: readonly Limit[];
   /** Facts about the setup worth keeping with the figures (table sizes, build times). */
   readonly details?: Readonly<Record<string, string | number>>;
 }

@@ -5,5 +5,14 @@
 import type { Scenario } from '../harness/scenario.js';
 import { identityCreate } from './identity-create.js';
 import { identityList } from './identity-list.js';
+import { revocationPropagation } from './revocation-propagation.js';
+import { tokenMint } from './token-mint.js';
+import { tokenVerify } from './token-verify.js';
 
-export const scenarios: readonly Scenario[] = [identityCreate, identityList];
+export const scenarios: readonly Scenario[] = [
+  identityCreate,
+  identityList,
+  tokenMint,
+  tokenVerify,
+  revocationPropagation,
+];
