@@ -71,7 +71,7 @@ export const revocationPropagation: Scenario = {
       replicas.push(b);
 
       const subject = await benchWorkload(a.core);
-      const mint = createMinter({
+      const { mint } = createMinter({
         keyring: a.core.keyring,
         clock: a.core.clock,
         issuer: a.core.issuer,

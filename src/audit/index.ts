@@ -1,4 +1,4 @@
-export { recordChange } from './record.js';
+export { recordChange, auditRow } from './record.js';
 export type { ChangeRecord } from './record.js';
 export { queryAudit } from './query.js';
 export type { AuditEvent, AuditFilter } from './query.js';

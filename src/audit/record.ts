@@ -1,8 +1,9 @@
-import type { Transaction } from 'kysely';
+import type { Insertable, Transaction } from 'kysely';
 import type { ChangeContext } from '../access/roles.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
+import type { AuditEventTable } from '../store/schema.js';
 
 /** What changed, as one audit event. `before`/`after` are the API views, never secrets. */
 export interface ChangeRecord {
@@ -28,23 +29,32 @@ export async function recordChange(
   context: ChangeContext,
   change: ChangeRecord,
 ): Promise<void> {
-  const now = clock.now();
   await trx
     .insertInto('audit_events')
-    .values({
-      id: newId(now),
-      occurred_at: isoTime(now),
-      type: change.type,
-      actor: context.actor.ref,
-      actor_role: context.actor.role,
-      request_id: context.requestId ?? null,
-      target_kind: change.targetKind,
-      target_id: change.targetId,
-      team: change.team ?? null,
-      service: change.service ?? null,
-      identity_id: change.identityId ?? null,
-      before: change.before === undefined ? null : JSON.stringify(change.before),
-      after: change.after === undefined ? null : JSON.stringify(change.after),
-    })
+    .values(auditRow(clock, context, change))
     .execute();
+}
+
+/** The row of one audit event, for callers that write many in one statement (group commit). */
+export function auditRow(
+  clock: Clock,
+  context: ChangeContext,
+  change: ChangeRecord,
+): Insertable<AuditEventTable> {
+  const now = clock.now();
+  return {
+    id: newId(now),
+    occurred_at: isoTime(now),
+    type: change.type,
+    actor: context.actor.ref,
+    actor_role: context.actor.role,
+    request_id: context.requestId ?? null,
+    target_kind: change.targetKind,
+    target_id: change.targetId,
+    team: change.team ?? null,
+    service: change.service ?? null,
+    identity_id: change.identityId ?? null,
+    before: change.before === undefined ? null : JSON.stringify(change.before),
+    after: change.after === undefined ? null : JSON.stringify(change.after),
+  };
 }

@@ -30,6 +30,7 @@ import { createTaskService, type TaskService } from '../tasks/index.js';
 import {
   createInventory,
   createMinter,
+  createTokenIssuer,
   createRevoker,
   createTokenExchange,
   createTokenVerifier,
@@ -115,6 +116,7 @@ export function createCore(options: CoreOptions): Core {
   const tasks = createTaskService({ db, clock, revocations });
   const resolveAudience = async (requested: string) =>
     requested === STEWARD_AUDIENCE || requested === issuer ? STEWARD_AUDIENCE : undefined;
+  const minter = createMinter({ keyring, clock, issuer });
   const exchange = createTokenExchange({
     db,
     clock,
@@ -122,7 +124,8 @@ export function createCore(options: CoreOptions): Core {
     federation,
     verifier,
     revocations,
-    mint: createMinter({ keyring, clock, issuer }),
+    minter,
+    issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
   let scheduler: Scheduler | undefined;

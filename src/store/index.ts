@@ -4,3 +4,5 @@ export type { Dialect } from './dialect.js';
 export type { Database } from './schema.js';
 export { isUniqueViolation } from './errors.js';
 export type { Notifications } from './notifications.js';
+export { createGroupCommit } from './group-commit.js';
+export type { GroupCommit } from './group-commit.js';

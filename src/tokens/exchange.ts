@@ -1,4 +1,4 @@
-import type { Kysely, Transaction } from 'kysely';
+import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import type { FederationService, JoinTokenService } from '../attestation/index.js';
 import type { RevocationList } from '../revocation/index.js';
@@ -13,7 +13,7 @@ import {
   type ActorClaim,
 } from './claims.js';
 import { OAuthError, TokenError } from './errors.js';
-import type { Minter, TokenSubject } from './mint.js';
+import type { Minter, TokenIssuer, TokenSubject } from './mint.js';
 import type { TokenVerifier } from './verify.js';
 
 /** RFC 8693 token-exchange parameters, as the form carried them. */
@@ -46,10 +46,21 @@ export function createTokenExchange(deps: {
   federation: FederationService;
   verifier: TokenVerifier;
   revocations: RevocationList;
-  mint: Minter;
+  minter: Minter;
+  issuer: TokenIssuer;
   resolveAudience: AudienceResolver;
 }) {
-  const { db, clock, joinTokens, federation, verifier, revocations, mint, resolveAudience } = deps;
+  const {
+    db,
+    clock,
+    joinTokens,
+    federation,
+    verifier,
+    revocations,
+    minter,
+    issuer,
+    resolveAudience,
+  } = deps;
 
   async function loadSubject(trx: Kysely<Database>, identityId: string): Promise<TokenSubject> {
     const row = await trx
@@ -107,11 +118,7 @@ export function createTokenExchange(deps: {
     return value;
   }
 
-  async function taskFor(
-    trx: Transaction<Database>,
-    taskId: string | undefined,
-    identityId: string,
-  ) {
+  async function taskFor(trx: Kysely<Database>, taskId: string | undefined, identityId: string) {
     if (taskId === undefined) return undefined;
     const task = await trx
       .selectFrom('tasks')
@@ -184,7 +191,9 @@ export function createTokenExchange(deps: {
         if (!redeemed.ok) return redeemed;
         const subject = await loadSubject(trx, redeemed.identityId);
         const task = await taskFor(trx, params['task'], subject.id);
-        const minted = await mint(trx, context(subject.id), {
+        // The first token of a session is recorded in the transaction that spends the join
+        // token: a join token is never used up without its token on record.
+        const minted = await minter.mint(trx, context(subject.id), {
           subject,
           audience,
           attestation: `join_token:${redeemed.joinTokenId}`,
@@ -213,10 +222,10 @@ export function createTokenExchange(deps: {
     if (subjectType === JWT_TOKEN_TYPE) {
       const federated = await federation.authenticate(subjectToken);
       if (!federated.ok) throw new OAuthError('invalid_grant', federated.reason);
-      const minted = await db.transaction().execute(async (trx) => {
-        const subject = await loadSubject(trx, federated.identityId);
-        const task = await taskFor(trx, params['task'], subject.id);
-        return mint(trx, context(subject.id), {
+      const subject = await loadSubject(db, federated.identityId);
+      const task = await taskFor(db, params['task'], subject.id);
+      return respond(
+        await issuer.issue(context(subject.id), {
           subject,
           audience,
           attestation: `federation:${federated.trust}`,
@@ -224,9 +233,8 @@ export function createTokenExchange(deps: {
           task,
           act,
           clientAddress,
-        });
-      });
-      return respond(minted);
+        }),
+      );
     }
 
     if (subjectType === ACCESS_TOKEN_TYPE) {
@@ -239,25 +247,26 @@ export function createTokenExchange(deps: {
           `A token for ${current.aud} can only be renewed for ${current.aud}.`,
         );
       }
-      const minted = await db.transaction().execute(async (trx) => {
-        const parent = await trx
-          .selectFrom('tokens')
-          .select(['jti', 'session_id', 'session_expires_at'])
-          .where('jti', '=', current.jti)
-          .executeTakeFirst();
-        if (!parent)
-          throw new OAuthError('invalid_grant', 'The subject token is not in the inventory.');
-        const sessionExpiresMs = Date.parse(parent.session_expires_at);
-        if (sessionExpiresMs <= clock.now()) {
-          throw new OAuthError(
-            'invalid_grant',
-            'The session has reached its maximum lifetime: attest again.',
-          );
-        }
-        const subject = await loadSubject(trx, current.client_id);
-        // A renewal keeps the task unless another one of the same identity is named.
-        const task = await taskFor(trx, params['task'] ?? current.task, subject.id);
-        return mint(trx, context(subject.id), {
+      // Renewals are the steady load of the token service: they are issued with group commit.
+      const parent = await db
+        .selectFrom('tokens')
+        .select(['jti', 'session_id', 'session_expires_at'])
+        .where('jti', '=', current.jti)
+        .executeTakeFirst();
+      if (!parent)
+        throw new OAuthError('invalid_grant', 'The subject token is not in the inventory.');
+      const sessionExpiresMs = Date.parse(parent.session_expires_at);
+      if (sessionExpiresMs <= clock.now()) {
+        throw new OAuthError(
+          'invalid_grant',
+          'The session has reached its maximum lifetime: attest again.',
+        );
+      }
+      const subject = await loadSubject(db, current.client_id);
+      // A renewal keeps the task unless another one of the same identity is named.
+      const task = await taskFor(db, params['task'] ?? current.task, subject.id);
+      return respond(
+        await issuer.issue(context(subject.id), {
           subject,
           audience,
           attestation: 'renewal',
@@ -266,9 +275,8 @@ export function createTokenExchange(deps: {
           parent: { jti: parent.jti, sid: parent.session_id, sessionExpiresMs },
           act: act ?? current.act,
           clientAddress,
-        });
-      });
-      return respond(minted);
+        }),
+      );
     }
 
     throw new OAuthError(

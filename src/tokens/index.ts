@@ -10,8 +10,15 @@ export { TokenError, OAuthError } from './errors.js';
 export type { TokenErrorCode, OAuthErrorCode } from './errors.js';
 export { createTokenVerifier, LEEWAY_SECONDS } from './verify.js';
 export type { TokenVerifier, VerifiedToken } from './verify.js';
-export { createMinter } from './mint.js';
-export type { Minter, MintRequest, MintedToken, TokenSubject } from './mint.js';
+export { createMinter, createTokenIssuer } from './mint.js';
+export type {
+  Minter,
+  MintRequest,
+  MintedToken,
+  SignedToken,
+  TokenSubject,
+  TokenIssuer,
+} from './mint.js';
 export { createTokenExchange, DEFAULT_TOKEN_TTL_SECONDS } from './exchange.js';
 export type {
   TokenExchange,

@@ -1,10 +1,11 @@
-import type { Transaction } from 'kysely';
+import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
-import { recordChange } from '../audit/index.js';
+import { auditRow } from '../audit/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import { base64urlJson, signInput, type Keyring } from '../signing/index.js';
-import type { Database } from '../store/index.js';
+import { createGroupCommit, type Database } from '../store/index.js';
+import type { AuditEventTable, TokenTable } from '../store/schema.js';
 import type { AccessTokenClaims, ActorClaim } from './claims.js';
 
 /** The workload a token is minted for, as loaded by the exchange. */
@@ -39,18 +40,35 @@ export interface MintedToken {
   readonly expiresIn: number;
 }
 
-/**
- * Signs an access token and records it: the inventory row (metadata only, never the token) and
- * its audit event go in the caller's transaction, so an issued token is always on record.
- */
-export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: string }) {
-  const { keyring, clock, issuer } = deps;
+/** A signed token and the rows that put it on record, before they are written. */
+export interface SignedToken extends MintedToken {
+  readonly row: Insertable<TokenTable>;
+  readonly audit: Insertable<AuditEventTable>;
+  readonly identityId: string;
+  readonly issuedAtMs: number;
+}
 
-  return async function mint(
+export interface Minter {
+  /** Signs a token and prepares its records; writes nothing. */
+  sign(context: ChangeContext, request: MintRequest): SignedToken;
+  /** Writes the records of `tokens` (inventory rows, audit events, last use) in `trx`. */
+  record(trx: Transaction<Database>, tokens: readonly SignedToken[]): Promise<void>;
+  /** Signs and records one token in the caller's transaction. */
+  mint(
     trx: Transaction<Database>,
     context: ChangeContext,
     request: MintRequest,
-  ): Promise<MintedToken> {
+  ): Promise<MintedToken>;
+}
+
+/**
+ * Signs access tokens and puts them on record: the inventory row (metadata only, never the
+ * token) and its audit event, so that an issued token is always accounted for.
+ */
+export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: string }): Minter {
+  const { keyring, clock, issuer } = deps;
+
+  function sign(context: ChangeContext, request: MintRequest): SignedToken {
     const nowMs = clock.now();
     const now = Math.floor(nowMs / 1000);
     const jti = newId(nowMs);
@@ -80,10 +98,13 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
     const key = keyring.current();
     const signingInput = `${key.encodedHeader}.${base64urlJson(claims)}`;
     const token = `${signingInput}.${signInput(key.alg, key.privateKey, signingInput)}`;
-
-    await trx
-      .insertInto('tokens')
-      .values({
+    return {
+      token,
+      claims,
+      expiresIn: exp - now,
+      identityId: request.subject.id,
+      issuedAtMs: nowMs,
+      row: {
         jti,
         identity_id: request.subject.id,
         audience: request.audience,
@@ -97,35 +118,86 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
         session_expires_at: isoTime(sessionExpiresMs),
         client_address: request.clientAddress ?? null,
         actor: request.act ? JSON.stringify(request.act) : null,
-      })
+      },
+      audit: auditRow(clock, context, {
+        type: 'token.issued',
+        targetKind: 'token',
+        targetId: jti,
+        team: request.subject.team,
+        service: request.subject.service,
+        identityId: request.subject.id,
+        after: {
+          jti,
+          sub: claims.sub,
+          aud: claims.aud,
+          attestation: request.attestation,
+          task: request.task?.id ?? null,
+          parent: request.parent?.jti ?? null,
+          session: sid,
+          act: request.act ?? null,
+          expiresAt: isoTime(exp * 1000),
+          clientAddress: request.clientAddress ?? null,
+        },
+      }),
+    };
+  }
+
+  async function record(trx: Transaction<Database>, tokens: readonly SignedToken[]): Promise<void> {
+    if (tokens.length === 0) return;
+    await trx
+      .insertInto('tokens')
+      .values(tokens.map((t) => t.row))
       .execute();
     await trx
-      .updateTable('identities')
-      .set({ last_used_at: isoTime(nowMs) })
-      .where('id', '=', request.subject.id)
+      .insertInto('audit_events')
+      .values(tokens.map((t) => t.audit))
       .execute();
-    await recordChange(trx, clock, context, {
-      type: 'token.issued',
-      targetKind: 'token',
-      targetId: jti,
-      team: request.subject.team,
-      service: request.subject.service,
-      identityId: request.subject.id,
-      after: {
-        jti,
-        sub: claims.sub,
-        aud: claims.aud,
-        attestation: request.attestation,
-        task: request.task?.id ?? null,
-        parent: request.parent?.jti ?? null,
-        session: sid,
-        act: request.act ?? null,
-        expiresAt: isoTime(exp * 1000),
-        clientAddress: request.clientAddress ?? null,
-      },
-    });
-    return { token, claims, expiresIn: exp - now };
+    // One update per identity per batch, not per token: the identity row is the hot spot.
+    const lastUse = new Map<string, number>();
+    for (const t of tokens)
+      lastUse.set(t.identityId, Math.max(t.issuedAtMs, lastUse.get(t.identityId) ?? 0));
+    for (const [identityId, at] of lastUse) {
+      await trx
+        .updateTable('identities')
+        .set({ last_used_at: isoTime(at) })
+        .where('id', '=', identityId)
+        .execute();
+    }
+  }
+
+  return {
+    sign,
+    record,
+    async mint(trx, context, request) {
+      const signed = sign(context, request);
+      await record(trx, [signed]);
+      return { token: signed.token, claims: signed.claims, expiresIn: signed.expiresIn };
+    },
   };
 }
 
-export type Minter = ReturnType<typeof createMinter>;
+/** Issues tokens with group commit: concurrent issuances share one transaction. */
+export interface TokenIssuer {
+  /** Signs a token and resolves once its records are committed; never returns an unrecorded token. */
+  issue(context: ChangeContext, request: MintRequest): Promise<MintedToken>;
+  drain(): Promise<void>;
+}
+
+/** At most this many tokens per transaction: 13 parameters a row stays far below PostgreSQL's 65,535. */
+const MAX_BATCH = 256;
+
+export function createTokenIssuer(deps: { db: Kysely<Database>; minter: Minter }): TokenIssuer {
+  const { db, minter } = deps;
+  const commits = createGroupCommit<SignedToken>({
+    maxBatch: MAX_BATCH,
+    write: (tokens) => db.transaction().execute((trx) => minter.record(trx, tokens)),
+  });
+  return {
+    async issue(context, request) {
+      const signed = minter.sign(context, request);
+      await commits.submit(signed);
+      return { token: signed.token, claims: signed.claims, expiresIn: signed.expiresIn };
+    },
+    drain: () => commits.drain(),
+  };
+}

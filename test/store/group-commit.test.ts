@@ -1,0 +1,54 @@
+/** Group commit: callers share transactions, and none is acknowledged before its write. */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import { createGroupCommit } from '../../src/store/index.js';
+
+describe('group commit', () => {
+  it('writes concurrent submissions in shared batches and resolves each after its batch', async () => {
+    const batches: number[][] = [];
+    const committed = new Set<number>();
+    const commits = createGroupCommit<number>({
+      maxBatch: 10,
+      write: async (items) => {
+        batches.push([...items]);
+        await new Promise((resolve) => setTimeout(resolve, 5));
+        for (const item of items) committed.add(item);
+      },
+    });
+    await Promise.all(
+      Array.from({ length: 25 }, async (_, i) => {
+        await commits.submit(i);
+        // Acknowledged only once durable.
+        assert.ok(committed.has(i), `item ${i} acknowledged before its batch committed`);
+      }),
+    );
+    assert.deepEqual(
+      batches.flat().sort((a, b) => a - b),
+      Array.from({ length: 25 }, (_, i) => i),
+    );
+    assert.ok(batches.length <= 3, `25 items took ${batches.length} batches`);
+    assert.ok(batches.every((batch) => batch.length <= 10));
+  });
+
+  it('rejects every caller of a failed batch, and only them', async () => {
+    let calls = 0;
+    const commits = createGroupCommit<string>({
+      maxBatch: 2,
+      write: async (items) => {
+        calls += 1;
+        if (items.includes('bad')) throw new Error('disk full');
+      },
+    });
+    const results = await Promise.allSettled([
+      commits.submit('bad'),
+      commits.submit('unlucky'),
+      commits.submit('fine'),
+    ]);
+    assert.deepEqual(
+      results.map((r) => r.status),
+      ['rejected', 'rejected', 'fulfilled'],
+    );
+    assert.equal(calls, 2);
+    await commits.drain();
+  });
+});
