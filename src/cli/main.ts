@@ -6,6 +6,7 @@ import { registerFederation } from './commands/federation.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerKey } from './commands/key.js';
 import { registerPerson } from './commands/person.js';
+import { registerPolicy } from './commands/policy.js';
 import { registerRevoke } from './commands/revoke.js';
 import { registerService } from './commands/service.js';
 import { registerTask } from './commands/task.js';
@@ -37,6 +38,7 @@ export function buildProgram(): Command {
   registerApiKey(program);
   registerWhoami(program);
   registerAudit(program);
+  registerPolicy(program);
   return program;
 }
 

@@ -26,6 +26,10 @@ export type ErrorCode =
   | 'environment_not_admitted'
   | 'invalid_status_transition'
   | 'invalid_cursor'
+  | 'policy_invalid'
+  | 'policy_set_too_large'
+  | 'policy_request_invalid'
+  | 'principal_invalid'
   | 'not_ready'
   | 'internal_error';
 
@@ -49,6 +53,10 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   environment_not_admitted: { status: 409, title: 'Service not admitted to environment' },
   invalid_status_transition: { status: 409, title: 'Invalid status transition' },
   invalid_cursor: { status: 400, title: 'Invalid pagination cursor' },
+  policy_invalid: { status: 400, title: 'Policy set is not valid' },
+  policy_set_too_large: { status: 413, title: 'Policy set is over a size limit' },
+  policy_request_invalid: { status: 400, title: 'Authorization request is not valid' },
+  principal_invalid: { status: 400, title: 'Principal cannot be used' },
   not_ready: { status: 503, title: 'Not ready' },
   internal_error: { status: 500, title: 'Internal server error' },
 };
@@ -58,6 +66,11 @@ export interface FieldError {
   /** JSON Pointer into the request (`/body/name`, `/query/limit`). */
   readonly pointer: string;
   readonly detail: string;
+  /** For errors in a text field (Cedar policies): the 1-based line and column. */
+  readonly line?: number;
+  readonly column?: number;
+  /** For errors in one policy of a policy set: its id. */
+  readonly policyId?: string;
 }
 
 export interface StewardErrorOptions {

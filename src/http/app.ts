@@ -14,6 +14,7 @@ import { taskRoutes } from './routes/tasks.js';
 import { healthRoutes } from './routes/health.js';
 import { identityRoutes } from './routes/identities.js';
 import { peopleRoutes } from './routes/people.js';
+import { policyRoutes } from './routes/policies.js';
 import { serviceRoutes } from './routes/services.js';
 import { teamRoutes } from './routes/teams.js';
 import { Problem } from './schemas.js';
@@ -104,6 +105,7 @@ export async function buildHttpApp(
     credentialRoutes,
     taskRoutes,
     revocationRoutes,
+    policyRoutes,
   ]) {
     await app.register(routes, { core });
   }

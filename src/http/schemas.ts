@@ -102,7 +102,15 @@ export const Problem = Type.Object(
     code: Type.String({ description: 'Stable, machine-readable error code.' }),
     requestId: Type.String(),
     errors: Type.Optional(
-      Type.Array(Type.Object({ pointer: Type.String(), detail: Type.String() })),
+      Type.Array(
+        Type.Object({
+          pointer: Type.String(),
+          detail: Type.String(),
+          line: Type.Optional(Type.Integer()),
+          column: Type.Optional(Type.Integer()),
+          policyId: Type.Optional(Type.String()),
+        }),
+      ),
     ),
   },
   { $id: 'Problem' },

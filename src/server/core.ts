@@ -17,6 +17,7 @@ import {
   type ServiceService,
   type TeamService,
 } from '../registry/index.js';
+import { createPolicyService, type PolicyService } from '../policy/index.js';
 import { createRevocationList, type RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
 import {
@@ -79,6 +80,8 @@ export interface Core {
   readonly exchange: TokenExchange;
   readonly revoker: Revoker;
   readonly inventory: Inventory;
+  /** Cedar policies: the versioned store and the decision point. */
+  readonly policies: PolicyService;
   /**
    * Loads keys and revocations, makes the first signing key if there is none, subscribes to
    * other replicas' changes, and starts the background jobs. Call once, before serving.
@@ -128,6 +131,7 @@ export function createCore(options: CoreOptions): Core {
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
+  const policies = createPolicyService({ store, clock, verifier });
   let scheduler: Scheduler | undefined;
   const unsubscribe: (() => void)[] = [];
 
@@ -150,14 +154,17 @@ export function createCore(options: CoreOptions): Core {
     exchange,
     revoker: createRevoker({ db, clock, revocations, verifier }),
     inventory: createInventory({ db, clock, revocations }),
+    policies,
 
     async start(startOptions = {}) {
       unsubscribe.push(revocations.listen());
       unsubscribe.push(
         store.notifications.subscribe(KEYS_CHANNEL, () => void keyring.reload().catch(() => {})),
       );
+      unsubscribe.push(policies.listen());
       await keyring.maintain();
       await revocations.refresh(true);
+      await policies.reload();
       if (startOptions.jobs === false) return;
       const onError = startOptions.onJobError ?? (() => {});
       let polls = 0;
@@ -174,6 +181,8 @@ export function createCore(options: CoreOptions): Core {
           // The safety net under key notifications: a withdrawn or rotated key reaches every
           // replica within seconds even if a notification was lost.
           { name: 'keys.reload', everyMs: 5_000, run: () => keyring.reload() },
+          // The safety net under the policy notifications.
+          { name: 'policies.poll', everyMs: 5_000, run: () => policies.reload() },
           {
             name: 'tasks.expire',
             everyMs: 5_000,

@@ -179,6 +179,20 @@ export interface RevocationTable {
   revoked_by: string;
 }
 
+/** One version of the Cedar policy set; the current set is the highest version. */
+export interface PolicyVersionTable {
+  version: number;
+  /** The Cedar text exactly as written, comments included. */
+  text: string;
+  policy_count: number;
+  /** The actor reference of whoever wrote it (`apikey:<id>`). */
+  author: string;
+  message: string;
+  /** Set when this version restores the text of an older one. */
+  rolled_back_from: number | null;
+  created_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -198,4 +212,5 @@ export interface Database {
   tasks: TaskTable;
   tokens: TokenTable;
   revocations: RevocationTable;
+  policy_versions: PolicyVersionTable;
 }

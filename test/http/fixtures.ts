@@ -102,7 +102,38 @@ export interface RouteFixture {
   build(context: FixtureContext): Promise<InjectOptions>;
   /** The route changes one team's resources: an owner of another team must get 403. */
   readonly teamScoped?: true;
+  /** The route's own body limit, when it is not the API's 64 KiB (policy text). */
+  readonly bodyLimit?: number;
 }
+
+/** Valid policies for the policy routes' fixtures. */
+export const FIXTURE_POLICIES = `@id("tools-in-sandbox")
+permit(principal, action == Steward::Action::"invoke_tool", resource)
+when { context.environment == "sandbox" };
+
+@id("no-sensitive") @approval("security")
+forbid(principal, action == Steward::Action::"invoke_tool", resource)
+when { resource.sensitive };
+`;
+
+/** A policy version that exists, for routes that name one. */
+export async function makePolicyVersion(t: TestApp): Promise<number> {
+  const written = await t.core.policies.put(system, {
+    policies: FIXTURE_POLICIES,
+    message: unique('fixture'),
+  });
+  return written.version;
+}
+
+/** A tool the registry does not know yet, described in the request. */
+export const FIXTURE_TOOL = {
+  type: 'Tool',
+  id: 'crm/lookup',
+  attrs: { name: 'lookup', upstream: 'crm', sensitive: false },
+  parents: [{ type: 'Upstream', id: 'crm' }],
+};
+
+const POLICY_BODY_LIMIT = 1024 * 1024;
 
 const json = (
   method: 'POST' | 'PUT' | 'PATCH',
@@ -355,6 +386,57 @@ export const ROUTE_FIXTURES: Readonly<Record<string, RouteFixture>> = {
       payload: 'token=not-a-token',
     }),
   },
+  'GET /v1/policy/schema': {
+    build: async () => ({ method: 'GET', url: '/v1/policy/schema?format=json' }),
+  },
+  'GET /v1/policies': { build: async () => ({ method: 'GET', url: '/v1/policies' }) },
+  'PUT /v1/policies': {
+    bodyLimit: POLICY_BODY_LIMIT,
+    build: async () =>
+      json('PUT', '/v1/policies', { policies: FIXTURE_POLICIES, message: unique('change') }),
+  },
+  'GET /v1/policy/versions': {
+    build: async () => ({ method: 'GET', url: '/v1/policy/versions?limit=3' }),
+  },
+  'GET /v1/policy/versions/:version': {
+    build: async ({ t }) => ({
+      method: 'GET',
+      url: `/v1/policy/versions/${await makePolicyVersion(t)}`,
+    }),
+  },
+  'POST /v1/policy/rollback': {
+    build: async ({ t }) =>
+      json('POST', '/v1/policy/rollback', {
+        version: await makePolicyVersion(t),
+        message: 'back to the reviewed set',
+      }),
+  },
+  'POST /v1/policy/validate': {
+    bodyLimit: POLICY_BODY_LIMIT,
+    build: async () => json('POST', '/v1/policy/validate', { policies: FIXTURE_POLICIES }),
+  },
+  'POST /v1/authorize': {
+    teamScoped: true,
+    build: async ({ t, team }) =>
+      json('POST', '/v1/authorize', {
+        principal: { identity: (await makeIdentity(t, team)).id },
+        action: 'invoke_tool',
+        resource: FIXTURE_TOOL,
+        context: { method: 'POST', clientAddress: '10.0.0.7', arguments: { customer: 42 } },
+      }),
+  },
+  'POST /v1/policy/simulate': {
+    bodyLimit: POLICY_BODY_LIMIT,
+    build: async () =>
+      json('POST', '/v1/policy/simulate', {
+        policies: FIXTURE_POLICIES,
+        since: '2020-01-01T00:00:00Z',
+        limit: 50,
+      }),
+  },
+  'GET /v1/policy/findings': {
+    build: async () => ({ method: 'GET', url: '/v1/policy/findings' }),
+  },
   'GET /v1/audit': {
     build: async () => ({
       method: 'GET',
@@ -403,6 +485,7 @@ const TABLES = [
   'tasks',
   'tokens',
   'revocations',
+  'policy_versions',
 ];
 
 /**

@@ -1,4 +1,11 @@
 export { referenceEngine } from './reference.js';
+export { fastEngine } from './fast/engine.js';
+export type {
+  FastEngine,
+  FastPreparedPolicySet,
+  EngineCoverage,
+  EngineStats,
+} from './fast/engine.js';
 export { PolicyParseError } from './types.js';
 export type {
   EntityUid,
@@ -7,6 +14,7 @@ export type {
   AuthorizationRequest,
   PolicyEvaluationError,
   Decision,
+  DecisionExplanation,
   PolicySource,
   PreparedPolicySet,
   PreparedEntities,

@@ -1,3 +1,4 @@
+import './wasm-guard.js';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type {
   AuthorizationRequest,
@@ -9,6 +10,11 @@ import type {
   PreparedPolicySet,
 } from './types.js';
 import { PolicyParseError } from './types.js';
+import type { DecisionExplanation } from './types.js';
+import type { EntityData } from './fast/compile.js';
+import { compileScope } from './fast/scope.js';
+import type { ScopeCheck } from './fast/scope.js';
+import { EntityRef, entityKey } from './fast/values.js';
 
 interface ReferenceEntities extends PreparedEntities {
   readonly engine: 'reference';
@@ -32,8 +38,30 @@ export const referenceEngine: PolicyEngine = {
     if (parsed.type === 'failure') {
       throw new PolicyParseError(undefined, parsed.errors.map((e) => e.message).join('; '));
     }
-    return {
+    let permitScopes: PermitScope[] | undefined;
+    let permitsOnly: PreparedPolicySet | undefined;
+    const set: PreparedPolicySet = {
       policyIds: Object.keys(policies),
+      explain(request: AuthorizationRequest, entities: PreparedEntities): DecisionExplanation {
+        const decision = set.authorize(request, entities);
+        permitScopes ??= permitScopesOf(policies);
+        const store = ancestorStore((entities as ReferenceEntities).list);
+        const uid = (u: { type: string; id: string }) => new EntityRef(u.type, u.id);
+        const [p, a, r] = [uid(request.principal), uid(request.action), uid(request.resource)];
+        const matched = permitScopes.filter(
+          (s) => s.principal.test(p, store) && s.action.test(a, store) && s.resource.test(r, store),
+        );
+        // The satisfied permits are the reasons of a set holding only the permits (a forbid
+        // would otherwise hide them).
+        permitsOnly ??= referenceEngine.prepare(
+          Object.fromEntries(permitScopes.map((s) => [s.id, policies[s.id] ?? ''])),
+        );
+        const satisfied = new Set(permitsOnly.authorize(request, entities).reasons);
+        return {
+          ...decision,
+          scopeMatchedPermits: matched.filter((s) => !satisfied.has(s.id)).map((s) => s.id),
+        };
+      },
       authorize(request: AuthorizationRequest, entities: PreparedEntities): Decision {
         const answer = cedar.statefulIsAuthorized({
           principal: request.principal,
@@ -62,6 +90,7 @@ export const referenceEngine: PolicyEngine = {
         // by the number of policy-set versions a process loads.
       },
     };
+    return set;
   },
 
   prepareEntities(entities: readonly Entity[]): PreparedEntities {
@@ -71,3 +100,49 @@ export const referenceEngine: PolicyEngine = {
     } as ReferenceEntities;
   },
 };
+
+interface PermitScope {
+  readonly id: string;
+  readonly principal: ScopeCheck;
+  readonly action: ScopeCheck;
+  readonly resource: ScopeCheck;
+}
+
+/** The scopes of the permits, from the EST the official engine gives for each policy. */
+function permitScopesOf(policies: PolicySource): PermitScope[] {
+  const out: PermitScope[] = [];
+  for (const [id, text] of Object.entries(policies)) {
+    const answer = cedar.policyToJson(text);
+    if (answer.type === 'failure' || answer.json.effect !== 'permit') continue;
+    out.push({
+      id,
+      principal: compileScope(answer.json.principal),
+      action: compileScope(answer.json.action),
+      resource: compileScope(answer.json.resource),
+    });
+  }
+  return out;
+}
+
+/** Each entity's transitive ancestors, enough for scope checks (attributes are not needed). */
+function ancestorStore(list: readonly cedar.EntityJson[]): Map<string, EntityData> {
+  const key = (u: cedar.EntityUidJson): string => {
+    const t = '__entity' in u ? u.__entity : u;
+    return entityKey(t.type, t.id);
+  };
+  const parents = new Map<string, string[]>();
+  for (const e of list) parents.set(key(e.uid), e.parents.map(key));
+  const store = new Map<string, EntityData>();
+  for (const [k, ps] of parents) {
+    const ancestors = new Set<string>();
+    const stack = [...ps];
+    while (stack.length > 0) {
+      const a = stack.pop() ?? '';
+      if (ancestors.has(a)) continue;
+      ancestors.add(a);
+      stack.push(...(parents.get(a) ?? []));
+    }
+    store.set(k, { attrs: new Map(), tags: new Map(), ancestors });
+  }
+  return store;
+}

@@ -60,12 +60,22 @@ export interface Decision {
   readonly errors: readonly PolicyEvaluationError[];
 }
 
+/**
+ * A decision with what an engineer needs to see why: the permits whose scope (principal, action,
+ * resource) matched the request but whose conditions did not hold, either false or errored.
+ */
+export interface DecisionExplanation extends Decision {
+  readonly scopeMatchedPermits: readonly string[];
+}
+
 /** Policies by id, each the Cedar text of one static policy. */
 export type PolicySource = Readonly<Record<string, string>>;
 
 export interface PreparedPolicySet {
   readonly policyIds: readonly string[];
   authorize(request: AuthorizationRequest, entities: PreparedEntities): Decision;
+  /** The decision plus the permits whose scope matched but whose conditions did not hold. */
+  explain?(request: AuthorizationRequest, entities: PreparedEntities): DecisionExplanation;
   /** Frees what the engine holds for this set (the official engine keeps it in Wasm memory). */
   release(): void;
 }

@@ -2,6 +2,7 @@ import type { Migration, MigrationProvider } from 'kysely';
 import type { Dialect } from '../dialect.js';
 import { registry } from './0001_registry.js';
 import { credentials } from './0002_credentials.js';
+import { policies } from './0003_policies.js';
 
 /**
  * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
@@ -11,6 +12,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
   const migrations: Record<string, Migration> = {
     '0001_registry': registry(dialect),
     '0002_credentials': credentials(dialect),
+    '0003_policies': policies(dialect),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

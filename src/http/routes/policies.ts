@@ -1,0 +1,362 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import {
+  ACTIONS,
+  MAX_SIMULATION_EVENTS,
+  POLICY_LIMITS,
+  SCHEMA_JSON,
+  SCHEMA_TEXT,
+} from '../../policy/index.js';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  Id,
+  NullableTimestamp,
+  PageOf,
+  PageQuery,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+import { normalizeTime } from './audit.js';
+
+/**
+ * Policy text travels in the body: its routes take up to 1 MiB (JSON escaping of 256 Ki
+ * characters of Cedar), the rest of the API keeps the 64 KiB default.
+ */
+export const POLICY_BODY_LIMIT_BYTES = 1024 * 1024;
+
+const PolicyText = Text(POLICY_LIMITS.maxTextLength, {
+  description:
+    'Cedar policies. Ids come from @id("…") annotations, else policy0, policy1… by position.',
+});
+const Message = Text(1000, {
+  minLength: 1,
+  description: 'Why: recorded with the version and in the trail.',
+});
+const VersionNumber = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
+
+const Annotations = Type.Record(Type.String(), Type.String());
+const Warning = Type.Object({
+  policyId: Type.Optional(Type.String()),
+  line: Type.Optional(Type.Integer()),
+  column: Type.Optional(Type.Integer()),
+  detail: Type.String(),
+});
+const Summary = Type.Object({
+  id: Type.String(),
+  effect: Type.String(),
+  line: Type.Integer(),
+  annotations: Annotations,
+  text: Type.String(),
+});
+const VersionFields = {
+  version: Type.Integer(),
+  author: Type.String(),
+  message: Type.String(),
+  createdAt: NullableTimestamp,
+  policyCount: Type.Integer(),
+  rolledBackFrom: Type.Union([Type.Integer(), Type.Null()]),
+};
+const Version = Type.Object(VersionFields);
+const WriteResult = Type.Object({ ...VersionFields, warnings: Type.Array(Warning) });
+const SetView = Type.Object({
+  ...VersionFields,
+  text: Type.String(),
+  policies: Type.Array(Summary),
+  filtered: Type.Boolean({ description: "True for an owner: only its team's policies are shown." }),
+});
+const VersionDetail = Type.Object({
+  ...SetView.properties,
+  previous: Type.Union([Type.Integer(), Type.Null()]),
+  diff: Type.String({
+    description: 'Every line, marked " " (kept), "-" (removed) or "+" (added).',
+  }),
+});
+const Mapping = Type.Object({
+  owaspNhi: Type.Array(Type.String()),
+  nistCsf: Type.Array(Type.String()),
+  owaspLlm: Type.Array(Type.String()),
+});
+const Finding = Type.Object({
+  id: Type.String(),
+  kind: Type.String(),
+  severity: Type.String(),
+  policyId: Type.String(),
+  line: Type.Integer(),
+  title: Type.String(),
+  detail: Type.String(),
+  mapping: Mapping,
+});
+const EntityRef = Strict({
+  type: Type.String({
+    pattern: '^(Steward::)?[A-Z][A-Za-z]{0,31}$',
+    description: 'An entity type: Tool or Steward::Tool.',
+  }),
+  id: Type.String({
+    minLength: 1,
+    maxLength: 512,
+    pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$',
+  }),
+});
+const JsonObject = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown());
+const EntityUidOut = Type.Object({ type: Type.String(), id: Type.String() });
+const EvaluationError = Type.Object({ policyId: Type.String(), message: Type.String() });
+
+/** Cedar policies: the schema, the versioned store, decisions, simulation and findings. */
+export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['policies'];
+
+  app.get(
+    '/v1/policy/schema',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: "Steward's Cedar schema: entity types, actions and the request context",
+        description:
+          'format=cedar answers the schema as text/plain in Cedar syntax; the default is JSON with both forms.',
+        querystring: Strict({
+          format: Type.Optional(Type.Union([Type.Literal('json'), Type.Literal('cedar')])),
+        }),
+        response: {
+          200: Type.Union([
+            Type.Object({
+              text: Type.String(),
+              json: Type.Unknown(),
+              actions: Type.Record(Type.String(), Type.String()),
+            }),
+            Type.String(),
+          ]),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request, reply) => {
+      if (request.query.format === 'cedar')
+        return reply.type('text/plain; charset=utf-8').send(SCHEMA_TEXT);
+      return { text: SCHEMA_TEXT, json: SCHEMA_JSON, actions: { ...ACTIONS } };
+    },
+  );
+
+  app.get(
+    '/v1/policies',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary:
+          "The current policy set (an owner sees the policies that name its team's entities)",
+        response: { 200: SetView, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.policies.current(changeContext(request)),
+  );
+
+  app.put(
+    '/v1/policies',
+    {
+      bodyLimit: POLICY_BODY_LIMIT_BYTES,
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags,
+        summary:
+          'Write a new version of the policy set; validated against the schema, refused with line/column errors',
+        body: Strict({ policies: PolicyText, message: Message }),
+        response: { 200: WriteResult, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.policies.put(changeContext(request), request.body),
+  );
+
+  app.get(
+    '/v1/policy/versions',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Policy set versions, newest first',
+        querystring: Strict({ ...PageQuery }),
+        response: { 200: PageOf(Version), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.policies.versions({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+  );
+
+  app.get(
+    '/v1/policy/versions/:version',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary: 'One version with a diff against the version before it',
+        params: Strict({ version: VersionNumber }),
+        response: { 200: VersionDetail, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.policies.version(changeContext(request), request.params.version),
+  );
+
+  app.post(
+    '/v1/policy/rollback',
+    {
+      config: { roles: ['admin', 'security'] },
+      schema: {
+        tags,
+        summary: 'Restore the text of an earlier version as a new version',
+        body: Strict({ version: VersionNumber, message: Message }),
+        response: { 201: WriteResult, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.policies.rollback(changeContext(request), request.body)),
+  );
+
+  app.post(
+    '/v1/policy/validate',
+    {
+      bodyLimit: POLICY_BODY_LIMIT_BYTES,
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Validate policies against the schema without storing them',
+        body: Strict({ policies: PolicyText }),
+        response: {
+          200: Type.Object({
+            valid: Type.Literal(true),
+            policies: Type.Array(Summary),
+            warnings: Type.Array(Warning),
+            findings: Type.Array(Finding),
+          }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request) => core.policies.validate(request.body.policies),
+  );
+
+  app.post(
+    '/v1/authorize',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Decide one request: allow or deny, the determining policies, and why',
+        description:
+          'The principal is a workload identity (by id) or the access token it holds; a token that does not verify is refused (400 principal_invalid), never allowed. ' +
+          'Steward sets context.environment and context.time, and context.task from the token. Every decision is recorded in the trail.',
+        body: Strict({
+          principal: Type.Union([
+            Strict({ identity: Id }),
+            Strict({
+              token: Type.String({ minLength: 1, maxLength: 8192, pattern: '^[A-Za-z0-9._-]+$' }),
+            }),
+          ]),
+          action: Type.String({
+            pattern: '^[a-z][a-z_]{0,63}$',
+            description: Object.keys(ACTIONS).join(', '),
+          }),
+          resource: Strict({
+            ...EntityRef.properties,
+            attrs: Type.Optional(JsonObject),
+            parents: Type.Optional(Type.Array(EntityRef, { maxItems: 32 })),
+          }),
+          context: Type.Optional(JsonObject),
+        }),
+        response: {
+          200: Type.Object({
+            id: Type.String(),
+            decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+            policies: Type.Array(Type.String()),
+            errors: Type.Array(EvaluationError),
+            explanation: Type.Object({
+              kind: Type.String(),
+              forbiddenBy: Type.Optional(Type.Array(Type.String())),
+              scopeMatchedPermits: Type.Array(Type.String()),
+            }),
+            annotations: Type.Record(Type.String(), Annotations),
+            policyVersion: Type.Integer(),
+            timeMicros: Type.Integer(),
+          }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request) => core.policies.authorize(changeContext(request), request.body),
+  );
+
+  app.post(
+    '/v1/policy/simulate',
+    {
+      bodyLimit: POLICY_BODY_LIMIT_BYTES,
+      config: { roles: ['admin', 'security', 'auditor'] },
+      schema: {
+        tags,
+        summary: 'Replay recorded decisions against draft policies and report which would change',
+        body: Strict({
+          policies: PolicyText,
+          since: Type.Optional(Timestamp),
+          until: Type.Optional(Timestamp),
+          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SIMULATION_EVENTS })),
+        }),
+        response: {
+          200: Type.Object({
+            evaluated: Type.Integer(),
+            changed: Type.Integer(),
+            unchanged: Type.Integer(),
+            skipped: Type.Integer(),
+            truncated: Type.Boolean(),
+            changes: Type.Array(
+              Type.Object({
+                event: Type.String(),
+                occurredAt: Timestamp,
+                principal: EntityUidOut,
+                action: Type.String(),
+                resource: EntityUidOut,
+                before: Type.Object({
+                  decision: Type.String(),
+                  policies: Type.Array(Type.String()),
+                  policyVersion: Type.Integer(),
+                }),
+                after: Type.Object({
+                  decision: Type.String(),
+                  policies: Type.Array(Type.String()),
+                  errors: Type.Array(EvaluationError),
+                }),
+              }),
+            ),
+            warnings: Type.Array(Warning),
+          }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async (request) =>
+      core.policies.simulate({
+        policies: request.body.policies,
+        since: normalizeTime('since', request.body.since, 'body'),
+        until: normalizeTime('until', request.body.until, 'body'),
+        limit: request.body.limit,
+      }),
+  );
+
+  app.get(
+    '/v1/policy/findings',
+    {
+      config: { roles: ['admin', 'security', 'auditor'] },
+      schema: {
+        tags,
+        summary: 'Least-privilege findings on the current policy set',
+        response: {
+          200: Type.Object({ version: Type.Integer(), findings: Type.Array(Finding) }),
+          ...ERROR_RESPONSES,
+        },
+      },
+    },
+    async () => core.policies.findings(),
+  );
+};

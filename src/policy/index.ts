@@ -1,0 +1,46 @@
+export {
+  createPolicyService,
+  POLICIES_CHANNEL,
+  MAX_REPORTED_CHANGES,
+  MAX_SIMULATION_EVENTS,
+} from './service.js';
+export type {
+  PolicyService,
+  PolicyVersion,
+  PolicySummary,
+  PolicySetView,
+  PolicyVersionDetail,
+  PolicyWriteResult,
+  ValidationResult,
+  PrincipalInput,
+  AuthorizeInput,
+  AuthorizeResult,
+  SimulationInput,
+  SimulationReport,
+  SimulatedChange,
+} from './service.js';
+export { compilePolicies, policySource, position, POLICY_LIMITS } from './compile.js';
+export type { CompiledPolicy, PolicySetDraft, PolicyWarning } from './compile.js';
+export {
+  SCHEMA_TEXT,
+  SCHEMA_JSON,
+  ACTIONS,
+  ENTITY_TYPES,
+  NAMESPACE,
+  qualified,
+  actionUid,
+  isAction,
+} from './schema.js';
+export type { ActionName, EntityTypeName } from './schema.js';
+export { registrySource, uid, ancestry, key as entityKey } from './entities.js';
+export type { EntitySource } from './entities.js';
+export { buildRequest, contextValue } from './request.js';
+export { runPolicyTests } from './testing.js';
+export type { PolicyTestCase, PolicyTestFile, PolicyTestResult, TestEntity } from './testing.js';
+export type { RequestInput, ResourceInput, ResolvedPrincipal } from './request.js';
+export { explain, scopeMatches } from './explain.js';
+export type { Explanation } from './explain.js';
+export { breadthFindings } from './findings.js';
+export type { PolicyFinding, FindingMapping } from './findings.js';
+export { diffLines } from './diff.js';
+export { decisionEngine } from './evaluator.js';

@@ -1,0 +1,154 @@
+import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
+import { StewardError } from '../errors/index.js';
+import type { AuthorizationRequest, CedarJson, Entity, EntityUid } from './engine/index.js';
+import { uid } from './entities.js';
+import { ACTIONS, actionUid, isAction, qualified, SCHEMA_TEXT } from './schema.js';
+
+/** A resource as a caller names it: `{type: "Tool", id: "crm/refund"}`, with attributes if Steward does not know it. */
+export interface ResourceInput {
+  readonly type: string;
+  readonly id: string;
+  /** The entity's attributes and parents, for resources the registry does not hold (yet). */
+  readonly attrs?: Readonly<Record<string, unknown>>;
+  readonly parents?: readonly { readonly type: string; readonly id: string }[];
+}
+
+/** The workload a decision is about, resolved from an identity id or a verified access token. */
+export interface ResolvedPrincipal {
+  readonly identityId: string;
+  readonly environment: string;
+  readonly service: string;
+  readonly team: string;
+  /** From the access token, when it was issued for a task. */
+  readonly task?: string;
+}
+
+/** A decision request as the API and the CLI take it. */
+export interface RequestInput {
+  readonly action: string;
+  readonly resource: ResourceInput;
+  readonly context?: Readonly<Record<string, unknown>>;
+}
+
+/** Context attributes Steward sets itself; a caller may not supply them. */
+const STEWARD_CONTEXT = ['environment', 'time'] as const;
+
+/** One refusal of a malformed request: 400 `policy_request_invalid` pointing at the field. */
+export function badRequest(pointer: string, detail: string): StewardError {
+  return new StewardError(
+    'policy_request_invalid',
+    `The authorization request is not valid: ${detail}`,
+    {
+      errors: [{ pointer, detail }],
+    },
+  );
+}
+
+/**
+ * Builds the Cedar request for `input` about `principal` at `now`, and checks it against the
+ * schema: a known action, a resource of the type that action applies to, and a context of the
+ * declared shape. Steward sets `environment` and `time`, and `task` when the token has one.
+ *
+ * @returns the request, and the resource entity when the caller described it.
+ * @throws StewardError `policy_request_invalid` when any part does not fit the schema.
+ */
+export function buildRequest(
+  principal: ResolvedPrincipal,
+  input: RequestInput,
+  now: number,
+  options: { taskFromToken: boolean; knows: (entity: EntityUid) => boolean },
+): { request: AuthorizationRequest; resourceEntity?: Entity } {
+  if (!isAction(input.action)) {
+    throw badRequest(
+      '/body/action',
+      `unknown action ${JSON.stringify(input.action)}; the actions are ${Object.keys(ACTIONS).join(', ')}`,
+    );
+  }
+  const resourceType = qualified(input.resource.type);
+  const expected = qualified(ACTIONS[input.action]);
+  if (resourceType !== expected) {
+    throw badRequest(
+      '/body/resource/type',
+      `action ${input.action} applies to ${expected}, not ${JSON.stringify(input.resource.type)}`,
+    );
+  }
+  const resource: EntityUid = { type: resourceType, id: input.resource.id };
+  let resourceEntity: Entity | undefined;
+  if (input.resource.attrs !== undefined || input.resource.parents !== undefined) {
+    if (options.knows(resource)) {
+      throw badRequest(
+        '/body/resource',
+        `${resourceType}::${JSON.stringify(resource.id)} is known to Steward: do not describe it`,
+      );
+    }
+    resourceEntity = {
+      uid: resource,
+      attrs: (input.resource.attrs ?? {}) as Record<string, CedarJson>,
+      parents: (input.resource.parents ?? []).map((p) => ({ type: qualified(p.type), id: p.id })),
+    };
+    const checked = cedar.checkParseEntities({
+      entities: [resourceEntity as cedar.EntityJson],
+      schema: SCHEMA_TEXT,
+    });
+    if (checked.type === 'failure') {
+      throw badRequest('/body/resource', checked.errors.map((e) => e.message).join('; '));
+    }
+  } else if (!options.knows(resource)) {
+    // Without its attributes a forbid reading them would error and be skipped: refuse instead.
+    throw badRequest(
+      '/body/resource',
+      `${resourceType}::${JSON.stringify(resource.id)} is not known to Steward; describe it with attrs (and parents)`,
+    );
+  }
+
+  const given = input.context ?? {};
+  for (const name of STEWARD_CONTEXT) {
+    if (Object.hasOwn(given, name)) throw badRequest(`/body/context/${name}`, 'is set by Steward');
+  }
+  if (options.taskFromToken && Object.hasOwn(given, 'task')) {
+    throw badRequest('/body/context/task', "is taken from the principal's token");
+  }
+  const context: Record<string, CedarJson> = {};
+  for (const [name, value] of Object.entries(given)) {
+    context[name] = contextValue(name, value);
+  }
+  context['environment'] = principal.environment;
+  context['time'] = { __extn: { fn: 'datetime', arg: new Date(now).toISOString() } };
+  if (principal.task !== undefined) context['task'] = principal.task;
+  const action = actionUid(input.action);
+  const checked = cedar.checkParseContext({
+    context: context as cedar.Context,
+    schema: SCHEMA_TEXT,
+    action,
+  });
+  if (checked.type === 'failure') {
+    throw badRequest('/body/context', checked.errors.map((e) => e.message).join('; '));
+  }
+  return {
+    request: { principal: uid('Workload', principal.identityId), action, resource, context },
+    ...(resourceEntity ? { resourceEntity } : {}),
+  };
+}
+
+/**
+ * Caller-friendly forms to Cedar's: an address string to `ip(…)`, a `time` string to
+ * `datetime(…)`, an arguments object to `{name, value}` pairs. Anything else is passed as is and
+ * checked against the schema.
+ */
+export function contextValue(name: string, value: unknown): CedarJson {
+  if (name === 'clientAddress' && typeof value === 'string') {
+    return { __extn: { fn: 'ip', arg: value } };
+  }
+  if (
+    name === 'arguments' &&
+    value !== null &&
+    typeof value === 'object' &&
+    !Array.isArray(value)
+  ) {
+    return Object.entries(value as Record<string, unknown>).map(([argument, v]) => ({
+      name: argument,
+      value: typeof v === 'string' ? v : (JSON.stringify(v) ?? 'null'),
+    }));
+  }
+  return value as CedarJson;
+}

@@ -1,0 +1,38 @@
+/**
+ * Cedar's own handwritten integration tests (cedar-integration-tests, Apache-2.0), read at test
+ * time from the shared checkout beside the repository (`../shared/reference/…`), never copied
+ * here. The loader (shared with the conformance suite) applies the tests' schemas the way Cedar's
+ * harness does. Each expected decision, reason set and erroring set must come out of the fast
+ * evaluator, every policy compiled (no fallback).
+ */
+import assert from 'node:assert/strict';
+import { existsSync } from 'node:fs';
+import { describe, it } from 'node:test';
+import { fastEngine } from '../../../src/policy/engine/index.js';
+import { INTEGRATION_TESTS_DIR, loadHandwrittenTests } from '../conformance/cedar-tests.js';
+
+const present = existsSync(INTEGRATION_TESTS_DIR);
+
+describe('Cedar handwritten integration tests on the fast evaluator', { skip: !present }, () => {
+  for (const test of present ? loadHandwrittenTests() : []) {
+    it(`${test.name}: every request as expected, every policy compiled`, () => {
+      const set = fastEngine.prepare(test.policies);
+      const entities = fastEngine.prepareEntities(test.entities);
+      for (const r of test.requests) {
+        if (r.unrepresentable !== undefined) continue;
+        const d = set.authorize(r.request, entities);
+        assert.deepEqual(
+          {
+            decision: d.decision,
+            reasons: [...d.reasons].sort(),
+            errored: d.errors.map((e) => e.policyId).sort(),
+          },
+          { decision: r.decision, reasons: [...r.reasons].sort(), errored: [...r.errors].sort() },
+          r.description,
+        );
+      }
+      assert.deepEqual(set.coverage().fallbackReasons, {});
+      assert.equal(set.stats().requestFallbacks, 0);
+    });
+  }
+});
