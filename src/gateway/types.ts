@@ -1,0 +1,78 @@
+import type { AccessTokenClaims } from '../tokens/index.js';
+import type { Upstream } from '../upstreams/types.js';
+
+/**
+ * The enforcement core's contract, shared by the HTTP and the MCP gateway: both turn their
+ * protocol into one `GatewayCall`, ask the core, and forward only on `allow`.
+ */
+export interface GatewayCall {
+  /** The bearer token as presented; verified by the core (audience: the upstream or the gateway). */
+  readonly token: string | undefined;
+  readonly upstream: string;
+  /** The Cedar action: `invoke_tool`, `list_tools`, `read_resource`, `get_prompt`, `http_request`. */
+  readonly action: string;
+  /** The tool, prompt or resource name, or the HTTP operation name (or the normalised path). */
+  readonly operation: string;
+  /** HTTP only. */
+  readonly method?: string;
+  readonly path?: string;
+  /** Tool arguments or request attributes given to policy (secrets are redacted before recording). */
+  readonly arguments?: Readonly<Record<string, unknown>>;
+  readonly clientAddress: string;
+  readonly requestId: string;
+  readonly traceparent?: string;
+}
+
+/** Why the gateway refused: a stable code, an HTTP status, a public message. */
+export type GatewayRefusal =
+  | 'unauthenticated'
+  | 'forbidden'
+  | 'upstream_not_found'
+  | 'rate_limited'
+  | 'audit_unavailable'
+  | 'approval_required'
+  | 'bad_request'
+  | 'payload_too_large'
+  | 'upstream_unavailable'
+  | 'upstream_timeout';
+
+export type GatewayVerdict =
+  | {
+      readonly outcome: 'allow';
+      readonly upstream: Upstream;
+      readonly claims: AccessTokenClaims;
+      /** The decision record's id, written durably before this verdict was returned. */
+      readonly recordId: string;
+      readonly policies: readonly string[];
+      /** Headers to add to the forwarded request (the injected credential), and query params. */
+      readonly inject: {
+        readonly headers: Readonly<Record<string, string>>;
+        readonly query: Readonly<Record<string, string>>;
+      };
+    }
+  | {
+      readonly outcome: 'refuse';
+      readonly code: GatewayRefusal;
+      readonly status: number;
+      readonly message: string;
+      readonly retryAfterSeconds?: number;
+      readonly recordId?: string;
+    };
+
+/** What happened after forwarding, recorded against the decision record. */
+export interface GatewayOutcome {
+  readonly recordId: string;
+  readonly status: number;
+  readonly bytes: number;
+  readonly latencyMs: number;
+  readonly error?: string;
+  /** Result content, recorded only where the upstream asks for it (after redaction). */
+  readonly content?: unknown;
+}
+
+export interface EnforcementCore {
+  /** Verify → decide → (approval) → durable record → credential to inject. Never throws for a refusal. */
+  check(call: GatewayCall): Promise<GatewayVerdict>;
+  /** Records the outcome of a forwarded call (group-committed; failures are logged, not thrown). */
+  complete(outcome: GatewayOutcome): Promise<void>;
+}
