@@ -5,6 +5,7 @@
 import type { Scenario } from '../harness/scenario.js';
 import { identityCreate } from './identity-create.js';
 import { identityList } from './identity-list.js';
+import { policyDecision } from './policy-decision.js';
 import { revocationPropagation } from './revocation-propagation.js';
 import { tokenMint } from './token-mint.js';
 import { tokenVerify } from './token-verify.js';
@@ -15,4 +16,5 @@ export const scenarios: readonly Scenario[] = [
   tokenMint,
   tokenVerify,
   revocationPropagation,
+  policyDecision,
 ];

@@ -49,7 +49,11 @@ export const tokenVerify: Scenario = {
       const store = await stores.open();
       const core = await signingBenchCore(store);
       const subject = await benchWorkload(core);
-      const { mint } = createMinter({ keyring: core.keyring, clock: core.clock, issuer: core.issuer });
+      const { mint } = createMinter({
+        keyring: core.keyring,
+        clock: core.clock,
+        issuer: core.issuer,
+      });
       const request: MintRequest = {
         subject,
         audience: STEWARD_AUDIENCE,

@@ -48,17 +48,18 @@ export interface SignedToken extends MintedToken {
   readonly issuedAtMs: number;
 }
 
+/** Plain functions (no `this`), so callers may take them apart: `const { mint } = minter`. */
 export interface Minter {
   /** Signs a token and prepares its records; writes nothing. */
-  sign(context: ChangeContext, request: MintRequest): SignedToken;
+  readonly sign: (context: ChangeContext, request: MintRequest) => SignedToken;
   /** Writes the records of `tokens` (inventory rows, audit events, last use) in `trx`. */
-  record(trx: Transaction<Database>, tokens: readonly SignedToken[]): Promise<void>;
+  readonly record: (trx: Transaction<Database>, tokens: readonly SignedToken[]) => Promise<void>;
   /** Signs and records one token in the caller's transaction. */
-  mint(
+  readonly mint: (
     trx: Transaction<Database>,
     context: ChangeContext,
     request: MintRequest,
-  ): Promise<MintedToken>;
+  ) => Promise<MintedToken>;
 }
 
 /**
