@@ -11,6 +11,8 @@ import { registerRevoke } from './commands/revoke.js';
 import { registerService } from './commands/service.js';
 import { registerTask } from './commands/task.js';
 import { registerTeam } from './commands/team.js';
+import { registerSecret } from './commands/secret.js';
+import { registerUpstream } from './commands/upstream.js';
 import { registerToken } from './commands/token.js';
 import { registerUp } from './commands/up.js';
 import { exitCodeFor } from './context.js';
@@ -39,6 +41,8 @@ export function buildProgram(): Command {
   registerWhoami(program);
   registerAudit(program);
   registerPolicy(program);
+  registerSecret(program);
+  registerUpstream(program);
   return program;
 }
 

@@ -17,6 +17,11 @@ export interface Config {
   readonly databaseUrl: string | undefined;
   /** 32-byte master key from `STEWARD_MASTER_KEY`; undefined means generate one (SQLite only). */
   readonly masterKey: Buffer | undefined;
+  /**
+   * The master key being rotated away from (`STEWARD_MASTER_KEY_PREVIOUS`): on start, every data
+   * key and signing key still sealed under it is re-sealed under `masterKey`.
+   */
+  readonly previousMasterKey: Buffer | undefined;
   /** Bootstrap admin key for automation, used only on first start. */
   readonly adminKey: string | undefined;
   readonly trustDomain: string;
@@ -24,6 +29,8 @@ export interface Config {
   readonly issuer: string;
   /** True when `issuer` was derived from host and port rather than set by STEWARD_ISSUER. */
   readonly issuerIsDefault: boolean;
+  /** STEWARD_OTLP_ENDPOINT: OTLP/HTTP collector base URL for gateway spans; unset, none are made. */
+  readonly otlpEndpoint: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
   /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
   readonly signing: {
@@ -78,6 +85,23 @@ export function loadConfig(env: Env = process.env): Config {
       'is required with DATABASE_URL: replicas must share one master key, so Steward will not generate one',
     );
   }
+  const previousText = secret(env, 'STEWARD_MASTER_KEY_PREVIOUS');
+  const previousMasterKey =
+    previousText === undefined
+      ? undefined
+      : parseMasterKey(previousText, 'STEWARD_MASTER_KEY_PREVIOUS');
+  if (previousMasterKey !== undefined && masterKey === undefined) {
+    throw new ConfigError(
+      'STEWARD_MASTER_KEY_PREVIOUS',
+      'needs STEWARD_MASTER_KEY: the previous key is re-wrapped under the new one, which must be given',
+    );
+  }
+  if (previousMasterKey !== undefined && masterKey?.equals(previousMasterKey)) {
+    throw new ConfigError(
+      'STEWARD_MASTER_KEY_PREVIOUS',
+      'is the same key as STEWARD_MASTER_KEY; remove it, or set STEWARD_MASTER_KEY to the new key',
+    );
+  }
   const adminKey = secret(env, 'STEWARD_ADMIN_KEY');
   if (adminKey !== undefined) checkAdminKey(adminKey);
   const trustDomain = env['STEWARD_TRUST_DOMAIN'] || 'steward.local';
@@ -116,13 +140,19 @@ export function loadConfig(env: Env = process.env): Config {
     JWKS_MAX_AGE_SECONDS,
     rotationSeconds - 1,
   );
+  const otlpEndpoint = env['STEWARD_OTLP_ENDPOINT'] || undefined;
+  if (otlpEndpoint !== undefined && !isHttpUrl(otlpEndpoint)) {
+    throw new ConfigError('STEWARD_OTLP_ENDPOINT', 'must be an http:// or https:// URL');
+  }
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
+    otlpEndpoint,
     host,
     port,
     dataDir,
     databaseUrl,
     masterKey,
+    previousMasterKey,
     adminKey,
     trustDomain,
     issuer,
@@ -184,7 +214,7 @@ function parsePort(value: string | undefined): number {
 }
 
 /** Accepts 32 bytes as 64 hex digits or as base64/base64url. */
-export function parseMasterKey(text: string): Buffer {
+export function parseMasterKey(text: string, variable = 'STEWARD_MASTER_KEY'): Buffer {
   const trimmed = text.trim();
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
     ? Buffer.from(trimmed, 'hex')
@@ -193,7 +223,7 @@ export function parseMasterKey(text: string): Buffer {
       : undefined;
   if (key === undefined || key.length !== 32) {
     throw new ConfigError(
-      'STEWARD_MASTER_KEY',
+      variable,
       'must be 32 random bytes, as 64 hex digits or base64 (try: openssl rand -base64 32)',
     );
   }

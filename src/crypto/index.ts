@@ -1,1 +1,2 @@
 export { seal, open } from './envelope.js';
+export { masterKeyId } from './key-id.js';

@@ -30,6 +30,10 @@ export type ErrorCode =
   | 'policy_set_too_large'
   | 'policy_request_invalid'
   | 'principal_invalid'
+  | 'secret_exists'
+  | 'secret_in_use'
+  | 'upstream_exists'
+  | 'egress_refused'
   | 'not_ready'
   | 'internal_error';
 
@@ -57,6 +61,10 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   policy_set_too_large: { status: 413, title: 'Policy set is over a size limit' },
   policy_request_invalid: { status: 400, title: 'Authorization request is not valid' },
   principal_invalid: { status: 400, title: 'Principal cannot be used' },
+  secret_exists: { status: 409, title: 'Secret already exists' },
+  secret_in_use: { status: 409, title: 'Secret is used by an upstream' },
+  upstream_exists: { status: 409, title: 'Upstream already exists' },
+  egress_refused: { status: 400, title: 'Upstream address not allowed' },
   not_ready: { status: 503, title: 'Not ready' },
   internal_error: { status: 500, title: 'Internal server error' },
 };

@@ -20,7 +20,10 @@ export interface GatewayCall {
   readonly arguments?: Readonly<Record<string, unknown>>;
   readonly clientAddress: string;
   readonly requestId: string;
+  /** The caller's W3C `traceparent` (HTTP header, or MCP `params._meta.traceparent`). */
   readonly traceparent?: string;
+  /** The request body's declared size, when known (Content-Length): checked against the upstream's limit. */
+  readonly declaredBytes?: number;
 }
 
 /** Why the gateway refused: a stable code, an HTTP status, a public message. */
@@ -34,7 +37,11 @@ export type GatewayRefusal =
   | 'bad_request'
   | 'payload_too_large'
   | 'upstream_unavailable'
-  | 'upstream_timeout';
+  | 'upstream_timeout'
+  /** Policy evaluation failed (an error in a policy, a request outside the schema): never an allow. */
+  | 'no_decision'
+  /** The upstream's answer is larger than its configured limit (502). */
+  | 'response_too_large';
 
 export type GatewayVerdict =
   | {
@@ -49,6 +56,8 @@ export type GatewayVerdict =
         readonly headers: Readonly<Record<string, string>>;
         readonly query: Readonly<Record<string, string>>;
       };
+      /** The W3C `traceparent` to send upstream (the gateway span's, or the caller's continued). */
+      readonly traceparent: string;
     }
   | {
       readonly outcome: 'refuse';
@@ -75,4 +84,10 @@ export interface EnforcementCore {
   check(call: GatewayCall): Promise<GatewayVerdict>;
   /** Records the outcome of a forwarded call (group-committed; failures are logged, not thrown). */
   complete(outcome: GatewayOutcome): Promise<void>;
+  /**
+   * Refuses a call the adapter found malformed before any decision (a path with `..`, a bad
+   * message): records the refusal, attributed to the token's workload when the token is valid,
+   * and returns the refusal to send. Nothing is decided and nothing may be forwarded.
+   */
+  reject(call: GatewayCall, code: GatewayRefusal, message: string): Promise<GatewayVerdict>;
 }

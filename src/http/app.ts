@@ -1,6 +1,8 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import { httpGatewayRoutes } from '../gateway/index.js';
+import { mcpGatewayRoutes } from '../gateway/mcp/index.js';
 import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -17,6 +19,8 @@ import { peopleRoutes } from './routes/people.js';
 import { policyRoutes } from './routes/policies.js';
 import { serviceRoutes } from './routes/services.js';
 import { teamRoutes } from './routes/teams.js';
+import { secretRoutes } from './routes/secrets.js';
+import { upstreamRoutes } from './routes/upstreams.js';
 import { Problem } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
@@ -106,9 +110,24 @@ export async function buildHttpApp(
     taskRoutes,
     revocationRoutes,
     policyRoutes,
+    secretRoutes,
+    upstreamRoutes,
   ]) {
     await app.register(routes, { core });
   }
+  // The MCP gateway: no API keys; the bearer is an access token for the upstream, verified at
+  // the edge (for the MCP 401 discovery) and by the enforcement core for every method.
+  await app.register(mcpGatewayRoutes, {
+    issuer: core.issuer,
+    verifier: core.verifier,
+    enforcement: core.gateway,
+  });
+  // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
+  await app.register(httpGatewayRoutes, {
+    gateway: core.gateway,
+    resolveUpstream: (name) => core.upstreams.resolve(name),
+    checkEgress: (url) => core.upstreams.checkEgress(url),
+  });
   await app.ready();
   return { app, routeRoles };
 }

@@ -18,6 +18,9 @@ export type {
   SimulationInput,
   SimulationReport,
   SimulatedChange,
+  GatewayDecisionInput,
+  GatewayDecision,
+  DecisionRecord,
 } from './service.js';
 export { compilePolicies, policySource, position, POLICY_LIMITS } from './compile.js';
 export type { CompiledPolicy, PolicySetDraft, PolicyWarning } from './compile.js';
@@ -34,6 +37,7 @@ export {
 export type { ActionName, EntityTypeName } from './schema.js';
 export { registrySource, uid, ancestry, key as entityKey } from './entities.js';
 export type { EntitySource } from './entities.js';
+export type { Entity, EntityUid, CedarJson } from './engine/index.js';
 export { buildRequest, contextValue } from './request.js';
 export { runPolicyTests } from './testing.js';
 export type { PolicyTestCase, PolicyTestFile, PolicyTestResult, TestEntity } from './testing.js';

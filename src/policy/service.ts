@@ -102,6 +102,35 @@ export interface AuthorizeResult {
   readonly timeMicros: number;
 }
 
+/** One gateway call to decide: the workload, what it does, and the entities describing the target. */
+export interface GatewayDecisionInput {
+  /** The workload identity, from a verified access token. */
+  readonly identityId: string;
+  /** The task of the token, when it has one. */
+  readonly task?: string | undefined;
+  readonly action: string;
+  readonly resource: { readonly type: string; readonly id: string };
+  /** Context attributes besides `environment`, `time` and `task`, which Steward sets. */
+  readonly context: Readonly<Record<string, unknown>>;
+  /**
+   * Entities for what the gateway is called about (the upstream, its tool or operation), built
+   * from the upstream record. Those Steward's entity sources already hold are taken from there.
+   */
+  readonly entities: readonly Entity[];
+}
+
+/** The gateway's decision, not yet recorded: the gateway writes `record` itself, durably. */
+export interface GatewayDecision {
+  readonly decision: 'allow' | 'deny';
+  readonly policies: string[];
+  readonly errors: PolicyEvaluationError[];
+  readonly annotations: Readonly<Record<string, Readonly<Record<string, string>>>>;
+  readonly policyVersion: number;
+  readonly principal: ResolvedPrincipal;
+  /** What a decision event records (replayable by `simulate`); context not yet redacted. */
+  readonly record: DecisionRecord;
+}
+
 export interface SimulationInput {
   readonly policies: string;
   readonly since?: string | undefined;
@@ -163,6 +192,14 @@ export interface PolicyService {
   /** Validates text against the schema without storing it. */
   validate(text: string): ValidationResult;
   authorize(context: ChangeContext, input: AuthorizeInput): Promise<AuthorizeResult>;
+  /**
+   * Decides a gateway call without recording it: the gateway records the decision with group
+   * commit before it forwards (no durable record, no forwarding).
+   *
+   * @throws StewardError `principal_invalid` when the workload is unknown or not active, and
+   *   `policy_request_invalid` when the request does not fit the schema: no decision either way.
+   */
+  decide(input: GatewayDecisionInput): Promise<GatewayDecision>;
   /** Replays recorded decisions against a draft and reports which would change. */
   simulate(input: SimulationInput): Promise<SimulationReport>;
   /** Least-privilege findings on the current set. */
@@ -190,18 +227,20 @@ interface Snapshot {
 }
 
 /** What a decision event records: enough to replay it. */
-interface DecisionRecord {
+export interface DecisionRecord {
   readonly principal: EntityUid;
   readonly action: EntityUid;
   readonly resource: EntityUid;
   readonly resourceEntity?: Entity;
+  /** Further described entities (the gateway's upstream), for replay. */
+  readonly extraEntities?: readonly Entity[];
   readonly context: AuthorizationRequest['context'];
   readonly decision: 'allow' | 'deny';
   readonly policies: readonly string[];
   readonly errors: readonly PolicyEvaluationError[];
   readonly explanation: Explanation;
   readonly policyVersion: number;
-  readonly via: 'identity' | 'token';
+  readonly via: 'identity' | 'token' | 'gateway';
 }
 
 const EMPTY_VERSION: PolicyVersion = {
@@ -307,16 +346,42 @@ export function createPolicyService(deps: {
     return snapshot;
   }
 
-  /** Evaluates `request`, with `extra` entities added to the snapshot (a described resource). */
+  /**
+   * Entities prepared with described ones added. The gateway describes the same few upstream
+   * entities on every call, so the prepared forms are kept per snapshot (bounded).
+   */
+  let extraCache = new Map<string, PreparedEntities>();
+  let extraCacheFor: Snapshot | undefined;
+  const EXTRA_CACHE_SIZE = 256;
+  function withExtras(snap: Snapshot, extras: readonly Entity[]): PreparedEntities {
+    if (extras.length === 0) return snap.prepared;
+    if (extraCacheFor !== snap) {
+      extraCache = new Map();
+      extraCacheFor = snap;
+    }
+    const cacheKey = JSON.stringify(extras);
+    let prepared = extraCache.get(cacheKey);
+    if (prepared === undefined) {
+      prepared = decisionEngine.prepareEntities([...snap.entities, ...extras]);
+      if (extraCache.size >= EXTRA_CACHE_SIZE) {
+        const oldest = extraCache.keys().next();
+        if (!oldest.done) extraCache.delete(oldest.value);
+      }
+      extraCache.set(cacheKey, prepared);
+    }
+    return prepared;
+  }
+
+  /** Evaluates `request`, with `extra` entities added to the snapshot (described resources). */
   function decide(
     set: Loaded,
     snap: Snapshot,
     request: AuthorizationRequest,
-    extra: Entity | undefined,
+    extra: Entity | readonly Entity[] | undefined,
   ): { decision: Decision; explanation: Explanation } {
-    const prepared = extra
-      ? decisionEngine.prepareEntities([...snap.entities, extra])
-      : snap.prepared;
+    const extras: readonly Entity[] =
+      extra === undefined ? [] : Array.isArray(extra) ? extra : [extra as Entity];
+    const prepared = withExtras(snap, extras);
     let decision: Decision;
     let scopeMatched: readonly string[] | undefined;
     try {
@@ -336,10 +401,12 @@ export function createPolicyService(deps: {
           : 'the engine refused the request',
       );
     }
-    const ancestors = (entity: EntityUid): readonly EntityUid[] =>
-      extra && key(extra.uid) === key(entity)
-        ? [...extra.parents, ...extra.parents.flatMap((p) => snap.ancestors.get(key(p)) ?? [])]
-        : (snap.ancestors.get(key(entity)) ?? []);
+    const described = new Map(extras.map((e) => [key(e.uid), e]));
+    const ancestors = (entity: EntityUid, depth = 0): readonly EntityUid[] => {
+      const own = described.get(key(entity));
+      if (own === undefined || depth > 8) return snap.ancestors.get(key(entity)) ?? [];
+      return [...own.parents, ...own.parents.flatMap((p) => ancestors(p, depth + 1))];
+    };
     const explanation = explain(decision, set.draft.policies, request, ancestors);
     return {
       decision,
@@ -617,6 +684,77 @@ export function createPolicyService(deps: {
       };
     },
 
+    async decide(input) {
+      const set = await load(false);
+      const snap = await entities();
+      const entity = snap.byKey.get(key({ type: qualified('Workload'), id: input.identityId }));
+      const attrs = entity?.attrs as Readonly<Record<string, string>> | undefined;
+      if (!attrs || attrs['status'] !== 'active') {
+        throw new StewardError(
+          'principal_invalid',
+          `The identity is ${attrs?.['status'] ?? 'unknown'}: no decision is made for it.`,
+        );
+      }
+      const principal: ResolvedPrincipal = {
+        identityId: input.identityId,
+        environment: attrs['environment'] ?? '',
+        service: attrs['service'] ?? '',
+        team: attrs['team'] ?? '',
+        ...(input.task === undefined ? {} : { task: input.task }),
+      };
+      const resourceUid = { type: qualified(input.resource.type), id: input.resource.id };
+      // Describe only what the sources do not hold; a known entity is never overridden.
+      const unknown = input.entities.filter((e) => !snap.known.has(key(e.uid)));
+      const resourceEntity = unknown.find((e) => key(e.uid) === key(resourceUid));
+      const others = unknown.filter((e) => e !== resourceEntity);
+      const now = clock.now();
+      const { request } = buildRequest(
+        principal,
+        {
+          action: input.action,
+          resource: {
+            type: input.resource.type,
+            id: input.resource.id,
+            ...(resourceEntity
+              ? { attrs: resourceEntity.attrs, parents: resourceEntity.parents }
+              : {}),
+          },
+          context: input.context,
+        },
+        now,
+        { taskFromToken: true, knows: (e) => snap.known.has(key(e)) },
+      );
+      const described = resourceEntity ? [resourceEntity, ...others] : others;
+      const { decision, explanation } = decide(set, snap, request, described);
+      const annotations: Record<string, Readonly<Record<string, string>>> = {};
+      for (const id of decision.reasons) {
+        const { id: _id, ...rest } = set.byId.get(id)?.annotations ?? {};
+        if (Object.keys(rest).length > 0) annotations[id] = rest;
+      }
+      return {
+        decision: decision.decision,
+        policies: [...decision.reasons],
+        errors: [...decision.errors],
+        annotations,
+        policyVersion: set.version,
+        principal,
+        record: {
+          principal: request.principal,
+          action: request.action,
+          resource: request.resource,
+          ...(resourceEntity ? { resourceEntity } : {}),
+          ...(others.length > 0 ? { extraEntities: others } : {}),
+          context: request.context,
+          decision: decision.decision,
+          policies: decision.reasons,
+          errors: decision.errors,
+          explanation,
+          policyVersion: set.version,
+          via: 'gateway',
+        },
+      };
+    },
+
     async simulate(input) {
       const draft = compilePolicies(input.policies);
       const candidate = prepare(-1, draft);
@@ -645,7 +783,11 @@ export function createPolicyService(deps: {
           };
           let after: Decision;
           try {
-            after = decide(candidate, snap, request, record.resourceEntity).decision;
+            const described = [
+              ...(record.resourceEntity ? [record.resourceEntity] : []),
+              ...(record.extraEntities ?? []),
+            ];
+            after = decide(candidate, snap, request, described).decision;
           } catch {
             skipped++;
             continue;

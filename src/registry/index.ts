@@ -35,3 +35,4 @@ export {
   environmentRank,
 } from './vocabulary.js';
 export type { Environment, DataClassification, IdentityStatus } from './vocabulary.js';
+export { toPage } from './pagination.js';

@@ -17,7 +17,28 @@ import {
   type ServiceService,
   type TeamService,
 } from '../registry/index.js';
+import {
+  createEnforcementCore,
+  createOtlpTracer,
+  noopTracer,
+  type EnforcementCore,
+  type GatewayTracer,
+} from '../gateway/index.js';
 import { createPolicyService, type PolicyService } from '../policy/index.js';
+import {
+  createSecretService,
+  rewrapMasterKey,
+  type RewrapReport,
+  type SecretService,
+} from '../secrets/index.js';
+import {
+  createAudienceResolver,
+  createEgressAllowlist,
+  createUpstreamService,
+  type EgressAllowlist,
+  type HostResolver,
+  type UpstreamService,
+} from '../upstreams/index.js';
 import { createRevocationList, type RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
 import {
@@ -35,7 +56,6 @@ import {
   createRevoker,
   createTokenExchange,
   createTokenVerifier,
-  STEWARD_AUDIENCE,
   type Inventory,
   type Revoker,
   type TokenExchange,
@@ -50,6 +70,17 @@ export interface CoreOptions {
   readonly issuer: string;
   /** Wraps every private key and secret at rest. */
   readonly masterKey: Buffer;
+  /**
+   * The master key being rotated away from (`STEWARD_MASTER_KEY_PREVIOUS`): on start, everything
+   * still sealed under it is re-sealed under `masterKey`.
+   */
+  readonly previousMasterKey?: Buffer | undefined;
+  /** STEWARD_OTLP_ENDPOINT: where gateway spans go (OTLP/HTTP); none are made when unset. */
+  readonly otlpEndpoint?: string | undefined;
+  /** Told what the gateway could not say to a caller (a failed outcome record, a failed revocation). */
+  readonly onGatewayError?: (message: string, error: unknown) => void;
+  /** The egress guard's name resolver; `dns.lookup` by default. */
+  readonly resolveHost?: HostResolver;
   readonly signing?: {
     readonly algorithm: SigningAlgorithm;
     readonly rotationSeconds: number;
@@ -82,6 +113,19 @@ export interface Core {
   readonly inventory: Inventory;
   /** Cedar policies: the versioned store and the decision point. */
   readonly policies: PolicyService;
+  /** Upstream credentials, sealed at rest; `reveal` is the gateway's only way to a value. */
+  readonly secrets: SecretService;
+  /** The tools behind the gateway; `resolve` is the gateway's cached lookup. */
+  readonly upstreams: UpstreamService;
+  /** Addresses an admin allowed upstreams to reach despite the egress guard. */
+  readonly egress: EgressAllowlist;
+  /**
+   * The enforcement core both gateways call: verify, decide, record durably, inject. `drain`
+   * waits for records in flight (on shutdown).
+   */
+  readonly gateway: EnforcementCore & { drain(): Promise<void> };
+  /** Gateway spans (a no-op without an OTLP endpoint). */
+  readonly tracer: GatewayTracer;
   /**
    * Loads keys and revocations, makes the first signing key if there is none, subscribes to
    * other replicas' changes, and starts the background jobs. Call once, before serving.
@@ -89,6 +133,8 @@ export interface Core {
   start(options?: {
     jobs?: boolean;
     onJobError?: (job: string, error: unknown) => void;
+    /** Told what the master-key re-wrap on start changed (nothing, without a previous key). */
+    onRewrap?: (report: RewrapReport) => void;
   }): Promise<void>;
   stop(): Promise<void>;
 }
@@ -117,8 +163,23 @@ export function createCore(options: CoreOptions): Core {
   const joinTokens = createJoinTokenService({ db, clock });
   const federation = createFederationService({ db, clock });
   const tasks = createTaskService({ db, clock, revocations });
-  const resolveAudience = async (requested: string) =>
-    requested === STEWARD_AUDIENCE || requested === issuer ? STEWARD_AUDIENCE : undefined;
+  const secrets = createSecretService({
+    store,
+    clock,
+    masterKey,
+    previousMasterKey: options.previousMasterKey,
+  });
+  const egress = createEgressAllowlist({ store, clock });
+  const upstreams = createUpstreamService({
+    store,
+    clock,
+    allowlist: egress,
+    ...(options.resolveHost ? { resolveHost: options.resolveHost } : {}),
+  });
+  const resolveAudience = createAudienceResolver({
+    issuer,
+    resolve: (name) => upstreams.resolve(name),
+  });
   const minter = createMinter({ keyring, clock, issuer });
   const exchange = createTokenExchange({
     db,
@@ -132,6 +193,25 @@ export function createCore(options: CoreOptions): Core {
     resolveAudience,
   });
   const policies = createPolicyService({ store, clock, verifier });
+  const tracer = options.otlpEndpoint
+    ? createOtlpTracer({ endpoint: options.otlpEndpoint })
+    : noopTracer;
+  const revoker = createRevoker({ db, clock, revocations, verifier });
+  const apiKeys = createApiKeyService({ db, clock });
+  const gateway = createEnforcementCore({
+    db,
+    clock,
+    issuer,
+    verifier,
+    policies,
+    upstreams,
+    secrets,
+    revoker,
+    apiKeys,
+    joinTokens,
+    tracer,
+    ...(options.onGatewayError ? { onError: options.onGatewayError } : {}),
+  });
   let scheduler: Scheduler | undefined;
   const unsubscribe: (() => void)[] = [];
 
@@ -140,7 +220,7 @@ export function createCore(options: CoreOptions): Core {
     clock,
     trustDomain,
     issuer,
-    apiKeys: createApiKeyService({ db, clock }),
+    apiKeys,
     teams: createTeamService({ db, clock }),
     people: createPersonService({ db, clock }),
     services: createServiceService({ db, clock }),
@@ -152,17 +232,34 @@ export function createCore(options: CoreOptions): Core {
     federation,
     tasks,
     exchange,
-    revoker: createRevoker({ db, clock, revocations, verifier }),
+    revoker,
     inventory: createInventory({ db, clock, revocations }),
     policies,
+    secrets,
+    upstreams,
+    egress,
+    gateway,
+    tracer,
 
     async start(startOptions = {}) {
+      // Before anything opens a sealed value: after this, everything is under the current key.
+      const rewrap = await rewrapMasterKey({
+        store,
+        clock,
+        context: { actor: SYSTEM_ACTOR },
+        current: masterKey,
+        previous: options.previousMasterKey,
+      });
+      startOptions.onRewrap?.(rewrap);
       unsubscribe.push(revocations.listen());
       unsubscribe.push(
         store.notifications.subscribe(KEYS_CHANNEL, () => void keyring.reload().catch(() => {})),
       );
       unsubscribe.push(policies.listen());
+      unsubscribe.push(secrets.listen());
+      unsubscribe.push(upstreams.listen());
       await keyring.maintain();
+      await upstreams.reload();
       await revocations.refresh(true);
       await policies.reload();
       if (startOptions.jobs === false) return;
@@ -183,6 +280,8 @@ export function createCore(options: CoreOptions): Core {
           { name: 'keys.reload', everyMs: 5_000, run: () => keyring.reload() },
           // The safety net under the policy notifications.
           { name: 'policies.poll', everyMs: 5_000, run: () => policies.reload() },
+          // The safety net under the upstream and allowlist notifications.
+          { name: 'upstreams.poll', everyMs: 5_000, run: () => upstreams.reload() },
           {
             name: 'tasks.expire',
             everyMs: 5_000,
@@ -196,6 +295,8 @@ export function createCore(options: CoreOptions): Core {
     async stop() {
       for (const stop of unsubscribe.splice(0)) stop();
       await scheduler?.stop();
+      await gateway.drain();
+      await tracer.shutdown().catch(() => {});
     },
   };
 }

@@ -73,10 +73,26 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       trustDomain: config.trustDomain,
       issuer,
       masterKey,
+      previousMasterKey: config.previousMasterKey,
       signing: config.signing,
+      otlpEndpoint: config.otlpEndpoint,
+      onGatewayError: (message, error) => logger.error({ err: error }, message),
     });
     await core.start({
       onJobError: (job, error) => logger.error({ err: error, job }, 'background job failed'),
+      onRewrap: (report) => {
+        if (report.dataKeys + report.signingKeys > 0) {
+          logger.warn(
+            report,
+            'master key rotation: re-wrapped data keys and signing keys under STEWARD_MASTER_KEY; remove STEWARD_MASTER_KEY_PREVIOUS once every replica runs with the new key',
+          );
+        } else if (report.from !== null) {
+          logger.info(
+            report,
+            'STEWARD_MASTER_KEY_PREVIOUS is set but nothing was sealed under it any more; it can be removed',
+          );
+        }
+      },
     });
     const bootstrap = await core.apiKeys.bootstrap(config.adminKey);
     if (bootstrap.generated !== undefined) {

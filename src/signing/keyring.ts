@@ -7,7 +7,7 @@ import {
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { notFound } from '../errors/index.js';
-import { open, seal } from '../crypto/index.js';
+import { masterKeyId, open, seal } from '../crypto/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import type { Store } from '../store/index.js';
 import type { SigningKeyTable } from '../store/schema.js';
@@ -96,6 +96,7 @@ export function createKeyring(deps: {
 }): Keyring {
   const { store, clock, masterKey, schedule } = deps;
   const db = store.db;
+  const wrappedBy = masterKeyId(masterKey);
   let rows: SigningKeyTable[] = [];
   const privateKeys = new Map<string, SigningKey>();
   const publicKeys = new Map<string, PublishedKey>();
@@ -166,6 +167,7 @@ export function createKeyring(deps: {
       created_at: isoTime(now),
       activates_at: isoTime(activatesAt),
       revoked_at: null,
+      wrapped_by: wrappedBy,
     };
   }
 

@@ -108,6 +108,8 @@ export interface SigningKeyTable {
   activates_at: string;
   /** Set when the key was withdrawn (compromise): neither signs nor verifies from then on. */
   revoked_at: string | null;
+  /** The id of the master key that sealed `private_key`; null for keys older than migration 4. */
+  wrapped_by: string | null;
 }
 
 export interface JoinTokenTable {
@@ -193,6 +195,70 @@ export interface PolicyVersionTable {
   created_at: string;
 }
 
+/** A secret's metadata; its values live in `secret_versions`, sealed. */
+export interface SecretTable {
+  id: string;
+  name: string;
+  /** The owning team, or null for a secret only admins and security manage. */
+  team_id: string | null;
+  description: string;
+  rotation_period_seconds: number | null;
+  current_version: number;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+  last_rotated_at: string;
+}
+
+/**
+ * One value of a secret: sealed under its own data key, and the data key sealed under the
+ * master key whose id is `wrapped_by`. Both seals bind the secret id and version as context.
+ */
+export interface SecretVersionTable {
+  secret_id: string;
+  version: number;
+  ciphertext: string;
+  data_key: string;
+  wrapped_by: string;
+  created_by: string;
+  created_at: string;
+}
+
+export interface UpstreamTable {
+  id: string;
+  name: string;
+  kind: string;
+  url: string;
+  team_id: string;
+  classification: string;
+  credential_secret_id: string | null;
+  /** JSON: `{secret, in, name, format}`, or null. */
+  credential: string | null;
+  /** JSON array of operations. */
+  operations: string;
+  /** JSON array of sensitive operation names. */
+  sensitive: string;
+  timeout_ms: number;
+  max_request_bytes: number;
+  max_response_bytes: number;
+  record_content: number;
+  /** JSON `{perSecond, burst}`, or null. */
+  rate_limit: string | null;
+  created_by: string;
+  created_at: string;
+  updated_at: string;
+}
+
+/** An address or network an admin allowed upstreams to reach despite the egress guard. */
+export interface EgressAllowTable {
+  id: string;
+  /** Canonical CIDR: `127.0.0.1/32`, `10.1.0.0/16`, `fd00::/8`. */
+  address: string;
+  reason: string;
+  created_by: string;
+  created_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -213,4 +279,8 @@ export interface Database {
   tokens: TokenTable;
   revocations: RevocationTable;
   policy_versions: PolicyVersionTable;
+  secrets: SecretTable;
+  secret_versions: SecretVersionTable;
+  upstreams: UpstreamTable;
+  egress_allowlist: EgressAllowTable;
 }

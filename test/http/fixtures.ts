@@ -125,6 +125,33 @@ export async function makePolicyVersion(t: TestApp): Promise<number> {
   return written.version;
 }
 
+/** A secret of `team`; its value is never needed by the fixtures. */
+export async function makeSecret(t: TestApp, team: string): Promise<string> {
+  const name = unique('secret');
+  await t.core.secrets.create(system, { name, team, value: `value-of-${name}` });
+  return name;
+}
+
+/**
+ * A public documentation address (RFC 5737 TEST-NET-3): the egress guard passes it without a
+ * name lookup, and nothing ever connects to it.
+ */
+export const FIXTURE_UPSTREAM_URL = 'https://203.0.113.10/mcp';
+
+export async function makeUpstream(t: TestApp, team: string): Promise<string> {
+  const name = unique('upstream');
+  await t.core.upstreams.create(system, {
+    name,
+    kind: 'mcp',
+    url: FIXTURE_UPSTREAM_URL,
+    team,
+    classification: 'internal',
+    credential: { secret: await makeSecret(t, team), in: 'bearer' },
+    operations: [{ name: 'lookup' }, { name: 'refund', sensitive: true }],
+  });
+  return name;
+}
+
 /** A tool the registry does not know yet, described in the request. */
 export const FIXTURE_TOOL = {
   type: 'Tool',
@@ -437,6 +464,123 @@ export const ROUTE_FIXTURES: Readonly<Record<string, RouteFixture>> = {
   'GET /v1/policy/findings': {
     build: async () => ({ method: 'GET', url: '/v1/policy/findings' }),
   },
+  'POST /v1/secrets': {
+    teamScoped: true,
+    build: async ({ team }) =>
+      json('POST', '/v1/secrets', {
+        name: unique('secret'),
+        value: 'sk-fixture-value',
+        team,
+        rotationPeriodSeconds: 86_400,
+        description: 'A fixture credential',
+      }),
+  },
+  'GET /v1/secrets': {
+    build: async ({ t, team }) => {
+      await makeSecret(t, team);
+      return { method: 'GET', url: `/v1/secrets?team=${team}&limit=5` };
+    },
+  },
+  'GET /v1/secrets/:name': {
+    build: async ({ t, team }) => ({
+      method: 'GET',
+      url: `/v1/secrets/${await makeSecret(t, team)}`,
+    }),
+  },
+  'POST /v1/secrets/:name/rotate': {
+    teamScoped: true,
+    build: async ({ t, team }) =>
+      json('POST', `/v1/secrets/${await makeSecret(t, team)}/rotate`, {
+        value: 'sk-fixture-rotated',
+      }),
+  },
+  'DELETE /v1/secrets/:name': {
+    teamScoped: true,
+    build: async ({ t, team }) => ({
+      method: 'DELETE',
+      url: `/v1/secrets/${await makeSecret(t, team)}`,
+    }),
+  },
+
+  'POST /v1/upstreams': {
+    teamScoped: true,
+    build: async ({ t, team }) =>
+      json('POST', '/v1/upstreams', {
+        name: unique('upstream'),
+        kind: 'http',
+        url: 'https://203.0.113.20/api',
+        team,
+        classification: 'confidential',
+        credential: {
+          secret: await makeSecret(t, team),
+          in: 'header',
+          name: 'x-api-key',
+          format: 'Key {secret}',
+        },
+        operations: [
+          { name: 'get-refund', method: 'GET', path: '/refunds/:id' },
+          { name: 'refund', method: 'POST', path: '/refunds', description: 'Pays money back' },
+        ],
+        sensitive: ['refund'],
+        timeoutMs: 5_000,
+        maxRequestBytes: 65_536,
+        maxResponseBytes: 1_048_576,
+        recordContent: false,
+        rateLimit: { perSecond: 10, burst: 20 },
+      }),
+  },
+  'GET /v1/upstreams': {
+    build: async ({ team }) => ({
+      method: 'GET',
+      url: `/v1/upstreams?team=${team}&kind=mcp&limit=5`,
+    }),
+  },
+  'GET /v1/upstreams/:name': {
+    build: async ({ t, team }) => ({
+      method: 'GET',
+      url: `/v1/upstreams/${await makeUpstream(t, team)}`,
+    }),
+  },
+  'PATCH /v1/upstreams/:name': {
+    teamScoped: true,
+    build: async ({ t, team }) =>
+      json('PATCH', `/v1/upstreams/${await makeUpstream(t, team)}`, {
+        classification: 'restricted',
+        timeoutMs: 10_000,
+        sensitive: ['lookup', 'refund'],
+        rateLimit: { perSecond: 5, burst: 5 },
+      }),
+  },
+  'DELETE /v1/upstreams/:name': {
+    teamScoped: true,
+    build: async ({ t, team }) => ({
+      method: 'DELETE',
+      url: `/v1/upstreams/${await makeUpstream(t, team)}`,
+    }),
+  },
+  'POST /v1/egress/allow': {
+    build: async () => {
+      counter += 1;
+      return json('POST', '/v1/egress/allow', {
+        address: `10.${Math.floor(counter / 256) % 256}.${counter % 256}.0/24`,
+        reason: 'the CRM runs in the private network',
+      });
+    },
+  },
+  'GET /v1/egress/allow': {
+    build: async () => ({ method: 'GET', url: '/v1/egress/allow' }),
+  },
+  'DELETE /v1/egress/allow/:id': {
+    build: async ({ t }) => {
+      counter += 1;
+      const entry = await t.core.egress.allow(system, {
+        address: `fd00::${counter.toString(16)}`,
+        reason: 'fixture',
+      });
+      return { method: 'DELETE', url: `/v1/egress/allow/${entry.id}` };
+    },
+  },
+
   'GET /v1/audit': {
     build: async () => ({
       method: 'GET',
@@ -455,6 +599,16 @@ export const PUBLIC_ROUTES: readonly string[] = [
   'GET /readyz',
   'GET /metrics',
   'GET /openapi.json',
+  // The HTTP gateway: no API key; the enforcement core verifies the agent's access token.
+  ...['GET', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'].flatMap((method) => [
+    `${method} /gw/http/:upstream`,
+    `${method} /gw/http/:upstream/*`,
+  ]),
+  // The MCP gateway (Streamable HTTP) and its RFC 9728 metadata: the same, for MCP clients.
+  'GET /gw/mcp/:upstream',
+  'POST /gw/mcp/:upstream',
+  'DELETE /gw/mcp/:upstream',
+  'GET /.well-known/oauth-protected-resource/gw/mcp/:upstream',
 ];
 
 export function routeKey(route: { method: string; url: string }): string {
@@ -486,6 +640,10 @@ const TABLES = [
   'tokens',
   'revocations',
   'policy_versions',
+  'secrets',
+  'secret_versions',
+  'upstreams',
+  'egress_allowlist',
 ];
 
 /**

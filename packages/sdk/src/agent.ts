@@ -3,6 +3,7 @@ import { fetchWithToken, type FetchInit, type FetchInput } from './authorized-fe
 import { toApiError } from './client.js';
 import { systemClock, type Clock } from './clock.js';
 import { StewardUnreachableError } from './errors.js';
+import { gatewayHttpUrl, gatewayMcpUrl, type McpFetch, type McpTransportClass } from './gateway.js';
 import { identityFromToken, type AgentIdentity } from './identity.js';
 import {
   checkRenewalPolicy,
@@ -203,14 +204,81 @@ export class StewardAgent {
    *
    * @example
    * const response = await agent.fetch('/v1/tasks/' + taskId);
-   * const viaGateway = await agent.fetch('https://steward.example.com/gw/http/crm/orders', { method: 'GET' }, { audience: 'crm' });
    */
+  fetch(input: FetchInput, init?: FetchInit, options?: AgentFetchOptions): Promise<Response>;
+  /**
+   * An HTTP tool through the gateway: `fetch` of `<steward>/gw/http/<upstream><path>` with a token
+   * whose audience is the upstream. The gateway decides the call, swaps the token for the
+   * upstream's real credential and forwards it; the agent never sees that credential.
+   *
+   * @param upstream the upstream's name, as registered in Steward.
+   * @param path starts with `/`; may carry a query string.
+   *
+   * @example
+   * const order = await agent.fetch('orders-api', '/orders/1234');
+   * const refund = await agent.fetch('orders-api', '/refunds', { method: 'POST', body: JSON.stringify({ id: '1234' }) });
+   */
+  fetch(upstream: string, path: string, init?: FetchInit): Promise<Response>;
   async fetch(
     input: FetchInput,
-    init?: FetchInit,
-    options: AgentFetchOptions = {},
+    second?: FetchInit | string,
+    third?: FetchInit | AgentFetchOptions,
   ): Promise<Response> {
-    return this.#fetchFor(input, init, options.audience ?? this.audience, undefined);
+    if (typeof second === 'string') {
+      if (typeof input !== 'string') throw new TypeError('the upstream must be a name');
+      return this.#fetchFor(
+        gatewayHttpUrl(this.url, input, second),
+        third as FetchInit | undefined,
+        input,
+        undefined,
+      );
+    }
+    const options = (third ?? {}) as AgentFetchOptions;
+    return this.#fetchFor(input, second, options.audience ?? this.audience, undefined);
+  }
+
+  /**
+   * The gateway's MCP endpoint for `upstream`: `<steward>/gw/mcp/<upstream>`.
+   *
+   * @example
+   * const url = agent.mcpUrl('crm'); // https://steward.example.com/gw/mcp/crm
+   */
+  mcpUrl(upstream: string): URL {
+    return gatewayMcpUrl(this.url, upstream);
+  }
+
+  /**
+   * A `fetch` for an MCP client transport that talks to `upstream` through the gateway: every
+   * request carries a token whose audience is the upstream, renewed before it expires and
+   * replaced once if the gateway answers 401 (revoked, or expired in transit).
+   *
+   * @example
+   * import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+   * const transport = new StreamableHTTPClientTransport(agent.mcpUrl('crm'), { fetch: agent.mcpFetch('crm') });
+   */
+  mcpFetch(upstream: string): McpFetch {
+    return this.#mcpFetch(upstream, undefined);
+  }
+
+  /**
+   * An MCP client transport to `upstream` through the gateway, made with the transport class you
+   * pass (the MCP SDK's `StreamableHTTPClientTransport`), so this SDK needs no MCP dependency.
+   *
+   * @example
+   * import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+   * import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+   *
+   * const client = new Client({ name: 'refund-agent', version: '1.0.0' });
+   * await client.connect(agent.mcpTransport('crm', StreamableHTTPClientTransport));
+   * const { tools } = await client.listTools(); // only the tools policy lets this agent call
+   */
+  mcpTransport<T>(upstream: string, Transport: McpTransportClass<T>): T {
+    return new Transport(this.mcpUrl(upstream), { fetch: this.mcpFetch(upstream) });
+  }
+
+  #mcpFetch(upstream: string, task: string | undefined): McpFetch {
+    gatewayMcpUrl(this.url, upstream);
+    return (url, init) => this.#fetchFor(url, init, upstream, task);
   }
 
   /**
@@ -277,6 +345,9 @@ export class StewardAgent {
       defaultAudience: this.audience,
       token: (audience, task) => this.#keeper.get(audience, task),
       fetch: (input, init, audience, task) => this.#fetchFor(input, init, audience, task),
+      gatewayUrl: (upstream, path) => gatewayHttpUrl(this.url, upstream, path),
+      mcpUrl: (upstream) => this.mcpUrl(upstream),
+      mcpFetch: (upstream, task) => this.#mcpFetch(upstream, task),
       complete: async (task) => {
         const done = await this.#api<StewardTask>(
           'POST',

@@ -9,6 +9,7 @@ export type { StewardTask } from './task.js';
 export type { AgentIdentity } from './identity.js';
 export type { Clock } from './clock.js';
 export type { FetchInput, FetchInit } from './authorized-fetch.js';
+export type { McpFetch, McpTransportClass } from './gateway.js';
 export { StewardClient } from './client.js';
 export type { StewardClientOptions, Query } from './client.js';
 export { StewardApiError, StewardAuthError, StewardUnreachableError } from './errors.js';

@@ -1,4 +1,5 @@
 import type { FetchInit, FetchInput } from './authorized-fetch.js';
+import type { McpFetch, McpTransportClass } from './gateway.js';
 
 /**
  * A task as Steward describes it (`GET /v1/tasks/{id}`).
@@ -31,6 +32,9 @@ export interface TaskBackend {
     task: string,
   ): Promise<Response>;
   complete(task: string): Promise<StewardTask>;
+  gatewayUrl(upstream: string, path: string): string;
+  mcpUrl(upstream: string): URL;
+  mcpFetch(upstream: string, task: string): McpFetch;
 }
 
 /**
@@ -81,18 +85,54 @@ export class AgentTask {
    * @example
    * const response = await task.fetch(`/v1/tasks/${task.id}`, undefined, { audience: 'steward' });
    */
-  async fetch(
+  fetch(
     input: FetchInput,
     init?: FetchInit,
-    options: { readonly audience?: string } = {},
+    options?: { readonly audience?: string },
+  ): Promise<Response>;
+  /**
+   * An HTTP tool through the gateway with this task's token, as {@link StewardAgent.fetch}'s
+   * `(upstream, path, init)` form: it stops working the moment the task is completed.
+   *
+   * @example
+   * const order = await task.fetch('orders-api', '/orders/1234');
+   */
+  fetch(upstream: string, path: string, init?: FetchInit): Promise<Response>;
+  async fetch(
+    input: FetchInput,
+    second?: FetchInit | string,
+    third?: FetchInit | { readonly audience?: string },
   ): Promise<Response> {
     this.#checkOpen();
+    if (typeof second === 'string') {
+      if (typeof input !== 'string') throw new TypeError('the upstream must be a name');
+      const url = this.#backend.gatewayUrl(input, second);
+      return this.#backend.fetch(url, third as FetchInit | undefined, input, this.id);
+    }
+    const options = (third ?? {}) as { readonly audience?: string };
     return this.#backend.fetch(
       input,
-      init,
+      second,
       options.audience ?? this.#backend.defaultAudience,
       this.id,
     );
+  }
+
+  /**
+   * An MCP client transport to `upstream` through the gateway whose requests carry this task's
+   * token, as {@link StewardAgent.mcpTransport}: once the task is completed its calls fail.
+   *
+   * @example
+   * await client.connect(task.mcpTransport('crm', StreamableHTTPClientTransport));
+   */
+  mcpTransport<T>(upstream: string, Transport: McpTransportClass<T>): T {
+    this.#checkOpen();
+    const send = this.#backend.mcpFetch(upstream, this.id);
+    const fetch: McpFetch = (url, init) => {
+      this.#checkOpen();
+      return send(url, init);
+    };
+    return new Transport(this.#backend.mcpUrl(upstream), { fetch });
   }
 
   /**

@@ -10,6 +10,9 @@ import {
   type TokenEndpoint,
 } from './token-endpoint.js';
 
+/** Steward's own API: the one audience whose token Steward exchanges for any other. */
+const STEWARD_AUDIENCE = 'steward';
+
 /** A token the agent holds, with the local times that govern it. */
 interface HeldToken {
   readonly token: string;
@@ -172,6 +175,12 @@ export class TokenKeeper {
         this.#forget(subject);
       }
     }
+    if (slot.audience !== STEWARD_AUDIENCE && slot.audience !== this.#options.anchorAudience) {
+      // Steward exchanges only its own API's token for another audience (a token given to an
+      // upstream stays that upstream's), so a new upstream audience starts from that token.
+      const anchor = await this.get(STEWARD_AUDIENCE);
+      return this.#renewFrom(anchor, slot.audience, undefined);
+    }
     return this.#attest(slot, refused);
   }
 
@@ -205,6 +214,8 @@ export class TokenKeeper {
     for (const other of this.#slots.values()) {
       const held = other.held;
       if (other.task !== undefined || held === undefined || !this.#usable(held)) continue;
+      // Only Steward's own token may be exchanged across audiences (the server refuses others).
+      if (other.audience !== STEWARD_AUDIENCE && other.audience !== slot.audience) continue;
       if (best === undefined || held.expiresAtMs > best.expiresAtMs) best = held;
     }
     return best?.token;

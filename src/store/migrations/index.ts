@@ -3,6 +3,7 @@ import type { Dialect } from '../dialect.js';
 import { registry } from './0001_registry.js';
 import { credentials } from './0002_credentials.js';
 import { policies } from './0003_policies.js';
+import { gateway } from './0004_gateway.js';
 
 /**
  * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
@@ -13,6 +14,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     '0001_registry': registry(dialect),
     '0002_credentials': credentials(dialect),
     '0003_policies': policies(dialect),
+    '0004_gateway': gateway(dialect),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }

@@ -1,0 +1,156 @@
+import { isIP, type LookupFunction } from 'node:net';
+import { Transform, type Readable, type TransformCallback } from 'node:stream';
+import { Agent } from 'undici';
+import type { EgressCheck } from '../../upstreams/index.js';
+
+/** A body that grew past its limit while streaming. */
+export class BodyLimitError extends Error {
+  constructor(
+    readonly side: 'request' | 'response',
+    readonly limit: number,
+  ) {
+    super(`the ${side} body is larger than ${limit} bytes`);
+    this.name = 'BodyLimitError';
+  }
+}
+
+/** Counts bytes through a stream and fails it once more than `limit` have passed. */
+export function byteLimit(
+  side: 'request' | 'response',
+  limit: number,
+): Transform & {
+  readonly bytes: () => number;
+} {
+  let bytes = 0;
+  const transform = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      bytes += chunk.length;
+      if (bytes > limit) callback(new BodyLimitError(side, limit));
+      else callback(null, chunk);
+    },
+  });
+  return Object.assign(transform, { bytes: () => bytes });
+}
+
+export interface ForwardRequest {
+  /** `http(s)://host:port` of the upstream. */
+  readonly origin: URL;
+  /** Path and query exactly as forwarded: never re-parsed, so never re-normalised. */
+  readonly path: string;
+  readonly method: string;
+  readonly headers: Record<string, string | string[]>;
+  readonly body: Readable | undefined;
+  readonly timeoutMs: number;
+}
+
+export interface ForwardResponse {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: Readable;
+}
+
+/** Why forwarding failed, as the gateway reports it. */
+export type ForwardFailure = 'upstream_timeout' | 'upstream_unavailable' | 'payload_too_large';
+
+export interface HttpForwarder {
+  /** @throws the undici or egress error; {@link classifyForwardError} names it. */
+  forward(request: ForwardRequest): Promise<ForwardResponse>;
+  close(): Promise<void>;
+}
+
+/** Raised by the connect-time egress check. */
+export class EgressRefusedError extends Error {
+  readonly code = 'STEWARD_EGRESS_REFUSED';
+  constructor(reason: string) {
+    super(`egress refused: ${reason}`);
+    this.name = 'EgressRefusedError';
+  }
+}
+
+/**
+ * Forwards with undici through one agent (a connection pool per upstream origin). The egress
+ * guard runs again when a connection is made, on the addresses the name resolves to then, and
+ * the socket goes to an address that passed the check: a name that resolved to a public
+ * address at registration and to 169.254.169.254 now (DNS rebinding) is refused here.
+ */
+export function createHttpForwarder(options: {
+  /** The upstream registry's egress check: current allowlist, the configured resolver. */
+  readonly egress: (url: string) => Promise<EgressCheck>;
+  readonly connectTimeoutMs?: number;
+}): HttpForwarder {
+  const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
+    const host = isIP(hostname) === 6 ? `[${hostname}]` : hostname;
+    options.egress(`http://${host}/`).then(
+      (check) => {
+        if (!check.ok) {
+          callback(new EgressRefusedError(check.reason), '', 4);
+          return;
+        }
+        const addresses = check.addresses.map((address) => ({
+          address,
+          family: isIP(address) === 6 ? 6 : 4,
+        }));
+        const first = addresses[0];
+        if (lookupOptions.all === true) callback(null, addresses);
+        else if (first) callback(null, first.address, first.family);
+        else callback(new EgressRefusedError(`${hostname} does not resolve`), '', 4);
+      },
+      (error: unknown) => {
+        callback(error instanceof Error ? error : new Error(String(error)), '', 4);
+      },
+    );
+  };
+  const agent = new Agent({
+    connect: { lookup, timeout: options.connectTimeoutMs ?? 10_000 },
+    keepAliveTimeout: 10_000,
+  });
+  // No redirect interceptor on purpose: a 3xx goes back to the agent, whose next call is
+  // decided anew, rather than being followed to wherever the upstream points.
+
+  return {
+    async forward(req) {
+      // An address in the URL is never looked up, so it is checked here, on every call: an admin
+      // may have withdrawn the allowance since the upstream was registered.
+      if (isIP(req.origin.hostname.replace(/^\[|\]$/g, '')) !== 0) {
+        const check = await options.egress(req.origin.href);
+        if (!check.ok) throw new EgressRefusedError(check.reason);
+      }
+      const response = await agent.request({
+        origin: req.origin,
+        path: req.path,
+        method: req.method,
+        headers: req.headers,
+        body: req.body ?? null,
+        headersTimeout: req.timeoutMs,
+        bodyTimeout: req.timeoutMs,
+      });
+      return {
+        status: response.statusCode,
+        headers: response.headers,
+        body: response.body,
+      };
+    },
+    close: () => agent.close(),
+  };
+}
+
+/** What a forwarding error means for the agent: a timeout, an unreachable upstream, or our limit. */
+export function classifyForwardError(error: unknown): {
+  readonly code: ForwardFailure;
+  readonly detail: string;
+} {
+  if (error instanceof BodyLimitError) return { code: 'payload_too_large', detail: error.message };
+  const cause = (error as { cause?: unknown } | null)?.cause;
+  if (cause instanceof BodyLimitError) return { code: 'payload_too_large', detail: cause.message };
+  const code = (error as { code?: unknown } | null)?.code;
+  const text = typeof code === 'string' ? code : error instanceof Error ? error.name : 'error';
+  if (
+    text === 'UND_ERR_HEADERS_TIMEOUT' ||
+    text === 'UND_ERR_BODY_TIMEOUT' ||
+    text === 'UND_ERR_CONNECT_TIMEOUT' ||
+    text === 'ETIMEDOUT'
+  ) {
+    return { code: 'upstream_timeout', detail: text };
+  }
+  return { code: 'upstream_unavailable', detail: text };
+}

@@ -1,0 +1,276 @@
+import { performance } from 'node:perf_hooks';
+import { pipeline, type Readable } from 'node:stream';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { EgressCheck } from '../../upstreams/index.js';
+import type { Upstream } from '../../upstreams/types.js';
+import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
+import { BodyLimitError, byteLimit, classifyForwardError, createHttpForwarder } from './forward.js';
+import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { matchOperation, parseGatewayTarget, queryArguments } from './path.js';
+
+export interface HttpGatewayOptions {
+  readonly gateway: EnforcementCore;
+  /** The registry's cached lookup, to name the operation a path matches before the decision. */
+  readonly resolveUpstream: (name: string) => Promise<Upstream | undefined>;
+  /** The registry's egress check, re-run when the gateway connects. */
+  readonly checkEgress: (url: string) => Promise<EgressCheck>;
+}
+
+const PROBLEM_BASE = 'https://steward.dev/problems/';
+const TITLES: Readonly<Record<GatewayRefusal, string>> = {
+  unauthenticated: 'Authentication required',
+  forbidden: 'Forbidden',
+  upstream_not_found: 'No such upstream',
+  rate_limited: 'Too many requests',
+  audit_unavailable: 'Audit trail unavailable',
+  approval_required: 'Approval required',
+  bad_request: 'Bad request',
+  payload_too_large: 'Payload too large',
+  upstream_unavailable: 'Upstream unavailable',
+  upstream_timeout: 'Upstream timed out',
+  no_decision: 'No decision',
+  response_too_large: 'Upstream response too large',
+};
+const STATUS: Readonly<Partial<Record<GatewayRefusal, number>>> = {
+  payload_too_large: 413,
+  upstream_unavailable: 502,
+  upstream_timeout: 504,
+  response_too_large: 502,
+};
+const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
+
+/**
+ * The HTTP gateway, `ANY /gw/http/<upstream>/<path>`: a thin adapter over the enforcement core.
+ * The body is not parsed: it streams to the upstream (and the answer back) under the upstream's
+ * size limits. The route carries no `roles`, so the admin authentication plugin leaves it to
+ * the core, which accepts access tokens for this upstream only.
+ */
+export async function httpGatewayRoutes(
+  app: FastifyInstance,
+  options: HttpGatewayOptions,
+): Promise<void> {
+  const { gateway } = options;
+  const forwarder = createHttpForwarder({ egress: options.checkEgress });
+  app.addHook('onClose', async () => {
+    await forwarder.close();
+  });
+  // Bodies pass through untouched: no parser reads them (this plugin's scope only).
+  app.removeAllContentTypeParsers();
+  app.addContentTypeParser('*', (_request, _payload, done) => {
+    done(null);
+  });
+
+  async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
+    const started = performance.now();
+    const raw = request.raw;
+    const token = bearer(raw.headers.authorization);
+    const traceparent = single(raw.headers['traceparent']);
+    const parsed = parseGatewayTarget(raw.url ?? '');
+    const upstreamName = /^\/gw\/http\/([^/?]*)/.exec(raw.url ?? '')?.[1] ?? '';
+    const base = {
+      token,
+      upstream: upstreamName,
+      action: 'http_request',
+      method: request.method,
+      clientAddress: request.ip,
+      requestId: request.id,
+      ...(traceparent !== undefined ? { traceparent } : {}),
+    };
+    if (!parsed.ok) {
+      const refused = await gateway.reject(
+        { ...base, operation: '', path: '' },
+        'bad_request',
+        `The path is refused: ${parsed.reason}.`,
+      );
+      return refuse(request, reply, refused);
+    }
+    const { target } = parsed;
+    const lengthHeader = raw.headers['content-length'];
+    const declaredBytes =
+      lengthHeader !== undefined && /^\d{1,15}$/.test(lengthHeader)
+        ? Number(lengthHeader)
+        : undefined;
+    const chunked = raw.headers['transfer-encoding'] !== undefined;
+    const hasBody = chunked || (declaredBytes !== undefined && declaredBytes > 0);
+    const known = await options.resolveUpstream(target.upstream);
+    const call: GatewayCall = {
+      ...base,
+      upstream: target.upstream,
+      operation: matchOperation(known?.operations ?? [], request.method, target.path),
+      path: target.path,
+      arguments: queryArguments(target.query),
+      ...(declaredBytes !== undefined ? { declaredBytes } : {}),
+    };
+    const verdict = await gateway.check(call);
+    if (verdict.outcome === 'refuse') return refuse(request, reply, verdict);
+
+    const { upstream, recordId } = verdict;
+    const finish = (status: number, bytes: number, error?: string): Promise<void> =>
+      gateway.complete({
+        recordId,
+        status,
+        bytes,
+        latencyMs: Math.round(performance.now() - started),
+        ...(error !== undefined ? { error } : {}),
+      });
+
+    const baseUrl = new URL(upstream.url);
+    const prefix = baseUrl.pathname.replace(/\/+$/, '');
+    const query = withInjectedQuery(target.query, verdict.inject.query);
+    const path = `${prefix}${target.path}${query === '' ? '' : `?${query}`}`;
+    let body: Readable | undefined;
+    let requestLimit: ReturnType<typeof byteLimit> | undefined;
+    if (hasBody) {
+      requestLimit = byteLimit('request', upstream.maxRequestBytes);
+      body = requestLimit;
+      pipeline(raw, requestLimit, () => {});
+    }
+    const headers = upstreamRequestHeaders(raw.headers, {
+      inject: verdict.inject.headers,
+      clientAddress: request.ip,
+      protocol: request.protocol,
+      host: single(raw.headers.host),
+      requestId: request.id,
+      traceparent: verdict.traceparent,
+      contentLength: chunked ? undefined : declaredBytes,
+    });
+
+    let response;
+    try {
+      response = await forwarder.forward({
+        origin: new URL(baseUrl.origin),
+        path,
+        method: request.method,
+        headers,
+        body,
+        timeoutMs: upstream.timeoutMs,
+      });
+    } catch (error) {
+      const failure =
+        requestLimit !== undefined && requestLimit.bytes() > upstream.maxRequestBytes
+          ? { code: 'payload_too_large' as const, detail: 'request body over limit' }
+          : classifyForwardError(error);
+      await finish(STATUS[failure.code] ?? 502, 0, `${failure.code}: ${failure.detail}`);
+      // The agent's body may be partly unread: close the connection rather than reuse it.
+      if (failure.code === 'payload_too_large') reply.header('connection', 'close');
+      return refuse(request, reply, {
+        outcome: 'refuse',
+        code: failure.code,
+        status: STATUS[failure.code] ?? 502,
+        message:
+          failure.code === 'payload_too_large'
+            ? `The request body is larger than ${upstream.maxRequestBytes} bytes.`
+            : failure.code === 'upstream_timeout'
+              ? 'The upstream did not answer in time.'
+              : 'The upstream could not be reached.',
+        recordId,
+      });
+    }
+
+    const declaredResponse = Number(single(response.headers['content-length']) ?? Number.NaN);
+    if (Number.isFinite(declaredResponse) && declaredResponse > upstream.maxResponseBytes) {
+      response.body.destroy();
+      await finish(502, 0, 'response_too_large');
+      return refuse(request, reply, {
+        outcome: 'refuse',
+        code: 'response_too_large',
+        status: 502,
+        message: `The upstream's answer is larger than ${upstream.maxResponseBytes} bytes.`,
+        recordId,
+      });
+    }
+    const responseLimit = byteLimit('response', upstream.maxResponseBytes);
+    let streamError: string | undefined;
+    pipeline(response.body, responseLimit, (error) => {
+      if (error) {
+        streamError =
+          error instanceof BodyLimitError ? 'response_too_large' : classifyForwardError(error).code;
+      }
+    });
+    let recorded = false;
+    const record = (): void => {
+      if (recorded) return;
+      recorded = true;
+      const aborted = !reply.raw.writableFinished;
+      void finish(
+        response.status,
+        responseLimit.bytes(),
+        streamError ?? (aborted ? 'aborted' : undefined),
+      );
+    };
+    reply.raw.once('close', record);
+    reply.raw.once('finish', record);
+    reply
+      .code(response.status)
+      .headers(agentResponseHeaders(response.headers))
+      .header('x-steward-record', recordId);
+    return reply.send(responseLimit);
+  }
+
+  for (const url of ['/gw/http/:upstream', '/gw/http/:upstream/*']) {
+    app.route({
+      method: METHODS,
+      url,
+      exposeHeadRoute: false,
+      schema: { hide: true },
+      handler: handle,
+    });
+  }
+}
+
+function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVerdict): void {
+  if (verdict.outcome !== 'refuse') return;
+  if (verdict.status === 401) {
+    reply.header('www-authenticate', 'Bearer realm="steward", error="invalid_token"');
+  }
+  if (verdict.retryAfterSeconds !== undefined) {
+    reply.header('retry-after', String(verdict.retryAfterSeconds));
+  }
+  if (verdict.recordId !== undefined) reply.header('x-steward-record', verdict.recordId);
+  void reply
+    .code(verdict.status)
+    .type('application/problem+json')
+    .serializer(JSON.stringify)
+    .send({
+      type: PROBLEM_BASE + verdict.code,
+      title: TITLES[verdict.code],
+      status: verdict.status,
+      detail: verdict.message,
+      code: verdict.code,
+      requestId: request.id,
+      ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
+    });
+}
+
+/** The agent's query with any parameter named like an injected one removed, then the injection. */
+function withInjectedQuery(query: string, inject: Readonly<Record<string, string>>): string {
+  const names = new Set(Object.keys(inject));
+  const kept =
+    names.size === 0 || query === ''
+      ? query === ''
+        ? []
+        : query.split('&')
+      : query.split('&').filter((part) => {
+          const name = part.split('=')[0] ?? '';
+          let decoded: string;
+          try {
+            decoded = decodeURIComponent(name.replace(/\+/g, ' '));
+          } catch {
+            return false;
+          }
+          return !names.has(decoded);
+        });
+  const added = Object.entries(inject).map(
+    ([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`,
+  );
+  return [...kept, ...added].join('&');
+}
+
+function bearer(header: string | undefined): string | undefined {
+  if (header === undefined) return undefined;
+  return /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim())?.[1];
+}
+
+function single(value: string | string[] | undefined): string | undefined {
+  return Array.isArray(value) ? value[0] : value;
+}

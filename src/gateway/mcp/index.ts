@@ -1,0 +1,17 @@
+/**
+ * The MCP gateway: `/gw/mcp/<upstream>` speaks MCP Streamable HTTP to agents and to the upstream
+ * MCP server, with every method decided by the enforcement core. Named exports only.
+ */
+export { mcpGatewayRoutes } from './routes.js';
+export type { McpRouteOptions } from './routes.js';
+export { handleMcpRequest } from './server.js';
+export type { McpGatewayDeps, McpRequestContext } from './server.js';
+export { MCP_REFUSAL_CODES } from './errors.js';
+export type { RefusalData } from './errors.js';
+export {
+  protectedResourceMetadata,
+  resourceMetadataUrl,
+  mcpResourceUrl,
+  bearerChallenge,
+} from './metadata.js';
+export type { ProtectedResourceMetadata } from './metadata.js';

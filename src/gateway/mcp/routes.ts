@@ -1,0 +1,171 @@
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { TokenError, type TokenVerifier } from '../../tokens/index.js';
+import { upstreamAudiences } from '../core.js';
+import type { EnforcementCore } from '../types.js';
+import {
+  bearerChallenge,
+  MCP_GATEWAY_PATH,
+  mcpResourceUrl,
+  PROTECTED_RESOURCE_WELL_KNOWN,
+  protectedResourceMetadata,
+  UPSTREAM_NAME,
+} from './metadata.js';
+import { handleMcpRequest } from './server.js';
+
+export interface McpRouteOptions {
+  /** Steward's issuer: the base of the resource URL and the authorization server. */
+  readonly issuer: string;
+  readonly verifier: TokenVerifier;
+  readonly enforcement: EnforcementCore;
+  /** The upstream leg's `fetch` (default: the global one). */
+  readonly fetch?: typeof fetch;
+}
+
+/**
+ * The largest MCP message the gateway reads from an agent; the core applies the upstream's own
+ * (smaller or larger) limit to what it forwards.
+ */
+const MCP_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/** Request headers of Streamable HTTP the agent-facing transport reads; nothing else is passed on. */
+const MCP_HEADERS = ['content-type', 'accept', 'mcp-protocol-version'] as const;
+
+interface Params {
+  readonly upstream: string;
+}
+
+/**
+ * `/gw/mcp/<upstream>`: MCP Streamable HTTP for agents, and the upstream's protected-resource
+ * metadata. Registered without fastify-plugin, so the raw JSON parser below stays in here.
+ *
+ * Authentication happens first, before the body is read, and answers the MCP authorization
+ * spec's 401 with `WWW-Authenticate: Bearer resource_metadata=…`; authorization happens per
+ * MCP method in the enforcement core. API keys are not accepted here: only a Steward access
+ * token for this upstream (audience: the upstream's name or its gateway URL).
+ */
+export async function mcpGatewayRoutes(
+  app: FastifyInstance,
+  options: McpRouteOptions,
+): Promise<void> {
+  const { issuer, verifier } = options;
+  const deps = {
+    enforcement: options.enforcement,
+    ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
+  };
+
+  // The SDK's transport parses the JSON-RPC body itself, so that a malformed message gets a
+  // JSON-RPC parse error rather than a problem document.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) =>
+    done(null, body),
+  );
+
+  app.get<{ Params: Params }>(
+    `${PROTECTED_RESOURCE_WELL_KNOWN}${MCP_GATEWAY_PATH}/:upstream`,
+    async (request, reply) => {
+      const { upstream } = request.params;
+      // Served for every well-formed name, registered or not: the document is the same shape
+      // either way, so it tells an unauthenticated caller nothing about which upstreams exist.
+      if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
+      return reply
+        .header('cache-control', 'public, max-age=300')
+        .send(protectedResourceMetadata(issuer, upstream));
+    },
+  );
+
+  app.post<{ Params: Params; Body: string }>(
+    `${MCP_GATEWAY_PATH}/:upstream`,
+    {
+      bodyLimit: MCP_BODY_LIMIT_BYTES,
+      onRequest: async (request, reply) => {
+        const { upstream } = request.params;
+        if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
+        const token = bearerToken(request);
+        if (token === undefined) {
+          return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
+        }
+        try {
+          // The same audiences the core accepts; the core checks again, with the rest, per method.
+          verifier.verify(token, upstreamAudiences(issuer, upstream));
+        } catch (error) {
+          if (error instanceof TokenError) {
+            return unauthorized(reply, issuer, upstream, true, error.message);
+          }
+          throw error;
+        }
+        return undefined;
+      },
+    },
+    async (request, reply) => {
+      const { upstream } = request.params;
+      const headers = new Headers();
+      for (const name of MCP_HEADERS) {
+        const value = request.headers[name];
+        if (typeof value === 'string') headers.set(name, value);
+      }
+      const traceparent = request.headers.traceparent;
+      const length = Number(request.headers['content-length']);
+      const declared = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+      const response = await handleMcpRequest(
+        deps,
+        {
+          upstream,
+          // Present: onRequest refused the request otherwise.
+          token: bearerToken(request) ?? '',
+          clientAddress: request.ip,
+          requestId: request.id,
+          ...(typeof traceparent === 'string' ? { traceparent } : {}),
+          ...(declared !== undefined ? { declaredBytes: declared } : {}),
+        },
+        new Request(mcpResourceUrl(issuer, upstream), {
+          method: 'POST',
+          headers,
+          body: typeof request.body === 'string' ? request.body : '',
+        }),
+      );
+      reply.code(response.status);
+      response.headers.forEach((value, name) => void reply.header(name, value));
+      return reply.send(Buffer.from(await response.arrayBuffer()));
+    },
+  );
+
+  // Stateless: no standalone SSE stream to open (GET) and no session to end (DELETE). The spec
+  // lets a server answer both with 405, and the SDK's client takes that in its stride.
+  app.route<{ Params: Params }>({
+    method: ['GET', 'DELETE'],
+    url: `${MCP_GATEWAY_PATH}/:upstream`,
+    handler: async (_request, reply) =>
+      reply
+        .code(405)
+        .header('allow', 'POST')
+        .send({
+          jsonrpc: '2.0',
+          error: { code: -32000, message: 'Method not allowed: this gateway is stateless.' },
+          id: null,
+        }),
+  });
+}
+
+function bearerToken(request: FastifyRequest): string | undefined {
+  const header = request.headers.authorization;
+  if (typeof header !== 'string') return undefined;
+  return /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim())?.[1];
+}
+
+/** RFC 6750 §3 with RFC 9728 §5.1's `resource_metadata`; the body in OAuth's error format. */
+function unauthorized(
+  reply: FastifyReply,
+  issuer: string,
+  upstream: string,
+  presented: boolean,
+  description: string,
+): FastifyReply {
+  return reply
+    .code(401)
+    .header('www-authenticate', bearerChallenge(issuer, upstream, presented, description))
+    .send({ error: 'invalid_token', error_description: description });
+}
+
+function notFound(reply: FastifyReply): FastifyReply {
+  return reply.code(404).send({ error: 'not_found', error_description: 'No such MCP upstream.' });
+}

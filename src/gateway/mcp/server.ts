@@ -1,0 +1,328 @@
+import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import {
+  CallToolRequestSchema,
+  CallToolResultSchema,
+  ErrorCode,
+  GetPromptRequestSchema,
+  GetPromptResultSchema,
+  ListPromptsRequestSchema,
+  ListPromptsResultSchema,
+  ListResourcesRequestSchema,
+  ListResourcesResultSchema,
+  ListResourceTemplatesRequestSchema,
+  ListResourceTemplatesResultSchema,
+  ListToolsRequestSchema,
+  ListToolsResultSchema,
+  McpError,
+  ReadResourceRequestSchema,
+  ReadResourceResultSchema,
+} from '@modelcontextprotocol/sdk/types.js';
+import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
+import { JsonRpcError, plainMessage, refusalError } from './errors.js';
+import { connectUpstream } from './upstream-client.js';
+
+type Allowed = Extract<GatewayVerdict, { outcome: 'allow' }>;
+
+// JSON-RPC codes arrive as plain numbers; compared as such.
+const REQUEST_TIMEOUT: number = ErrorCode.RequestTimeout;
+const CONNECTION_CLOSED: number = ErrorCode.ConnectionClosed;
+const METHOD_NOT_FOUND: number = ErrorCode.MethodNotFound;
+
+/** What the MCP gateway needs: the enforcement core, and how to reach upstreams. */
+export interface McpGatewayDeps {
+  readonly enforcement: EnforcementCore;
+  /** The `fetch` of the upstream leg (default: the global one); an egress-guarded one in production. */
+  readonly fetch?: typeof fetch;
+}
+
+/** The HTTP request around one MCP message, as the gateway saw it. */
+export interface McpRequestContext {
+  readonly upstream: string;
+  /** The bearer token as presented; the core verifies it again for every decision. */
+  readonly token: string;
+  readonly clientAddress: string;
+  readonly requestId: string;
+  readonly traceparent?: string | undefined;
+  /** The HTTP body's declared size (Content-Length), for the core's request limit. */
+  readonly declaredBytes?: number | undefined;
+}
+
+/** Capabilities the gateway offers every agent, whatever the upstream offers (see `listOrEmpty`). */
+const CAPABILITIES = { tools: {}, resources: {}, prompts: {} } as const;
+
+/**
+ * Serves one HTTP request of MCP Streamable HTTP for the agent: a fresh stateless server
+ * (`sessionIdGenerator: undefined`) answers with JSON, and every method that reaches the
+ * upstream is decided by the enforcement core first. Stateless on both legs, so any replica can
+ * serve any request of an agent's conversation.
+ */
+export async function handleMcpRequest(
+  deps: McpGatewayDeps,
+  context: McpRequestContext,
+  request: Request,
+): Promise<Response> {
+  const mcp = new McpServer(
+    { name: `steward-gateway/${context.upstream}`, version: '0.1.0' },
+    { capabilities: CAPABILITIES },
+  );
+  addHandlers(mcp.server, deps, context);
+  const server = mcp;
+  // No `sessionIdGenerator`: stateless mode, no `Mcp-Session-Id` issued or checked.
+  const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
+  await server.connect(transport);
+  try {
+    return await transport.handleRequest(request);
+  } finally {
+    // JSON mode: every answer is in the Response already, so the server can go.
+    await server.close().catch(() => {});
+  }
+}
+
+/**
+ * The gateway's handlers, on the protocol-level server under `McpServer`: a proxy does not know
+ * its tools in advance, so it answers the methods itself rather than registering tools.
+ */
+function addHandlers(
+  server: McpServer['server'],
+  deps: McpGatewayDeps,
+  context: McpRequestContext,
+): void {
+  const { enforcement } = deps;
+
+  async function check(
+    action: string,
+    operation: string,
+    args: Readonly<Record<string, unknown>> | undefined,
+    traceparent: string | undefined,
+  ): Promise<GatewayVerdict> {
+    const call: GatewayCall = {
+      token: context.token,
+      upstream: context.upstream,
+      action,
+      operation,
+      clientAddress: context.clientAddress,
+      requestId: context.requestId,
+      ...(args !== undefined ? { arguments: args } : {}),
+      ...(traceparent !== undefined ? { traceparent } : {}),
+      ...(context.declaredBytes !== undefined ? { declaredBytes: context.declaredBytes } : {}),
+    };
+    return enforcement.check(call);
+  }
+
+  async function decide(
+    action: string,
+    operation: string,
+    args: Readonly<Record<string, unknown>> | undefined,
+    meta: unknown,
+  ): Promise<Allowed> {
+    const verdict = await check(action, operation, args, traceparentOf(meta, context));
+    if (verdict.outcome === 'refuse') throw refusalError(verdict);
+    return verdict;
+  }
+
+  /**
+   * Whether the caller may see `operation`: the core's answer for the action that would use it,
+   * without arguments. A refusal for any reason hides it (fail closed), except `approval_required`:
+   * the call is allowed once a person approves, so the agent must be able to see it.
+   */
+  async function visible(action: string, operation: string): Promise<boolean> {
+    const verdict = await check(action, operation, undefined, context.traceparent);
+    if (verdict.outcome === 'refuse') return verdict.code === 'approval_required';
+    // Nothing is forwarded for a visibility decision; 204 closes its record as such.
+    await enforcement.complete({ recordId: verdict.recordId, status: 204, bytes: 0, latencyMs: 0 });
+    return true;
+  }
+
+  async function forward<T>(
+    verdict: Allowed,
+    send: (client: Client, timeout: number) => Promise<T>,
+  ): Promise<T> {
+    const started = performance.now();
+    const timeout = verdict.upstream.timeoutMs;
+    let connection: Awaited<ReturnType<typeof connectUpstream>> | undefined;
+    const record = (status: number, bytes: number, error?: string, content?: unknown) =>
+      enforcement.complete({
+        recordId: verdict.recordId,
+        status,
+        bytes,
+        latencyMs: performance.now() - started,
+        ...(error !== undefined ? { error } : {}),
+        ...(content !== undefined && verdict.upstream.recordContent ? { content } : {}),
+      });
+    let result: T;
+    try {
+      connection = await connectUpstream({
+        upstream: verdict.upstream,
+        inject: verdict.inject,
+        // The core's span (or the caller's context continued), so the upstream joins the trace.
+        traceparent: verdict.traceparent,
+        fetch: deps.fetch,
+      });
+      result = await send(connection.client, timeout);
+    } catch (error) {
+      if (error instanceof McpError && error.code === REQUEST_TIMEOUT) {
+        await record(504, 0, 'upstream_timeout');
+        throw refusalError({
+          code: 'upstream_timeout',
+          status: 504,
+          message: 'The upstream MCP server did not answer in time.',
+          recordId: verdict.recordId,
+        });
+      }
+      if (error instanceof McpError && error.code !== CONNECTION_CLOSED) {
+        // The upstream answered with a JSON-RPC error: its answer, passed on as it is.
+        await record(200, 0, `jsonrpc_error ${error.code}`);
+        throw new JsonRpcError(error.code, plainMessage(error), error.data);
+      }
+      await record(502, 0, 'upstream_unavailable');
+      throw refusalError({
+        code: 'upstream_unavailable',
+        status: 502,
+        message: 'The upstream MCP server could not be reached.',
+        recordId: verdict.recordId,
+      });
+    } finally {
+      connection?.close();
+    }
+    const bytes = Buffer.byteLength(JSON.stringify(result));
+    if (bytes > verdict.upstream.maxResponseBytes) {
+      await record(502, bytes, 'response_too_large');
+      throw refusalError({
+        code: 'response_too_large',
+        status: 502,
+        message: 'The upstream answer is larger than this upstream may send.',
+        recordId: verdict.recordId,
+      });
+    }
+    await record(200, bytes, undefined, result);
+    return result;
+  }
+
+  /** The listing decision for an MCP upstream is about the upstream itself (`list_tools` on `Upstream`). */
+  const listing = (meta: unknown) => decide('list_tools', context.upstream, undefined, meta);
+
+  server.setRequestHandler(ListToolsRequestSchema, async (request) => {
+    const verdict = await listing(request.params?._meta);
+    const result = await forward(verdict, (client, timeout) =>
+      client.request(
+        { method: 'tools/list', params: request.params ?? {} },
+        ListToolsResultSchema,
+        {
+          timeout,
+        },
+      ),
+    );
+    const shown = await Promise.all(result.tools.map((tool) => visible('invoke_tool', tool.name)));
+    return { ...result, tools: result.tools.filter((_, index) => shown[index]) };
+  });
+
+  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+    const { name, arguments: args, _meta: meta } = request.params;
+    const verdict = await decide('invoke_tool', name, args ?? {}, meta);
+    return forward(verdict, (client, timeout) =>
+      client.request({ method: 'tools/call', params: request.params }, CallToolResultSchema, {
+        timeout,
+      }),
+    );
+  });
+
+  server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
+    const verdict = await listing(request.params?._meta);
+    const result = await forward(verdict, (client, timeout) =>
+      listOrEmpty(
+        client.request(
+          { method: 'resources/list', params: request.params ?? {} },
+          ListResourcesResultSchema,
+          { timeout },
+        ),
+        { resources: [] },
+      ),
+    );
+    const shown = await Promise.all(
+      result.resources.map((resource) => visible('read_resource', resource.uri)),
+    );
+    return { ...result, resources: result.resources.filter((_, index) => shown[index]) };
+  });
+
+  server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
+    // Templates name no concrete resource to decide on; every read made from one is decided.
+    const verdict = await listing(request.params?._meta);
+    return forward(verdict, (client, timeout) =>
+      listOrEmpty(
+        client.request(
+          { method: 'resources/templates/list', params: request.params ?? {} },
+          ListResourceTemplatesResultSchema,
+          { timeout },
+        ),
+        { resourceTemplates: [] },
+      ),
+    );
+  });
+
+  server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
+    const { uri, _meta: meta } = request.params;
+    const verdict = await decide('read_resource', uri, undefined, meta);
+    return forward(verdict, (client, timeout) =>
+      client.request(
+        { method: 'resources/read', params: request.params },
+        ReadResourceResultSchema,
+        { timeout },
+      ),
+    );
+  });
+
+  server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
+    const verdict = await listing(request.params?._meta);
+    const result = await forward(verdict, (client, timeout) =>
+      listOrEmpty(
+        client.request(
+          { method: 'prompts/list', params: request.params ?? {} },
+          ListPromptsResultSchema,
+          { timeout },
+        ),
+        { prompts: [] },
+      ),
+    );
+    const shown = await Promise.all(
+      result.prompts.map((prompt) => visible('get_prompt', prompt.name)),
+    );
+    return { ...result, prompts: result.prompts.filter((_, index) => shown[index]) };
+  });
+
+  server.setRequestHandler(GetPromptRequestSchema, async (request) => {
+    const { name, arguments: args, _meta: meta } = request.params;
+    const verdict = await decide('get_prompt', name, args ?? {}, meta);
+    return forward(verdict, (client, timeout) =>
+      client.request({ method: 'prompts/get', params: request.params }, GetPromptResultSchema, {
+        timeout,
+      }),
+    );
+  });
+}
+
+/**
+ * The gateway always offers tools, resources and prompts (it cannot know the upstream's
+ * capabilities before a call); an upstream without one of them answers "method not found",
+ * which for a listing means an empty list.
+ */
+async function listOrEmpty<T>(pending: Promise<T>, empty: T): Promise<T> {
+  try {
+    return await pending;
+  } catch (error) {
+    if (error instanceof McpError && error.code === METHOD_NOT_FOUND) return empty;
+    throw error;
+  }
+}
+
+/** Trace context: the MCP convention `params._meta.traceparent` first, then the HTTP header. */
+function traceparentOf(meta: unknown, context: McpRequestContext): string | undefined {
+  if (typeof meta === 'object' && meta !== null && 'traceparent' in meta) {
+    const value = meta.traceparent;
+    if (typeof value === 'string' && TRACEPARENT.test(value)) return value;
+  }
+  return context.traceparent;
+}
+
+const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;

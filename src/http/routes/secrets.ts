@@ -1,0 +1,129 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import type { Core } from '../../server/core.js';
+import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { changeContext } from '../plugins/authentication.js';
+import {
+  ERROR_RESPONSES,
+  Name,
+  NameParams,
+  PageOf,
+  PageQuery,
+  Strict,
+  Text,
+  Timestamp,
+} from '../schemas.js';
+
+/** The metadata of a secret. The schema has no field for a value, so none can be serialised. */
+const Secret = Type.Object({
+  id: Type.String(),
+  name: Type.String(),
+  team: Type.Union([Type.String(), Type.Null()]),
+  description: Type.String(),
+  version: Type.Integer(),
+  versions: Type.Array(Type.Object({ version: Type.Integer(), createdAt: Timestamp })),
+  rotationPeriodSeconds: Type.Union([Type.Integer(), Type.Null()]),
+  lastRotatedAt: Timestamp,
+  rotationDue: Type.Boolean(),
+  usedBy: Type.Array(Type.String(), { description: 'Upstreams whose credential this is.' }),
+  createdAt: Timestamp,
+  updatedAt: Timestamp,
+});
+
+/** Any text up to 16 KiB: API keys, passwords, PEM blocks. Write-only. */
+const SecretValue = Text(16_384, {
+  minLength: 1,
+  description: 'The value; stored sealed and never returned.',
+});
+
+export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['secrets'];
+
+  app.post(
+    '/v1/secrets',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Store a secret (owners: for their own team); the value is never returned',
+        body: Strict({
+          name: Name,
+          value: SecretValue,
+          team: Type.Optional(Name),
+          rotationPeriodSeconds: Type.Optional(
+            Type.Integer({ minimum: 60, maximum: 5 * 366 * 86_400 }),
+          ),
+          description: Type.Optional(Text(2000)),
+        }),
+        response: { 201: Secret, ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) =>
+      reply.code(201).send(await core.secrets.create(changeContext(request), request.body)),
+  );
+
+  app.get(
+    '/v1/secrets',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary: "List secrets' metadata by name (owners: their team's)",
+        querystring: Strict({ team: Type.Optional(Name), ...PageQuery }),
+        response: { 200: PageOf(Secret), ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.secrets.list(changeContext(request), {
+        ...request.query,
+        limit: request.query.limit ?? DEFAULT_PAGE_SIZE,
+      }),
+  );
+
+  app.get(
+    '/v1/secrets/:name',
+    {
+      config: { roles: ['admin', 'security', 'auditor', 'owner'] },
+      schema: {
+        tags,
+        summary: "Get a secret's metadata: versions, rotation, users",
+        params: NameParams,
+        response: { 200: Secret, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => core.secrets.get(changeContext(request), request.params.name),
+  );
+
+  app.post(
+    '/v1/secrets/:name/rotate',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Store a new value as the next version',
+        params: NameParams,
+        body: Strict({ value: SecretValue }),
+        response: { 200: Secret, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      core.secrets.rotate(changeContext(request), request.params.name, request.body.value),
+  );
+
+  app.delete(
+    '/v1/secrets/:name',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Delete a secret and its versions (refused while an upstream uses it)',
+        params: NameParams,
+        response: { 204: Type.Null(), ...ERROR_RESPONSES },
+      },
+    },
+    async (request, reply) => {
+      await core.secrets.delete(changeContext(request), request.params.name);
+      return reply.code(204).send(null);
+    },
+  );
+};

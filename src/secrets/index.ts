@@ -1,0 +1,6 @@
+export type { SecretReader } from './types.js';
+export { createSecretService, SECRETS_CHANNEL, REVEAL_CACHE_MS } from './secrets.js';
+export type { SecretService, SecretInfo, CreateSecretInput } from './secrets.js';
+export { rewrapMasterKey } from './rewrap.js';
+export type { RewrapReport } from './rewrap.js';
+export { canManageCredential, canReadCredential } from './access.js';

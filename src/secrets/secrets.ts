@@ -1,0 +1,402 @@
+import type { Kysely, Transaction } from 'kysely';
+import type { ChangeContext } from '../access/index.js';
+import { recordChange } from '../audit/index.js';
+import { masterKeyId } from '../crypto/index.js';
+import { forbidden, notFound, StewardError } from '../errors/index.js';
+import { toPage } from '../registry/index.js';
+import { isoTime, type Clock } from '../shared/clock.js';
+import { decodeCursor, type Page } from '../shared/cursor.js';
+import { newId } from '../shared/ids.js';
+import { isUniqueViolation, type Database, type Store } from '../store/index.js';
+import type { SecretTable } from '../store/schema.js';
+import { canManageCredential, canReadCredential } from './access.js';
+import { openVersion, sealVersion } from './envelope.js';
+import type { SecretReader } from './types.js';
+
+/** The notification channel on which secret rotations and deletions are announced. */
+export const SECRETS_CHANNEL = 'steward_secrets';
+
+/** How long a revealed value stays in memory: the gateway reads it on every call. */
+export const REVEAL_CACHE_MS = 30_000;
+
+/** A secret as the API shows it: metadata only. There is no field that could hold the value. */
+export interface SecretInfo {
+  readonly id: string;
+  readonly name: string;
+  readonly team: string | null;
+  readonly description: string;
+  /** The current version; the first value is version 1 and every rotation adds one. */
+  readonly version: number;
+  readonly versions: { readonly version: number; readonly createdAt: string }[];
+  readonly rotationPeriodSeconds: number | null;
+  readonly lastRotatedAt: string;
+  /** True when a rotation period is set and it has passed since the last rotation. */
+  readonly rotationDue: boolean;
+  /** Upstreams whose credential this secret is: while there are any, it cannot be deleted. */
+  readonly usedBy: string[];
+  readonly createdAt: string;
+  readonly updatedAt: string;
+}
+
+export interface CreateSecretInput {
+  readonly name: string;
+  readonly value: string;
+  readonly team?: string | undefined;
+  readonly rotationPeriodSeconds?: number | undefined;
+  readonly description?: string | undefined;
+}
+
+export interface SecretService extends SecretReader {
+  create(context: ChangeContext, input: CreateSecretInput): Promise<SecretInfo>;
+  /** Metadata of the secrets `context` may read (owners: their team's), by name. */
+  list(
+    context: ChangeContext,
+    options: { team?: string | undefined; cursor?: string | undefined; limit: number },
+  ): Promise<Page<SecretInfo>>;
+  get(context: ChangeContext, name: string): Promise<SecretInfo>;
+  /** Stores a new value as the next version; the old versions stay, sealed, for the record. */
+  rotate(context: ChangeContext, name: string, value: string): Promise<SecretInfo>;
+  /** Deletes a secret and all its versions; refused (`secret_in_use`) while an upstream uses it. */
+  delete(context: ChangeContext, name: string): Promise<void>;
+  /** Subscribes to other replicas' rotations, so their cached values are dropped at once. */
+  listen(): () => void;
+}
+
+type SecretRow = SecretTable & { team_name: string | null };
+
+function secretExists(name: string): StewardError {
+  return new StewardError(
+    'secret_exists',
+    `A secret named ${JSON.stringify(name)} already exists.`,
+  );
+}
+
+/**
+ * The secret store. `masterKey` seals new data keys; `previousMasterKey`, during a master-key
+ * rotation, still opens data keys that the start-up re-wrap has not reached (a replica on the old
+ * key may write one meanwhile).
+ */
+export function createSecretService(deps: {
+  store: Store;
+  clock: Clock;
+  masterKey: Buffer;
+  previousMasterKey?: Buffer | undefined;
+}): SecretService {
+  const { store, clock, masterKey } = deps;
+  const db = store.db;
+  const keys = new Map<string, Buffer>([[masterKeyId(masterKey), masterKey]]);
+  if (deps.previousMasterKey) keys.set(masterKeyId(deps.previousMasterKey), deps.previousMasterKey);
+  const cache = new Map<string, { value: string; until: number }>();
+  // Bumped on every invalidation: a reveal that read the row before a rotation committed must
+  // not put the old value back into the cache after the rotation cleared it.
+  let generation = 0;
+
+  function selectSecrets(trx: Kysely<Database>) {
+    return trx
+      .selectFrom('secrets')
+      .leftJoin('teams', 'teams.id', 'secrets.team_id')
+      .selectAll('secrets')
+      .select('teams.name as team_name');
+  }
+
+  async function findSecret(trx: Kysely<Database>, name: string): Promise<SecretRow> {
+    const row = await selectSecrets(trx).where('secrets.name', '=', name).executeTakeFirst();
+    if (!row) throw notFound('secret', name);
+    return row;
+  }
+
+  /** The API views of `rows`, with their versions and users, in two queries. */
+  async function describe(
+    trx: Kysely<Database>,
+    rows: readonly SecretRow[],
+  ): Promise<SecretInfo[]> {
+    if (rows.length === 0) return [];
+    const ids = rows.map((row) => row.id);
+    const [versions, users] = await Promise.all([
+      trx
+        .selectFrom('secret_versions')
+        .select(['secret_id', 'version', 'created_at'])
+        .where('secret_id', 'in', ids)
+        .orderBy('version')
+        .execute(),
+      trx
+        .selectFrom('upstreams')
+        .select(['credential_secret_id', 'name'])
+        .where('credential_secret_id', 'in', ids)
+        .orderBy('name')
+        .execute(),
+    ]);
+    const now = clock.now();
+    return rows.map((row) => ({
+      id: row.id,
+      name: row.name,
+      team: row.team_name,
+      description: row.description,
+      version: row.current_version,
+      versions: versions
+        .filter((v) => v.secret_id === row.id)
+        .map((v) => ({ version: v.version, createdAt: v.created_at })),
+      rotationPeriodSeconds: row.rotation_period_seconds,
+      lastRotatedAt: row.last_rotated_at,
+      rotationDue:
+        row.rotation_period_seconds !== null &&
+        Date.parse(row.last_rotated_at) + row.rotation_period_seconds * 1000 <= now,
+      usedBy: users.filter((u) => u.credential_secret_id === row.id).map((u) => u.name),
+      createdAt: row.created_at,
+      updatedAt: row.updated_at,
+    }));
+  }
+
+  async function describeOne(trx: Kysely<Database>, row: SecretRow): Promise<SecretInfo> {
+    const [info] = await describe(trx, [row]);
+    if (!info) throw new Error('unreachable: one row describes as one secret');
+    return info;
+  }
+
+  function mayNotManage(name: string): StewardError {
+    return forbidden(`This key may not manage secret ${JSON.stringify(name)}.`);
+  }
+
+  async function insertVersion(
+    trx: Transaction<Database>,
+    context: ChangeContext,
+    secretId: string,
+    version: number,
+    value: string,
+    now: string,
+  ): Promise<void> {
+    const sealed = sealVersion(masterKey, secretId, version, value);
+    await trx
+      .insertInto('secret_versions')
+      .values({
+        secret_id: secretId,
+        version,
+        ciphertext: sealed.ciphertext,
+        data_key: sealed.dataKey,
+        wrapped_by: sealed.wrappedBy,
+        created_by: context.actor.ref,
+        created_at: now,
+      })
+      .execute();
+  }
+
+  /** Drops the cached value here and in every replica. */
+  async function forget(name: string): Promise<void> {
+    generation += 1;
+    cache.delete(name);
+    await store.notifications.publish(SECRETS_CHANNEL, name);
+  }
+
+  return {
+    async create(context, input) {
+      try {
+        return await db.transaction().execute(async (trx) => {
+          let team: { id: string; name: string } | null = null;
+          const teamName =
+            input.team ?? (context.actor.role === 'owner' ? context.actor.teamName : undefined);
+          if (teamName !== undefined) {
+            const row = await trx
+              .selectFrom('teams')
+              .select(['id', 'name'])
+              .where('name', '=', teamName)
+              .executeTakeFirst();
+            if (!row) throw notFound('team', teamName);
+            team = row;
+          }
+          if (!canManageCredential(context.actor, team?.id ?? null)) {
+            throw forbidden(
+              `This key may not create secrets for ${team ? `team ${JSON.stringify(team.name)}` : 'no team'}.`,
+            );
+          }
+          const existing = await trx
+            .selectFrom('secrets')
+            .select('id')
+            .where('name', '=', input.name)
+            .executeTakeFirst();
+          if (existing) throw secretExists(input.name);
+          const nowMs = clock.now();
+          const now = isoTime(nowMs);
+          const row: SecretTable = {
+            id: newId(nowMs),
+            name: input.name,
+            team_id: team?.id ?? null,
+            description: input.description ?? '',
+            rotation_period_seconds: input.rotationPeriodSeconds ?? null,
+            current_version: 1,
+            created_by: context.actor.ref,
+            created_at: now,
+            updated_at: now,
+            last_rotated_at: now,
+          };
+          await trx.insertInto('secrets').values(row).execute();
+          await insertVersion(trx, context, row.id, 1, input.value, now);
+          const info = await describeOne(trx, { ...row, team_name: team?.name ?? null });
+          await recordChange(trx, clock, context, {
+            type: 'secret.created',
+            targetKind: 'secret',
+            targetId: row.id,
+            team: team?.name,
+            after: info,
+          });
+          return info;
+        });
+      } catch (error) {
+        throw isUniqueViolation(error) ? secretExists(input.name) : error;
+      }
+    },
+
+    async list(context, { team, cursor, limit }) {
+      let query = selectSecrets(db);
+      if (context.actor.role === 'owner') {
+        // Owners see their own team's secrets only: the others' names are not theirs to know.
+        query = query.where('secrets.team_id', '=', context.actor.teamId ?? '');
+      }
+      if (team !== undefined) query = query.where('teams.name', '=', team);
+      if (cursor !== undefined)
+        query = query.where('secrets.name', '>', decodeCursor<string>(cursor, 'string'));
+      const rows = await query
+        .orderBy('secrets.name')
+        .limit(limit + 1)
+        .execute();
+      const page = toPage(
+        rows,
+        limit,
+        (row) => row.name,
+        (row) => row,
+      );
+      const items = await describe(db, page.items);
+      return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor };
+    },
+
+    async get(context, name) {
+      const row = await findSecret(db, name);
+      if (!canReadCredential(context.actor, row.team_id)) {
+        throw forbidden(`This key may not read secret ${JSON.stringify(name)}.`);
+      }
+      return describeOne(db, row);
+    },
+
+    async rotate(context, name, value) {
+      let info: SecretInfo;
+      try {
+        info = await db.transaction().execute(async (trx) => {
+          const row = await findSecret(trx, name);
+          if (!canManageCredential(context.actor, row.team_id)) throw mayNotManage(name);
+          const version = row.current_version + 1;
+          const now = isoTime(clock.now());
+          // The primary key (secret, version) makes a concurrent rotation fail, not interleave.
+          await insertVersion(trx, context, row.id, version, value, now);
+          const updated: SecretRow = {
+            ...row,
+            current_version: version,
+            last_rotated_at: now,
+            updated_at: now,
+          };
+          await trx
+            .updateTable('secrets')
+            .set({ current_version: version, last_rotated_at: now, updated_at: now })
+            .where('id', '=', row.id)
+            .execute();
+          const before = await describeOne(trx, row);
+          const after = await describeOne(trx, updated);
+          await recordChange(trx, clock, context, {
+            type: 'secret.rotated',
+            targetKind: 'secret',
+            targetId: row.id,
+            team: row.team_name ?? undefined,
+            before: { version: before.version, lastRotatedAt: before.lastRotatedAt },
+            after: { version: after.version, lastRotatedAt: after.lastRotatedAt },
+          });
+          return after;
+        });
+      } catch (error) {
+        if (!isUniqueViolation(error)) throw error;
+        throw new StewardError(
+          'conflict',
+          `Secret ${JSON.stringify(name)} was rotated by another request at the same time; try again.`,
+        );
+      }
+      await forget(name);
+      return info;
+    },
+
+    async delete(context, name) {
+      await db.transaction().execute(async (trx) => {
+        const row = await findSecret(trx, name);
+        if (!canManageCredential(context.actor, row.team_id)) throw mayNotManage(name);
+        const users = await trx
+          .selectFrom('upstreams')
+          .select('name')
+          .where('credential_secret_id', '=', row.id)
+          .orderBy('name')
+          .execute();
+        if (users.length > 0) {
+          throw new StewardError(
+            'secret_in_use',
+            `Secret ${JSON.stringify(name)} is the credential of upstream ${users.map((u) => JSON.stringify(u.name)).join(', ')}; change or delete those first.`,
+          );
+        }
+        const before = await describeOne(trx, row);
+        await trx.deleteFrom('secret_versions').where('secret_id', '=', row.id).execute();
+        await trx.deleteFrom('secrets').where('id', '=', row.id).execute();
+        await recordChange(trx, clock, context, {
+          type: 'secret.deleted',
+          targetKind: 'secret',
+          targetId: row.id,
+          team: row.team_name ?? undefined,
+          before,
+        });
+      });
+      await forget(name);
+    },
+
+    async reveal(name) {
+      const now = clock.now();
+      const cached = cache.get(name);
+      if (cached && cached.until > now) return cached.value;
+      const readAt = generation;
+      const row = await db
+        .selectFrom('secrets')
+        .innerJoin('secret_versions', (join) =>
+          join
+            .onRef('secret_versions.secret_id', '=', 'secrets.id')
+            .onRef('secret_versions.version', '=', 'secrets.current_version'),
+        )
+        .select([
+          'secrets.id',
+          'secret_versions.version',
+          'secret_versions.ciphertext',
+          'secret_versions.data_key',
+          'secret_versions.wrapped_by',
+        ])
+        .where('secrets.name', '=', name)
+        .executeTakeFirst();
+      if (!row) throw notFound('secret', name);
+      const key = keys.get(row.wrapped_by);
+      if (!key) {
+        throw new Error(
+          `secret ${JSON.stringify(name)} is sealed under master key ${row.wrapped_by}, which is neither STEWARD_MASTER_KEY nor STEWARD_MASTER_KEY_PREVIOUS`,
+        );
+      }
+      let value: string;
+      try {
+        value = openVersion(key, row.id, row.version, {
+          ciphertext: row.ciphertext,
+          dataKey: row.data_key,
+        });
+      } catch {
+        // Never the cause: it could carry bytes of the sealed value.
+        throw new Error(`secret ${JSON.stringify(name)} does not open: wrong key or altered row`);
+      }
+      if (readAt === generation) cache.set(name, { value, until: now + REVEAL_CACHE_MS });
+      return value;
+    },
+
+    listen() {
+      return store.notifications.subscribe(SECRETS_CHANNEL, (payload) => {
+        generation += 1;
+        cache.delete(payload);
+      });
+    },
+  };
+}

@@ -1,0 +1,253 @@
+/**
+ * The HTTP gateway under test: a real Steward listening on a loopback port, a real HTTP API (node:http)
+ * behind it registered through the admin API, and tokens obtained through /oauth2/token as agents do.
+ */
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { buildHttpApp } from '../../../src/http/index.js';
+import type { CoreOptions } from '../../../src/server/core.js';
+import { createCore, createLogger, type Core } from '../../../src/server/index.js';
+import { ManualClock } from '../../support/clock.js';
+import type { TestDatabase, TestStore } from '../../support/databases.js';
+
+export const ISSUER = 'http://steward.test';
+export const UPSTREAM = 'billing';
+export const UPSTREAM_KEY = 'upstream-real-key-0123456789';
+const TEAM = 'finance';
+export const SERVICE = 'invoice-agent';
+
+/** GET and POST anywhere on the upstream, but never its admin routes or the refund operation. */
+export const POLICIES = `
+@id("billing-read-write")
+permit(principal in Steward::Service::"${SERVICE}", action == Steward::Action::"http_request", resource in Steward::Upstream::"${UPSTREAM}")
+  when { context has method && (context.method == "GET" || context.method == "POST") };
+@id("no-admin")
+forbid(principal, action == Steward::Action::"http_request", resource)
+  when { context has path && context.path like "/admin*" };
+@id("no-refunds")
+forbid(principal, action == Steward::Action::"http_request", resource == Steward::Operation::"${UPSTREAM}/refund");
+`;
+
+export interface Received {
+  readonly method: string;
+  readonly url: string;
+  readonly headers: IncomingHttpHeaders;
+  readonly body: Buffer;
+}
+
+/** A small HTTP API that records what reached it. `/slow` answers late; `/big` answers large. */
+export interface TestUpstream {
+  readonly url: string;
+  readonly received: Received[];
+  close(): Promise<void>;
+}
+
+export async function startUpstream(): Promise<TestUpstream> {
+  const received: Received[] = [];
+  const server: Server = createServer((req, res) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (chunk: Buffer) => chunks.push(chunk));
+    req.on('end', () => {
+      received.push({
+        method: req.method ?? '',
+        url: req.url ?? '',
+        headers: req.headers,
+        body: Buffer.concat(chunks),
+      });
+      if (req.url?.startsWith('/slow')) {
+        setTimeout(() => res.end('late'), 2_000).unref();
+        return;
+      }
+      if (req.url?.startsWith('/big')) {
+        res.setHeader('content-type', 'application/octet-stream');
+        res.end(Buffer.alloc(64 * 1024, 1));
+        return;
+      }
+      if (req.url?.startsWith('/stream-big')) {
+        // No Content-Length: the limit can only be found while streaming.
+        res.write(Buffer.alloc(40 * 1024, 1));
+        res.end(Buffer.alloc(40 * 1024, 1));
+        return;
+      }
+      res.setHeader('content-type', 'application/json');
+      res.setHeader('connection', 'x-upstream-private');
+      res.setHeader('x-upstream-private', 'hop');
+      res.end(JSON.stringify({ ok: true, path: req.url, bytes: Buffer.concat(chunks).length }));
+    });
+  });
+  server.keepAliveTimeout = 1_000;
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    url: `http://127.0.0.1:${port}`,
+    received,
+    close: () =>
+      new Promise<void>((resolve) => {
+        server.closeAllConnections();
+        server.close(() => resolve());
+      }),
+  };
+}
+
+export interface TestGateway {
+  readonly url: string;
+  readonly app: FastifyInstance;
+  readonly core: Core;
+  readonly store: TestStore;
+  readonly clock: ManualClock;
+  readonly upstream: TestUpstream;
+  readonly identity: string;
+  readonly otherIdentity: string;
+  admin<T = Record<string, unknown>>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    url: string,
+    body?: unknown,
+    status?: number,
+  ): Promise<T>;
+  /** A fresh access token of `identity` (default: the permitted workload) for `audience`. */
+  token(options?: { identity?: string; audience?: string; task?: string }): Promise<string>;
+  /** Audit events of `type`, oldest first, with `after` parsed. */
+  events(
+    type: string,
+  ): Promise<{ targetId: string; identityId: string | null; after: Record<string, unknown> }[]>;
+  close(): Promise<void>;
+}
+
+export async function startGateway(
+  database: TestDatabase,
+  upstreamOptions: Record<string, unknown> = {},
+  coreOptions: Partial<Pick<CoreOptions, 'resolveHost' | 'otlpEndpoint'>> = {},
+): Promise<TestGateway> {
+  const store = await database.open();
+  const clock = new ManualClock(Date.now());
+  const core = createCore({
+    store,
+    clock,
+    trustDomain: 'example.test',
+    issuer: ISSUER,
+    masterKey: randomBytes(32),
+    ...coreOptions,
+  });
+  await core.start({ jobs: false });
+  const logger = createLogger(process.env['STEWARD_TEST_LOG'] ?? 'silent');
+  const { app } = await buildHttpApp({ core, logger });
+  const url = await app.listen({ port: 0, host: '127.0.0.1' });
+  const { key } = await core.apiKeys.create(
+    { actor: SYSTEM_ACTOR },
+    { name: 'http gateway tests', role: 'admin' },
+  );
+  async function admin<T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
+    path: string,
+    body?: unknown,
+    status = method === 'POST' ? 201 : 200,
+  ): Promise<T> {
+    const response = await app.inject({
+      method,
+      url: path,
+      headers: { authorization: `Bearer ${key}` },
+      ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
+    });
+    assert.equal(response.statusCode, status, `${method} ${path}: ${response.body}`);
+    return (response.body === '' ? {} : response.json()) as T;
+  }
+  const upstream = await startUpstream();
+  await admin('POST', '/v1/teams', {
+    name: TEAM,
+    contact: 'f@example.com',
+    escalation: '+1-555-0100',
+  });
+  await admin('POST', '/v1/services', {
+    name: SERVICE,
+    team: TEAM,
+    dataClassification: 'confidential',
+  });
+  await admin('POST', '/v1/services', {
+    name: 'other-agent',
+    team: TEAM,
+    dataClassification: 'internal',
+  });
+  const { id: identity } = await admin<{ id: string }>('POST', '/v1/identities', {
+    service: SERVICE,
+    environment: 'sandbox',
+    agentPath: 'worker',
+  });
+  const { id: otherIdentity } = await admin<{ id: string }>('POST', '/v1/identities', {
+    service: 'other-agent',
+    environment: 'sandbox',
+    agentPath: 'worker',
+  });
+  await admin('POST', '/v1/egress/allow', { address: '127.0.0.1', reason: 'test upstreams' });
+  await admin('POST', '/v1/secrets', { name: 'billing-key', value: UPSTREAM_KEY, team: TEAM });
+  await admin('POST', '/v1/upstreams', {
+    name: UPSTREAM,
+    kind: 'http',
+    url: upstream.url,
+    team: TEAM,
+    classification: 'confidential',
+    credential: { secret: 'billing-key', in: 'header', name: 'x-api-key', format: '{secret}' },
+    operations: [{ name: 'refund', method: 'POST', path: '/refunds/:id', sensitive: true }],
+    timeoutMs: 500,
+    maxRequestBytes: 1024,
+    maxResponseBytes: 32 * 1024,
+    ...upstreamOptions,
+  });
+  await admin('PUT', '/v1/policies', { policies: POLICIES, message: 'http gateway tests' });
+
+  return {
+    url,
+    app,
+    core,
+    store,
+    clock,
+    upstream,
+    identity,
+    otherIdentity,
+    admin,
+    async token(options = {}) {
+      const { token: join } = await admin<{ token: string }>(
+        'POST',
+        `/v1/identities/${options.identity ?? identity}/join-tokens`,
+        { ttlSeconds: 600 },
+      );
+      const response = await app.inject({
+        method: 'POST',
+        url: '/oauth2/token',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        payload: new URLSearchParams({
+          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
+          subject_token: join,
+          subject_token_type: 'urn:steward:token-type:join-token',
+          audience: options.audience ?? UPSTREAM,
+          ...(options.task !== undefined ? { task: options.task } : {}),
+        }).toString(),
+      });
+      assert.equal(response.statusCode, 200, response.body);
+      return response.json<{ access_token: string }>().access_token;
+    },
+    async events(type) {
+      await core.gateway.drain();
+      const rows = await store.db
+        .selectFrom('audit_events')
+        .select(['target_id', 'identity_id', 'after'])
+        .where('type', '=', type)
+        .orderBy('seq')
+        .execute();
+      return rows.map((row) => ({
+        targetId: row.target_id,
+        identityId: row.identity_id,
+        after: JSON.parse(row.after ?? '{}') as Record<string, unknown>,
+      }));
+    },
+    async close() {
+      await app.close();
+      await core.stop();
+      await upstream.close();
+      await store.dispose();
+    },
+  };
+}

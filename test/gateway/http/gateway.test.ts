@@ -1,0 +1,476 @@
+/**
+ * The HTTP gateway end to end: a real agent request (undici) → Steward → a real HTTP API, on
+ * both databases. After every call: the right status and code, an audit record, and nothing
+ * forwarded that should not be.
+ */
+import assert from 'node:assert/strict';
+import { connect } from 'node:net';
+import { Readable } from 'node:stream';
+import { after, before, describe, test } from 'node:test';
+import { request } from 'undici';
+import { testDatabases } from '../../support/databases.js';
+import { startGateway, UPSTREAM, UPSTREAM_KEY, type TestGateway } from './fixture.js';
+
+interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json(): Record<string, unknown>;
+}
+
+async function call(
+  g: TestGateway,
+  path: string,
+  options: {
+    token?: string | undefined;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer | Readable;
+  } = {},
+): Promise<Answer> {
+  const response = await request(`${g.url}${path}`, {
+    method: (options.method ?? 'GET') as 'GET',
+    headers: {
+      ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.headers ?? {}),
+    },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const text = await response.body.text();
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
+}
+
+/** Sends raw bytes and returns the raw answer: for requests no client library would send. */
+function raw(g: TestGateway, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(g.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    socket.setTimeout(5_000, () => socket.destroy());
+    let out = '';
+    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
+    socket.on('end', () => resolve(out));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+function assertProblem(answer: Answer, status: number, code: string): void {
+  assert.equal(answer.status, status, answer.text);
+  assert.match(String(answer.headers['content-type']), /application\/problem\+json/);
+  assert.equal(answer.json()['code'], code);
+}
+
+for (const database of await testDatabases()) {
+  describe(`HTTP gateway (${database.name})`, () => {
+    let g: TestGateway;
+    before(async () => {
+      g = await startGateway(database);
+    });
+    after(async () => {
+      await g.close();
+    });
+
+    test('a permitted call reaches the upstream with the injected credential and not the agent token', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      const answer = await call(g, `/gw/http/${UPSTREAM}/invoices/42?expand=lines`, {
+        token,
+        headers: { traceparent: '00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01' },
+      });
+      assert.equal(answer.status, 200, answer.text);
+      assert.deepEqual(answer.json(), { ok: true, path: '/invoices/42?expand=lines', bytes: 0 });
+      const recordId = answer.headers['x-steward-record'];
+      assert.equal(typeof recordId, 'string');
+      // Hop-by-hop headers of the upstream do not come back.
+      assert.equal(answer.headers['x-upstream-private'], undefined);
+      const got = g.upstream.received.slice(seen);
+      assert.equal(got.length, 1);
+      const headers = got[0]?.headers ?? {};
+      assert.equal(headers['x-api-key'], UPSTREAM_KEY);
+      assert.equal(headers['authorization'], undefined);
+      assert.ok(!JSON.stringify(headers).includes(token), 'the agent token reached the upstream');
+      assert.match(
+        String(headers['traceparent']),
+        /^00-0af7651916cd43dd8448eb211c80319c-[0-9a-f]{16}-01$/,
+      );
+      assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+
+      const decisions = await g.events('decision.allow');
+      const decision = decisions.find((e) => e.targetId === recordId);
+      assert.ok(decision, 'the decision was recorded');
+      assert.equal(decision.identityId, g.identity);
+      assert.deepEqual(decision.after['policies'], ['billing-read-write']);
+      const outcome = (await g.events('gateway.outcome')).find((e) => e.targetId === recordId);
+      assert.equal(outcome?.after['status'], 200);
+      assert.equal(typeof outcome?.after['latencyMs'], 'number');
+    });
+
+    test('a call without a traceparent gets one', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/invoices`, { token })).status, 200);
+      assert.match(
+        String(g.upstream.received[seen]?.headers['traceparent']),
+        /^00-[0-9a-f]{32}-[0-9a-f]{16}-0[01]$/,
+      );
+    });
+
+    test('a forbidden call is refused and never reaches the upstream', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      const admin = await call(g, `/gw/http/${UPSTREAM}/admin/users`, { token });
+      assertProblem(admin, 403, 'forbidden');
+      const refund = await call(g, `/gw/http/${UPSTREAM}/refunds/7`, {
+        token,
+        method: 'POST',
+        body: '{}',
+      });
+      assertProblem(refund, 403, 'forbidden');
+      const put = await call(g, `/gw/http/${UPSTREAM}/invoices/1`, {
+        token,
+        method: 'PUT',
+        body: '{}',
+      });
+      assertProblem(put, 403, 'forbidden');
+      assert.equal(g.upstream.received.length, seen);
+      const denied = await g.events('decision.deny');
+      const refundDecision = denied.find((e) => e.targetId === refund.headers['x-steward-record']);
+      assert.deepEqual(refundDecision?.after['policies'], ['no-refunds']);
+    });
+
+    test('a token revoked between two calls makes the second fail', async () => {
+      const token = await g.token();
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/a`, { token })).status, 200);
+      const jti = JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString()) as {
+        jti: string;
+      };
+      await g.admin('POST', '/v1/revocations', { kind: 'token', jti: jti.jti, reason: 'test' });
+      const seen = g.upstream.received.length;
+      const second = await call(g, `/gw/http/${UPSTREAM}/a`, { token });
+      assertProblem(second, 401, 'unauthenticated');
+      assert.match(String(second.headers['www-authenticate']), /^Bearer /);
+      assert.equal(g.upstream.received.length, seen);
+      const refused = await g.events('gateway.refused');
+      assert.ok(refused.some((e) => e.targetId === second.headers['x-steward-record']));
+    });
+
+    test('a task completed between two calls makes the second fail', async () => {
+      const task = await g.admin<{ id: string }>('POST', '/v1/tasks', {
+        identity: g.identity,
+        deadlineSeconds: 600,
+        description: 'one invoice',
+      });
+      const token = await g.token({ task: task.id });
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/b`, { token })).status, 200);
+      await g.admin('POST', `/v1/tasks/${task.id}/complete`, {}, 200);
+      const seen = g.upstream.received.length;
+      assertProblem(await call(g, `/gw/http/${UPSTREAM}/b`, { token }), 401, 'unauthenticated');
+      assert.equal(g.upstream.received.length, seen);
+    });
+
+    test('no token, a wrong audience, another workload and an expired token are refused', async () => {
+      const seen = g.upstream.received.length;
+      assertProblem(await call(g, `/gw/http/${UPSTREAM}/c`), 401, 'unauthenticated');
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/c`, { token: 'not-a-token' }),
+        401,
+        'unauthenticated',
+      );
+      const stewardToken = await g.token({ audience: 'steward' });
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/c`, { token: stewardToken }),
+        401,
+        'unauthenticated',
+      );
+      // Another workload, with a valid token for this upstream, that policy does not permit.
+      const other = await g.token({ identity: g.otherIdentity });
+      assertProblem(await call(g, `/gw/http/${UPSTREAM}/c`, { token: other }), 403, 'forbidden');
+      const token = await g.token();
+      g.clock.advance(3_600_000);
+      try {
+        assertProblem(await call(g, `/gw/http/${UPSTREAM}/c`, { token }), 401, 'unauthenticated');
+      } finally {
+        g.clock.advance(-3_600_000);
+      }
+      assert.equal(g.upstream.received.length, seen);
+      // An upstream that does not exist is a 404, told only to an authenticated caller.
+      assertProblem(await call(g, `/gw/http/nope/c`, { token }), 401, 'unauthenticated');
+    });
+
+    test('path traversal and encoding tricks are refused before any decision', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      for (const path of [
+        '/invoices/../admin/users',
+        '/invoices/%2e%2e/admin',
+        '/invoices/%2E%2E/admin',
+        '/invoices/.%2e/admin',
+        '/./admin',
+        '/invoices%2f..%2fadmin',
+        '/invoices%2Fadmin',
+        '/invoices%5cadmin',
+        '/invoices/%252e%252e/admin',
+        '/invoices%00.json',
+        '/invoices//admin',
+        '/invoices/%zz',
+      ]) {
+        // Raw, because URL-parsing clients resolve dot segments before sending.
+        const answer = await raw(
+          g,
+          `GET /gw/http/${UPSTREAM}${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+        );
+        assert.match(answer, /^HTTP\/1\.1 400/, `${path}: ${answer}`);
+        assert.match(answer, /"code":"bad_request"/);
+      }
+      // A backslash cannot be sent by a URL-parsing client: send it raw.
+      const answer = await raw(
+        g,
+        `GET /gw/http/${UPSTREAM}/invoices\\..\\admin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+      );
+      assert.match(answer, /^HTTP\/1\.1 400/);
+      assert.equal(g.upstream.received.length, seen);
+      assert.ok((await g.events('gateway.refused')).some((e) => e.after['code'] === 'bad_request'));
+    });
+
+    test('encoded unreserved characters are decided and forwarded in one spelling', async () => {
+      const token = await g.token();
+      // `%61dmin` is `admin`: the forbid on /admin* must see it so.
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/%61dmin/users`, { token }),
+        403,
+        'forbidden',
+      );
+      const seen = g.upstream.received.length;
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/in%76oices/a%20b`, { token })).status, 200);
+      assert.equal(g.upstream.received[seen]?.url, '/invoices/a%20b');
+    });
+
+    test('smuggling-prone and forged headers do not pass', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      // Raw: client libraries manage `Connection` themselves.
+      const listed = await raw(
+        g,
+        `GET /gw/http/${UPSTREAM}/h HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close, x-internal\r\nX-Internal: secret-hop\r\n\r\n`,
+      );
+      assert.match(listed, /^HTTP\/1\.1 200/);
+      assert.equal(g.upstream.received[seen]?.headers['x-internal'], undefined);
+      const answer = await call(g, `/gw/http/${UPSTREAM}/h`, {
+        token,
+        headers: {
+          'proxy-authorization': 'Basic Zm9vOmJhcg==',
+          'x-forwarded-for': '10.0.0.1',
+          'x-forwarded-host': 'internal.example',
+          forwarded: 'for=10.0.0.1',
+          'x-api-key': 'agent-chosen-key',
+        },
+      });
+      assert.equal(answer.status, 200, answer.text);
+      const headers = g.upstream.received[seen + 1]?.headers ?? {};
+      assert.equal(headers['proxy-authorization'], undefined);
+      assert.equal(headers['x-forwarded-for'], '127.0.0.1');
+      assert.notEqual(headers['x-forwarded-host'], 'internal.example');
+      assert.equal(
+        headers['forwarded'],
+        'for=127.0.0.1;proto=http;host="' + new URL(g.url).host + '"',
+      );
+      assert.equal(headers['x-api-key'], UPSTREAM_KEY);
+
+      // Content-Length with Transfer-Encoding: refused by the HTTP parser before any route.
+      const before = g.upstream.received.length;
+      const conflict = await raw(
+        g,
+        `POST /gw/http/${UPSTREAM}/h HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nContent-Length: 4\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n0\r\n\r\nGET /gw/http/${UPSTREAM}/admin HTTP/1.1\r\n\r\n`,
+      );
+      assert.match(conflict, /^HTTP\/1\.1 400/);
+      assert.equal(g.upstream.received.length, before);
+    });
+
+    test('oversized request bodies are refused with 413', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      const declared = await call(g, `/gw/http/${UPSTREAM}/upload`, {
+        token,
+        method: 'POST',
+        body: Buffer.alloc(4096, 1),
+      });
+      assertProblem(declared, 413, 'payload_too_large');
+      assert.equal(g.upstream.received.length, seen);
+      // Chunked, no length: found while streaming, and the upstream gets no complete request.
+      async function* chunks(): AsyncIterable<Buffer> {
+        for (let i = 0; i < 8; i++) yield Buffer.alloc(512, 2);
+      }
+      const streamed = await call(g, `/gw/http/${UPSTREAM}/upload`, {
+        token,
+        method: 'POST',
+        body: Readable.from(chunks()),
+      });
+      assertProblem(streamed, 413, 'payload_too_large');
+      const small = await call(g, `/gw/http/${UPSTREAM}/upload`, {
+        token,
+        method: 'POST',
+        body: 'hello',
+      });
+      assert.equal(small.status, 200);
+      assert.equal(small.json()['bytes'], 5);
+    });
+
+    test('oversized responses are refused with 502', async () => {
+      const token = await g.token();
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/big`, { token }),
+        502,
+        'response_too_large',
+      );
+      const outcomes = await g.events('gateway.outcome');
+      assert.ok(outcomes.some((e) => e.after['error'] === 'response_too_large'));
+    });
+
+    test('a slow upstream is a 504, recorded as such', async () => {
+      const token = await g.token();
+      const answer = await call(g, `/gw/http/${UPSTREAM}/slow`, { token });
+      assertProblem(answer, 504, 'upstream_timeout');
+      const outcome = (await g.events('gateway.outcome')).find(
+        (e) => e.targetId === answer.headers['x-steward-record'],
+      );
+      assert.match(String(outcome?.after['error']), /^upstream_timeout/);
+    });
+
+    test('an argument carrying a Steward access token is redacted, the token revoked, a finding recorded', async () => {
+      const token = await g.token();
+      const leaked = await g.token();
+      const answer = await call(
+        g,
+        `/gw/http/${UPSTREAM}/search?q=${encodeURIComponent(`use ${leaked} please`)}`,
+        { token },
+      );
+      assert.equal(answer.status, 200, answer.text);
+      const findings = await g.events('finding.credential_exposed');
+      const finding = findings.at(-1);
+      assert.equal(finding?.after['kind'], 'jwt');
+      assert.match(String(finding?.after['revoked']), /^token:/);
+      // The leaked token no longer works anywhere.
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked }),
+        401,
+        'unauthenticated',
+      );
+      // And the trail holds no copy of it.
+      const rows = await g.store.db.selectFrom('audit_events').select('after').execute();
+      assert.ok(
+        !rows.some((r) => (r.after ?? '').includes(leaked)),
+        'the leaked token is in the trail',
+      );
+    });
+
+    test('an upstream pointing at the metadata address is refused at registration', async () => {
+      const refused = await g.app.inject({
+        method: 'POST',
+        url: '/v1/upstreams',
+        headers: {
+          authorization: `Bearer ${(await g.core.apiKeys.create({ actor: { ref: 'system', role: 'system' } }, { name: 'k', role: 'admin' })).key}`,
+        },
+        payload: {
+          name: 'metadata',
+          kind: 'http',
+          url: 'http://169.254.169.254/latest',
+          team: 'finance',
+          classification: 'internal',
+        },
+      });
+      assert.equal(refused.statusCode, 400, refused.body);
+      assert.equal(refused.json<{ code: string }>().code, 'egress_refused');
+    });
+  });
+}
+
+describe('HTTP gateway failures (sqlite)', async () => {
+  const [database] = await testDatabases();
+  assert.ok(database);
+
+  test('an upstream that is down is a 502', async () => {
+    const g = await startGateway(database);
+    try {
+      const token = await g.token();
+      await g.upstream.close();
+      const answer = await call(g, `/gw/http/${UPSTREAM}/x`, { token });
+      assertProblem(answer, 502, 'upstream_unavailable');
+      const outcome = (await g.events('gateway.outcome')).at(-1);
+      assert.match(String(outcome?.after['error']), /^upstream_unavailable/);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('the per-identity rate limit answers 429 with Retry-After', async () => {
+    const g = await startGateway(database, { rateLimit: { perSecond: 1, burst: 2 } });
+    try {
+      const token = await g.token();
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+      const third = await call(g, `/gw/http/${UPSTREAM}/r`, { token });
+      assertProblem(third, 429, 'rate_limited');
+      assert.equal(third.headers['retry-after'], '1');
+      g.clock.advance(1_000);
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+    } finally {
+      await g.close();
+    }
+  });
+
+  test('when the decision cannot be recorded the call is refused with 503 and nothing is forwarded', async () => {
+    const g = await startGateway(database);
+    try {
+      const token = await g.token();
+      await g.store.db.schema.dropTable('audit_events').execute();
+      const seen = g.upstream.received.length;
+      const answer = await call(g, `/gw/http/${UPSTREAM}/x`, { token });
+      assertProblem(answer, 503, 'audit_unavailable');
+      assert.equal(g.upstream.received.length, seen);
+    } finally {
+      await g.close();
+    }
+  });
+});
+
+describe('HTTP gateway egress at connect time (sqlite)', async () => {
+  const [database] = await testDatabases();
+  assert.ok(database);
+
+  test('a name that resolves to the metadata address when the gateway connects is refused (DNS rebinding)', async () => {
+    // The resolver is the test's: `rebind.test` is public at registration, metadata later.
+    let answer = '93.184.216.34';
+    const g = await startGateway(
+      database,
+      {},
+      { resolveHost: async (host) => (host === 'rebind.test' ? [answer] : ['127.0.0.1']) },
+    );
+    try {
+      await g.admin('POST', '/v1/upstreams', {
+        name: 'rebind',
+        kind: 'http',
+        url: 'http://rebind.test:9/',
+        team: 'finance',
+        classification: 'internal',
+        timeoutMs: 500,
+      });
+      await g.admin('PUT', '/v1/policies', {
+        policies: `permit(principal, action == Steward::Action::"http_request", resource in Steward::Upstream::"rebind");`,
+        message: 'rebind',
+      });
+      const token = await g.token({ audience: 'rebind' });
+      answer = '169.254.169.254';
+      const refused = await call(g, '/gw/http/rebind/latest/meta-data', { token });
+      assertProblem(refused, 502, 'upstream_unavailable');
+      const outcome = (await g.events('gateway.outcome')).at(-1);
+      assert.match(String(outcome?.after['error']), /STEWARD_EGRESS_REFUSED/);
+    } finally {
+      await g.close();
+    }
+  });
+});
