@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import { httpGatewayRoutes } from '../gateway/index.js';
-import { mcpGatewayRoutes } from '../gateway/mcp/index.js';
+import { egressGuardedFetch, mcpGatewayRoutes } from '../gateway/mcp/index.js';
 import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';
@@ -121,6 +121,7 @@ export async function buildHttpApp(
     issuer: core.issuer,
     verifier: core.verifier,
     enforcement: core.gateway,
+    fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url)),
   });
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {

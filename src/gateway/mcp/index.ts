@@ -15,3 +15,4 @@ export {
   bearerChallenge,
 } from './metadata.js';
 export type { ProtectedResourceMetadata } from './metadata.js';
+export { egressGuardedFetch } from './egress.js';

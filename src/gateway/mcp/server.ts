@@ -149,7 +149,9 @@ function addHandlers(
         bytes,
         latencyMs: performance.now() - started,
         ...(error !== undefined ? { error } : {}),
-        ...(content !== undefined && verdict.upstream.recordContent ? { content } : {}),
+        // Always handed over: the core scans every result for credentials, and keeps the
+        // content in the record only where the upstream asks for it.
+        ...(content !== undefined ? { content } : {}),
       });
     let result: T;
     try {
