@@ -32,6 +32,37 @@ export function byteLimit(
   return Object.assign(transform, { bytes: () => bytes });
 }
 
+/**
+ * Keeps a copy of the first `limit` bytes that stream through, for the credential scanner and the
+ * record. The stream itself is not held back: bytes reach the other side as they arrive.
+ */
+export function captureStart(
+  limit: number,
+): Transform & { readonly text: () => string | undefined } {
+  const chunks: Buffer[] = [];
+  let kept = 0;
+  let truncated = false;
+  const transform = new Transform({
+    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
+      if (kept < limit) {
+        const part = chunk.subarray(0, limit - kept);
+        chunks.push(part);
+        kept += part.length;
+        if (part.length < chunk.length) truncated = true;
+      } else if (chunk.length > 0) {
+        truncated = true;
+      }
+      callback(null, chunk);
+    },
+  });
+  return Object.assign(transform, {
+    text: () =>
+      kept === 0
+        ? undefined
+        : `${Buffer.concat(chunks).toString('utf8')}${truncated ? ' …[truncated]' : ''}`,
+  });
+}
+
 export interface ForwardRequest {
   /** `http(s)://host:port` of the upstream. */
   readonly origin: URL;

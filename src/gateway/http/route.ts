@@ -4,7 +4,13 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { EgressCheck } from '../../upstreams/index.js';
 import type { Upstream } from '../../upstreams/types.js';
 import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
-import { BodyLimitError, byteLimit, classifyForwardError, createHttpForwarder } from './forward.js';
+import {
+  captureStart,
+  BodyLimitError,
+  byteLimit,
+  classifyForwardError,
+  createHttpForwarder,
+} from './forward.js';
 import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { matchOperation, parseGatewayTarget, queryArguments } from './path.js';
 
@@ -105,13 +111,19 @@ export async function httpGatewayRoutes(
     if (verdict.outcome === 'refuse') return refuse(request, reply, verdict);
 
     const { upstream, recordId } = verdict;
-    const finish = (status: number, bytes: number, error?: string): Promise<void> =>
+    const finish = (
+      status: number,
+      bytes: number,
+      error?: string,
+      content?: unknown,
+    ): Promise<void> =>
       gateway.complete({
         recordId,
         status,
         bytes,
         latencyMs: Math.round(performance.now() - started),
         ...(error !== undefined ? { error } : {}),
+        ...(content !== undefined ? { content } : {}),
       });
 
     const baseUrl = new URL(upstream.url);
@@ -120,10 +132,14 @@ export async function httpGatewayRoutes(
     const path = `${prefix}${target.path}${query === '' ? '' : `?${query}`}`;
     let body: Readable | undefined;
     let requestLimit: ReturnType<typeof byteLimit> | undefined;
+    // Bodies are scanned for credentials as they pass (bounded copies, not buffering): a leak
+    // is found, redacted in the record and, for Steward's own credentials, revoked.
+    let requestCopy: ReturnType<typeof captureStart> | undefined;
     if (hasBody) {
       requestLimit = byteLimit('request', upstream.maxRequestBytes);
-      body = requestLimit;
-      pipeline(raw, requestLimit, () => {});
+      requestCopy = captureStart(SCAN_BYTES);
+      body = requestCopy;
+      pipeline(raw, requestLimit, requestCopy, () => {});
     }
     const headers = upstreamRequestHeaders(raw.headers, {
       inject: verdict.inject.headers,
@@ -180,8 +196,9 @@ export async function httpGatewayRoutes(
       });
     }
     const responseLimit = byteLimit('response', upstream.maxResponseBytes);
+    const responseCopy = captureStart(SCAN_BYTES);
     let streamError: string | undefined;
-    pipeline(response.body, responseLimit, (error) => {
+    pipeline(response.body, responseLimit, responseCopy, (error) => {
       if (error) {
         streamError =
           error instanceof BodyLimitError ? 'response_too_large' : classifyForwardError(error).code;
@@ -192,10 +209,18 @@ export async function httpGatewayRoutes(
       if (recorded) return;
       recorded = true;
       const aborted = !reply.raw.writableFinished;
+      const requestText = requestCopy?.text();
+      const responseText = responseCopy.text();
       void finish(
         response.status,
         responseLimit.bytes(),
         streamError ?? (aborted ? 'aborted' : undefined),
+        requestText === undefined && responseText === undefined
+          ? undefined
+          : {
+              ...(requestText !== undefined ? { request: requestText } : {}),
+              ...(responseText !== undefined ? { response: responseText } : {}),
+            },
       );
     };
     reply.raw.once('close', record);
@@ -204,7 +229,7 @@ export async function httpGatewayRoutes(
       .code(response.status)
       .headers(agentResponseHeaders(response.headers))
       .header('x-steward-record', recordId);
-    return reply.send(responseLimit);
+    return reply.send(responseCopy);
   }
 
   for (const url of ['/gw/http/:upstream', '/gw/http/:upstream/*']) {
@@ -217,6 +242,9 @@ export async function httpGatewayRoutes(
     });
   }
 }
+
+/** How much of each body is kept for the scanner and the record. */
+const SCAN_BYTES = 256 * 1024;
 
 function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVerdict): void {
   if (verdict.outcome !== 'refuse') return;

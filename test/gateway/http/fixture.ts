@@ -62,6 +62,12 @@ export async function startUpstream(): Promise<TestUpstream> {
         setTimeout(() => res.end('late'), 2_000).unref();
         return;
       }
+      if (req.url?.startsWith('/echo')) {
+        // The request body back as the result: a leak in either direction.
+        res.setHeader('content-type', 'application/json');
+        res.end(Buffer.concat(chunks));
+        return;
+      }
       if (req.url?.startsWith('/big')) {
         res.setHeader('content-type', 'application/octet-stream');
         res.end(Buffer.alloc(64 * 1024, 1));

@@ -368,6 +368,35 @@ for (const database of await testDatabases()) {
       );
     });
 
+    test('a Steward token in a request body or a result is found, revoked and kept out of the trail', async () => {
+      const token = await g.token();
+      const leaked = await g.token();
+      const answer = await call(g, `/gw/http/${UPSTREAM}/echo`, {
+        token,
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ note: `my token is ${leaked}` }),
+      });
+      assert.equal(answer.status, 200, answer.text);
+      // The agent's answer streams through untouched; the record is what is redacted.
+      assert.ok(answer.text.includes(leaked));
+      // The outcome is scanned once the answer has gone out: wait (bounded) for the revocation.
+      let refused = await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked });
+      for (let i = 0; i < 100 && refused.status !== 401; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        refused = await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked });
+      }
+      assertProblem(refused, 401, 'unauthenticated');
+      await g.core.gateway.drain();
+      const finding = (await g.events('finding.credential_exposed')).at(-1);
+      assert.equal(finding?.after['kind'], 'jwt');
+      const rows = await g.store.db.selectFrom('audit_events').select('after').execute();
+      assert.ok(
+        !rows.some((r) => (r.after ?? '').includes(leaked)),
+        'the leaked token is in the trail',
+      );
+    });
+
     test('an upstream pointing at the metadata address is refused at registration', async () => {
       const refused = await g.app.inject({
         method: 'POST',
