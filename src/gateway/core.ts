@@ -371,6 +371,46 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     pending.set(recordId, entry);
   }
 
+  /**
+   * Listing filters: would this caller be allowed `call`? The same token check and the same
+   * decision as `check`, but nothing is recorded and no rate-limit token is spent — a listing is
+   * decided and recorded once, by `check`, and must not cost a record and a token per entry.
+   * Any failure hides the entry (fail closed); a call that needs approval stays visible.
+   */
+  async function visible(call: GatewayCall): Promise<boolean> {
+    if (call.token === undefined || call.token === '') return false;
+    let claims: AccessTokenClaims;
+    try {
+      claims = verifier.verify(call.token, upstreamAudiences(issuer, call.upstream)).claims;
+    } catch (error) {
+      if (error instanceof TokenError) return false;
+      throw error;
+    }
+    const upstream = await upstreams.resolve(call.upstream);
+    if (upstream === undefined) return false;
+    const { resource, entities } = entitiesFor(upstream, call);
+    const address = cedarAddress(call.clientAddress);
+    try {
+      const decided = await policies.decide({
+        identityId: claims.client_id,
+        task: claims.task,
+        action: call.action,
+        resource,
+        context: {
+          ...(call.method !== undefined ? { method: call.method } : {}),
+          ...(call.path !== undefined ? { path: call.path } : {}),
+          ...(address !== undefined ? { clientAddress: address } : {}),
+          ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
+        },
+        entities,
+      });
+      return decided.errors.length === 0 && decided.decision === 'allow';
+    } catch (error) {
+      if (error instanceof StewardError) return false;
+      throw error;
+    }
+  }
+
   async function check(call: GatewayCall): Promise<GatewayVerdict> {
     const startedMs = clock.now();
     const span = spanFor(call);
@@ -714,5 +754,5 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     return refuse(call, span, code, message, claims ? { claims } : {});
   }
 
-  return { check, complete, reject, drain: () => recorder.drain() };
+  return { check, visible, complete, reject, drain: () => recorder.drain() };
 }

@@ -82,6 +82,11 @@ export interface GatewayOutcome {
 export interface EnforcementCore {
   /** Verify → decide → (approval) → durable record → credential to inject. Never throws for a refusal. */
   check(call: GatewayCall): Promise<GatewayVerdict>;
+  /**
+   * For filtering a listing: whether `call` would be allowed (or allowed after approval), by the
+   * same token check and decision as `check`, with no record and no rate-limit token spent.
+   */
+  visible(call: GatewayCall): Promise<boolean>;
   /** Records the outcome of a forwarded call (group-committed; failures are logged, not thrown). */
   complete(outcome: GatewayOutcome): Promise<void>;
   /**

@@ -123,16 +123,20 @@ function addHandlers(
   }
 
   /**
-   * Whether the caller may see `operation`: the core's answer for the action that would use it,
-   * without arguments. A refusal for any reason hides it (fail closed), except `approval_required`:
-   * the call is allowed once a person approves, so the agent must be able to see it.
+   * Whether the caller may see `operation`: the core's decision for the action that would use it,
+   * without arguments, neither recorded nor counted against rate limits (the listing itself was
+   * decided and recorded). Any failure hides it (fail closed); a call that needs a person's
+   * approval stays visible, since it is allowed once approved.
    */
   async function visible(action: string, operation: string): Promise<boolean> {
-    const verdict = await check(action, operation, undefined, context.traceparent);
-    if (verdict.outcome === 'refuse') return verdict.code === 'approval_required';
-    // Nothing is forwarded for a visibility decision; 204 closes its record as such.
-    await enforcement.complete({ recordId: verdict.recordId, status: 204, bytes: 0, latencyMs: 0 });
-    return true;
+    return enforcement.visible({
+      token: context.token,
+      upstream: context.upstream,
+      action,
+      operation,
+      clientAddress: context.clientAddress,
+      requestId: context.requestId,
+    });
   }
 
   async function forward<T>(
