@@ -3,6 +3,7 @@
  * scenario is one file in this folder and one line here.
  */
 import type { Scenario } from '../harness/scenario.js';
+import { gateway } from './gateway.js';
 import { identityCreate } from './identity-create.js';
 import { identityList } from './identity-list.js';
 import { policyDecision } from './policy-decision.js';
@@ -17,4 +18,5 @@ export const scenarios: readonly Scenario[] = [
   tokenVerify,
   revocationPropagation,
   policyDecision,
+  gateway,
 ];

@@ -722,7 +722,8 @@ export function createPolicyService(deps: {
           context: input.context,
         },
         now,
-        { taskFromToken: true, knows: (e) => snap.known.has(key(e)) },
+        // The gateway's own requests: see `schemaChecks` (its caller refuses on any error).
+        { taskFromToken: true, knows: (e) => snap.known.has(key(e)), schemaChecks: false },
       );
       const described = resourceEntity ? [resourceEntity, ...others] : others;
       const { decision, explanation } = decide(set, snap, request, described);
