@@ -1,6 +1,7 @@
 import { performance } from 'node:perf_hooks';
 import { pipeline, type Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
 import type { Upstream } from '../../upstreams/types.js';
 import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
@@ -69,7 +70,7 @@ export async function httpGatewayRoutes(
   async function handle(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     const started = performance.now();
     const raw = request.raw;
-    const token = bearer(raw.headers.authorization);
+    const token = bearerCredential(raw.headers.authorization);
     const traceparent = single(raw.headers['traceparent']);
     const parsed = parseGatewayTarget(raw.url ?? '');
     const upstreamName = /^\/gw\/http\/([^/?]*)/.exec(raw.url ?? '')?.[1] ?? '';
@@ -292,11 +293,6 @@ function withInjectedQuery(query: string, inject: Readonly<Record<string, string
     ([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`,
   );
   return [...kept, ...added].join('&');
-}
-
-function bearer(header: string | undefined): string | undefined {
-  if (header === undefined) return undefined;
-  return /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim())?.[1];
 }
 
 function single(value: string | string[] | undefined): string | undefined {

@@ -1,4 +1,5 @@
-import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import type { FastifyInstance, FastifyReply } from 'fastify';
+import { bearerCredential } from '../../http/bearer.js';
 import { TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { upstreamAudiences } from '../core.js';
 import type { EnforcementCore } from '../types.js';
@@ -80,7 +81,7 @@ export async function mcpGatewayRoutes(
       onRequest: async (request, reply) => {
         const { upstream } = request.params;
         if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
-        const token = bearerToken(request);
+        const token = bearerCredential(request.headers.authorization);
         if (token === undefined) {
           return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
         }
@@ -111,7 +112,7 @@ export async function mcpGatewayRoutes(
         {
           upstream,
           // Present: onRequest refused the request otherwise.
-          token: bearerToken(request) ?? '',
+          token: bearerCredential(request.headers.authorization) ?? '',
           clientAddress: request.ip,
           requestId: request.id,
           ...(typeof traceparent === 'string' ? { traceparent } : {}),
@@ -144,12 +145,6 @@ export async function mcpGatewayRoutes(
           id: null,
         }),
   });
-}
-
-function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  return /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim())?.[1];
 }
 
 /** RFC 6750 §3 with RFC 9728 §5.1's `resource_metadata`; the body in OAuth's error format. */

@@ -4,6 +4,7 @@ import type { Actor, ApiKeyService, ChangeContext, Role } from '../../access/ind
 import { forbidden, StewardError } from '../../errors/index.js';
 import { STEWARD_AUDIENCE, TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { sendProblem } from './problem.js';
+import { bearerCredential } from '../bearer.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
@@ -65,7 +66,7 @@ export const authenticationPlugin = fp(
     app.addHook('onRequest', async (request, reply) => {
       const roles = request.routeOptions.config.roles;
       if (roles === undefined) return;
-      const token = bearerToken(request);
+      const token = bearerCredential(request.headers.authorization);
       const workload = request.routeOptions.config.workload === true;
       const actor =
         token === undefined
@@ -113,13 +114,6 @@ function workloadActor(verifier: TokenVerifier, token: string): Actor | undefine
     if (error instanceof TokenError) return undefined;
     throw error;
   }
-}
-
-function bearerToken(request: FastifyRequest): string | undefined {
-  const header = request.headers.authorization;
-  if (typeof header !== 'string') return undefined;
-  const match = /^Bearer ([\x21-\x7e]+)$/i.exec(header.trim());
-  return match?.[1];
 }
 
 /** The change context of a request: who, and which request, for the trail. */
