@@ -3,7 +3,7 @@ import type { Kysely, Transaction } from 'kysely';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import { decodeCursor, encodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 import type { ApiKeyTable } from '../store/schema.js';
@@ -142,17 +142,26 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
     },
 
     async list({ cursor, limit, includeRevoked }) {
-      let query = db.selectFrom('api_keys').selectAll();
-      if (!includeRevoked) query = query.where('revoked_at', 'is', null);
+      // The team's name comes in the same query, not one query per key.
+      let query = db
+        .selectFrom('api_keys')
+        .leftJoin('teams', 'teams.id', 'api_keys.team_id')
+        .selectAll('api_keys')
+        .select('teams.name as team_name');
+      if (!includeRevoked) query = query.where('api_keys.revoked_at', 'is', null);
       if (cursor !== undefined)
-        query = query.where('id', '>', decodeCursor<string>(cursor, 'string'));
+        query = query.where('api_keys.id', '>', decodeCursor<string>(cursor, 'string'));
       const rows = await query
-        .orderBy('id')
+        .orderBy('api_keys.id')
         .limit(limit + 1)
         .execute();
-      const items = await Promise.all(rows.slice(0, limit).map((row) => view(row)));
-      const last = items.at(-1);
-      return rows.length > limit && last ? { items, nextCursor: encodeCursor(last.id) } : { items };
+      const now = clock.now();
+      return toPage(
+        rows,
+        limit,
+        (row) => row.id,
+        ({ team_name, ...row }) => toApiKey(row, team_name, now),
+      );
     },
 
     async get(id) {

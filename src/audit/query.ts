@@ -1,5 +1,5 @@
 import { sql, type Kysely } from 'kysely';
-import { decodeCursor, encodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import type { Database } from '../store/index.js';
 
 /** One audit event as the API returns it. */
@@ -62,23 +62,24 @@ export async function queryAudit(
     .orderBy('seq', descending ? 'desc' : 'asc')
     .limit(filter.limit + 1)
     .execute();
-  const items = rows.slice(0, filter.limit).map((row): AuditEvent => ({
-    id: row.id,
-    seq: row.seq,
-    occurredAt: row.occurred_at,
-    type: row.type,
-    actor: row.actor,
-    actorRole: row.actor_role,
-    requestId: row.request_id,
-    target: { kind: row.target_kind, id: row.target_id },
-    team: row.team,
-    service: row.service,
-    identity: row.identity_id,
-    before: row.before === null ? null : JSON.parse(row.before),
-    after: row.after === null ? null : JSON.parse(row.after),
-  }));
-  const last = items.at(-1);
-  return rows.length > filter.limit && last
-    ? { items, nextCursor: encodeCursor(last.seq) }
-    : { items };
+  return toPage(
+    rows,
+    filter.limit,
+    (row) => row.seq,
+    (row): AuditEvent => ({
+      id: row.id,
+      seq: row.seq,
+      occurredAt: row.occurred_at,
+      type: row.type,
+      actor: row.actor,
+      actorRole: row.actor_role,
+      requestId: row.request_id,
+      target: { kind: row.target_kind, id: row.target_id },
+      team: row.team,
+      service: row.service,
+      identity: row.identity_id,
+      before: row.before === null ? null : JSON.parse(row.before),
+      after: row.after === null ? null : JSON.parse(row.after),
+    }),
+  );
 }

@@ -3,12 +3,11 @@ import { canManageTeam, type ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import { decodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation, type Database } from '../store/index.js';
 import type { IdentityTable } from '../store/schema.js';
 import type { Revocation, RevocationList } from '../revocation/index.js';
-import { toPage } from './pagination.js';
 import { admitted, findService } from './services.js';
 import {
   DEFAULT_MAX_SESSION_SECONDS,

@@ -35,4 +35,3 @@ export {
   environmentRank,
 } from './vocabulary.js';
 export type { Environment, DataClassification, IdentityStatus } from './vocabulary.js';
-export { toPage } from './pagination.js';

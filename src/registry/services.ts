@@ -3,11 +3,10 @@ import { canManageTeam, type ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import { decodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation, type Database } from '../store/index.js';
 import type { ServiceTable } from '../store/schema.js';
-import { toPage } from './pagination.js';
 import { findTeam } from './teams.js';
 import { ENVIRONMENTS, type DataClassification, type Environment } from './vocabulary.js';
 

@@ -4,11 +4,10 @@ import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import type { RevocationList } from '../revocation/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import { decodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 import type { TaskTable } from '../store/schema.js';
-import { toPage } from '../registry/pagination.js';
 
 /**
  * A task: one unit of agent work with a deadline. Tokens issued for it carry `task`, never

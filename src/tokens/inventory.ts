@@ -1,7 +1,6 @@
 import type { Kysely } from 'kysely';
-import { decodeCursor, type Page } from '../shared/cursor.js';
+import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import type { Clock } from '../shared/clock.js';
-import { toPage } from '../registry/pagination.js';
 import type { RevocationList } from '../revocation/index.js';
 import type { Database } from '../store/index.js';
 import type { TokenTable } from '../store/schema.js';
