@@ -7,35 +7,18 @@
  * Each spawn costs about half a second (tsx), so independent runs go in parallel.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { up, type RunningSteward } from '../../src/server/index.js';
+import { closedPortUrl, runCli, type CliRun } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_KEY = 'cli-test-admin-key-0123456789abcdefghij';
 const TRUST_DOMAIN = 'cli.test';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Where nothing listens: a port the OS just gave out and took back. */
-async function closedPortUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return `http://127.0.0.1:${address.port}`;
-}
+type Run = CliRun;
 
 describe('steward CLI against a running Steward', () => {
   let steward: RunningSteward;
@@ -47,32 +30,7 @@ describe('steward CLI against a running Steward', () => {
     args: readonly string[],
     env: Record<string, string | undefined> = {},
   ): Promise<Run> {
-    const childEnv: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      // The developer's own STEWARD_* settings must not leak into what is tested.
-      if (value !== undefined && !key.startsWith('STEWARD_')) childEnv[key] = value;
-    }
-    const wanted = {
-      STEWARD_URL: steward.url,
-      STEWARD_ADMIN_KEY: ADMIN_KEY,
-      STEWARD_CLI_ENTRY: '1',
-      ...env,
-    };
-    for (const [key, value] of Object.entries(wanted)) {
-      if (value !== undefined) childEnv[key] = value;
-    }
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-        cwd: ROOT,
-        env: childEnv,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+    return runCli(args, { url: steward.url, key: ADMIN_KEY, env });
   }
 
   /** Runs a command that must succeed and print JSON; returns what it printed, parsed. */

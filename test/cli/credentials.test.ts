@@ -9,12 +9,9 @@
  * spawn costs about half a second, so independent runs go in parallel.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { decodeJwt, exportJWK, generateKeyPair, SignJWT } from 'jose';
 import type { Command } from 'commander';
@@ -22,29 +19,15 @@ import { inferSubjectType } from '../../src/cli/commands/token.js';
 import { buildProgram } from '../../src/cli/main.js';
 import { loadConfig } from '../../src/config/index.js';
 import { up, type RunningSteward } from '../../src/server/index.js';
+import { closedPortUrl, runCli, type CliRun } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_KEY = 'cli-credentials-admin-key-0123456789abcdef';
 const TRUST_DOMAIN = 'cli.test';
 const SPIFFE_ID = `spiffe://${TRUST_DOMAIN}/sandbox/refund-agent/planner`;
 const ISSUER = 'https://oidc.cluster.example.com';
 const SERVICE_ACCOUNT = 'system:serviceaccount:payments:refund';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
-/** Where nothing listens: a port the OS just gave out and took back. */
-async function closedPortUrl(): Promise<string> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  assert.ok(address !== null && typeof address === 'object');
-  return `http://127.0.0.1:${address.port}`;
-}
+type Run = CliRun;
 
 describe('steward credential commands against a running Steward', () => {
   let steward: RunningSteward;
@@ -57,30 +40,7 @@ describe('steward credential commands against a running Steward', () => {
     args: readonly string[],
     options: { input?: string; env?: Record<string, string> } = {},
   ): Promise<Run> {
-    const childEnv: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      // The developer's own STEWARD_* settings must not leak into what is tested.
-      if (value !== undefined && !key.startsWith('STEWARD_')) childEnv[key] = value;
-    }
-    Object.assign(
-      childEnv,
-      { STEWARD_URL: steward.url, STEWARD_ADMIN_KEY: ADMIN_KEY, STEWARD_CLI_ENTRY: '1' },
-      options.env,
-    );
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-        cwd: ROOT,
-        env: childEnv,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      // Closed either way: a command that wrongly waited on stdin would end rather than hang.
-      child.stdin.end(options.input ?? '');
-    });
+    return runCli(args, { url: steward.url, key: ADMIN_KEY, ...options });
   }
 
   /** Runs a command that must succeed and print JSON; returns what it printed, parsed. */

@@ -3,47 +3,28 @@
  * Steward: a value goes in from a file or stdin and never comes out, not even on the terminal.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../src/config/index.js';
 import { up, type RunningSteward } from '../../src/server/index.js';
+import { runCli, type CliRun } from '../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../..', import.meta.url));
 const ADMIN_KEY = 'cli-gateway-admin-key-0123456789abcdefgh';
 const VALUE = 'sk-cli-PLAINTEXT-value-42';
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
+type Run = CliRun;
 
 describe('steward secret, upstream and egress', () => {
   let steward: RunningSteward;
   let dataDir: string;
 
-  function cli(args: readonly string[], input?: string): Promise<Run> {
-    const env: Record<string, string> = {};
-    for (const [key, value] of Object.entries(process.env)) {
-      if (value !== undefined && !key.startsWith('STEWARD_')) env[key] = value;
-    }
-    Object.assign(env, { STEWARD_URL: steward.url, STEWARD_ADMIN_KEY: ADMIN_KEY });
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-        cwd: ROOT,
-        env,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-      child.stdin.end(input ?? '');
+  function cli(args: readonly string[], input?: string): Promise<CliRun> {
+    return runCli(args, {
+      url: steward.url,
+      key: ADMIN_KEY,
+      ...(input === undefined ? {} : { input }),
     });
   }
 

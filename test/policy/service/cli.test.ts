@@ -3,16 +3,14 @@
  * versions, rollback, simulate and schema against a running Steward.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { after, before, describe, it } from 'node:test';
 import { loadConfig } from '../../../src/config/index.js';
 import { up, type RunningSteward } from '../../../src/server/index.js';
+import { runCli, type CliRun } from '../../support/cli.js';
 
-const ROOT = fileURLToPath(new URL('../../..', import.meta.url));
 const ADMIN_KEY = 'cli-policy-admin-key-0123456789abcdefghij';
 
 const POLICIES = `@id("sandbox-tools")
@@ -78,37 +76,12 @@ const TESTS = {
   ],
 };
 
-interface Run {
-  readonly code: number | null;
-  readonly stdout: string;
-  readonly stderr: string;
-}
-
 describe('steward policy', () => {
   let steward: RunningSteward;
   let dir: string;
 
-  function cli(args: readonly string[]): Promise<Run> {
-    const env: Record<string, string> = {};
-    for (const [k, v] of Object.entries(process.env))
-      if (v !== undefined && !k.startsWith('STEWARD_')) env[k] = v;
-    Object.assign(env, {
-      STEWARD_URL: steward.url,
-      STEWARD_ADMIN_KEY: ADMIN_KEY,
-      STEWARD_CLI_ENTRY: '1',
-    });
-    return new Promise((resolve, reject) => {
-      const child = spawn(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], {
-        cwd: ROOT,
-        env,
-      });
-      let stdout = '';
-      let stderr = '';
-      child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
-      child.stderr.setEncoding('utf8').on('data', (chunk: string) => (stderr += chunk));
-      child.on('error', reject);
-      child.on('close', (code) => resolve({ code, stdout, stderr }));
-    });
+  function cli(args: readonly string[]): Promise<CliRun> {
+    return runCli(args, { url: steward.url, key: ADMIN_KEY });
   }
   const file = (name: string) => path.join(dir, name);
 
