@@ -13,6 +13,7 @@ import type { CoreOptions } from '../../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../../src/server/index.js';
 import { ManualClock } from '../../support/clock.js';
 import type { TestDatabase, TestStore } from '../../support/databases.js';
+import { adminCall } from '../../support/inject.js';
 
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'billing';
@@ -146,21 +147,12 @@ export async function startGateway(
     { actor: SYSTEM_ACTOR },
     { name: 'http gateway tests', role: 'admin' },
   );
-  async function admin<T>(
+  const admin = <T>(
     method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
-    path: string,
+    url: string,
     body?: unknown,
-    status = method === 'POST' ? 201 : 200,
-  ): Promise<T> {
-    const response = await app.inject({
-      method,
-      url: path,
-      headers: { authorization: `Bearer ${key}` },
-      ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-    });
-    assert.equal(response.statusCode, status, `${method} ${path}: ${response.body}`);
-    return (response.body === '' ? {} : response.json()) as T;
-  }
+    status?: number,
+  ): Promise<T> => adminCall<T>(app, key, method, url, body, status);
   const upstream = await startUpstream();
   await admin('POST', '/v1/teams', {
     name: TEAM,

@@ -14,6 +14,7 @@ import { createCore, createLogger, type Core } from '../../../src/server/index.j
 import { ManualClock } from '../../support/clock.js';
 import type { TestDatabase, TestStore } from '../../support/databases.js';
 import { startMcpUpstream, UPSTREAM_KEY, type TestMcpUpstream } from './upstream-server.js';
+import { adminCall } from '../../support/inject.js';
 
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'orders';
@@ -77,21 +78,12 @@ export async function startGateway(database: TestDatabase, replicas = 1): Promis
     { name: 'mcp gateway tests', role: 'admin' },
   );
 
-  async function admin<T>(
-    method: 'GET' | 'POST' | 'PUT',
+  const admin = <T>(
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     body?: unknown,
-    status = method === 'POST' ? 201 : 200,
-  ): Promise<T> {
-    const response = await firstApp.inject({
-      method,
-      url,
-      headers: { authorization: `Bearer ${key}` },
-      ...(body === undefined ? {} : { payload: body as Record<string, unknown> }),
-    });
-    assert.equal(response.statusCode, status, `${method} ${url}: ${response.body}`);
-    return (response.body === '' ? {} : response.json()) as T;
-  }
+    status?: number,
+  ): Promise<T> => adminCall<T>(firstApp, key, method, url, body, status);
 
   const upstream = await startMcpUpstream();
   await admin('POST', '/v1/teams', {
