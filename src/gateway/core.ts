@@ -9,7 +9,7 @@ import { uid } from '../policy/index.js';
 import type { SecretReader } from '../secrets/types.js';
 import type { Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
-import type { Database } from '../store/index.js';
+import type { Database, Store } from '../store/index.js';
 import type { AuditEventTable } from '../store/schema.js';
 import {
   TokenError,
@@ -33,6 +33,8 @@ import type {
 /** What the enforcement core needs; `main()` wires the real services, tests may wire their own. */
 export interface EnforcementDeps {
   readonly db: Kysely<Database>;
+  /** The audit trail's group-commit path (the store's `appendAuditEvents`). */
+  readonly appendAuditEvents: Store['appendAuditEvents'];
   readonly clock: Clock;
   /** Steward's issuer URL: gateway audiences are named under it. */
   readonly issuer: string;
@@ -126,7 +128,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
 } {
   const { clock, issuer, verifier, policies, upstreams, secrets } = deps;
   const tracer = deps.tracer ?? noopTracer;
-  const recorder = createCallRecorder({ db: deps.db });
+  const recorder = createCallRecorder({ append: deps.appendAuditEvents });
   const limiter = createRateLimiter({ clock });
   const limits = {
     perIdentity: deps.limits?.perIdentity ?? DEFAULT_LIMITS.perIdentity,
@@ -137,6 +139,9 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
   const pending = new Map<string, Pending>();
 
   function spanFor(call: GatewayCall): GatewaySpan {
+    if (!tracer.recording) {
+      return tracer.start({ name: '', attributes: {}, traceparent: call.traceparent });
+    }
     const mcpMethod = MCP_METHODS[call.action];
     if (call.action === 'http_request') {
       return tracer.start({

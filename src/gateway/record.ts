@@ -1,30 +1,17 @@
-import type { Insertable, Kysely } from 'kysely';
-import { createGroupCommit } from '../store/index.js';
-import type { Database } from '../store/index.js';
-import type { AuditEventTable } from '../store/schema.js';
+import { createGroupCommit, type AuditEventRow, type Store } from '../store/index.js';
 
 /** Writes gateway audit events with group commit: concurrent calls share one transaction. */
 export interface CallRecorder {
   /** Resolves once every row is committed; rejects when the write failed (nothing is durable). */
-  write(rows: readonly Insertable<AuditEventTable>[]): Promise<void>;
+  write(rows: readonly AuditEventRow[]): Promise<void>;
   drain(): Promise<void>;
 }
 
-/** 13 parameters a row: 256 rows stay far below PostgreSQL's 65,535 parameters per statement. */
+/** A bound on one transaction's size, so that one slow batch does not hold many callers. */
 const MAX_BATCH = 256;
 
-export function createCallRecorder(deps: { db: Kysely<Database> }): CallRecorder {
-  const { db } = deps;
-  const commits = createGroupCommit<Insertable<AuditEventTable>>({
-    maxBatch: MAX_BATCH,
-    write: (rows) =>
-      db.transaction().execute(async (trx) => {
-        await trx
-          .insertInto('audit_events')
-          .values([...rows])
-          .execute();
-      }),
-  });
+export function createCallRecorder(deps: { append: Store['appendAuditEvents'] }): CallRecorder {
+  const commits = createGroupCommit<AuditEventRow>({ maxBatch: MAX_BATCH, write: deps.append });
   return {
     async write(rows) {
       // Rows of one call may straddle two batches; each batch is all or nothing, and the call

@@ -11,7 +11,7 @@ import {
 import { OTLPTraceExporter } from '@opentelemetry/exporter-trace-otlp-http';
 import { resourceFromAttributes } from '@opentelemetry/resources';
 import { BasicTracerProvider, BatchSpanProcessor } from '@opentelemetry/sdk-trace-base';
-import { randomBytes } from 'node:crypto';
+import { randomHex } from '../shared/ids.js';
 
 /** One gateway call's span: started by the core on `check`, ended on refusal or on `complete`. */
 export interface GatewaySpan {
@@ -22,6 +22,8 @@ export interface GatewaySpan {
 }
 
 export interface GatewayTracer {
+  /** False for the no-op tracer: callers may skip building names and attributes. */
+  readonly recording: boolean;
   start(options: {
     readonly name: string;
     readonly attributes: Attributes;
@@ -49,13 +51,14 @@ export function parseTraceparent(
 /** A `traceparent` that continues the caller's trace with a new parent id, or starts one. */
 function nextTraceparent(incoming: string | undefined): string {
   const parsed = parseTraceparent(incoming);
-  const traceId = parsed?.traceId ?? randomBytes(16).toString('hex');
+  const traceId = parsed?.traceId ?? randomHex(16);
   const flags = (parsed?.flags ?? 0).toString(16).padStart(2, '0');
-  return `00-${traceId}-${randomBytes(8).toString('hex')}-${flags}`;
+  return `00-${traceId}-${randomHex(8)}-${flags}`;
 }
 
 /** No OTLP endpoint: spans cost nothing, but the trace context still travels upstream. */
 export const noopTracer: GatewayTracer = {
+  recording: false,
   start({ traceparent }) {
     return { traceparent: nextTraceparent(traceparent), setAttributes() {}, end() {} };
   },
@@ -86,6 +89,7 @@ export function createOtlpTracer(options: {
   });
   const tracer: Tracer = provider.getTracer('steward-gateway');
   return {
+    recording: true,
     start({ name, attributes, traceparent }) {
       const parent = parseTraceparent(traceparent);
       const context = parent

@@ -34,6 +34,16 @@ import { qualified } from './schema.js';
 
 /** The notification channel on which policy changes are announced to other replicas. */
 export const POLICIES_CHANNEL = 'steward_policies';
+/** Registry changes, for the other replicas' entity snapshots. */
+const REGISTRY_CHANNEL = 'steward_registry';
+/**
+ * The longest an entity snapshot is used without re-reading its fingerprint: the safety net
+ * under the registry notifications, as the revocation and policy polls are under theirs.
+ */
+const ENTITY_RECHECK_MS = 1_000;
+
+const knowsWorkload = (snap: { byKey: ReadonlyMap<string, unknown> }, id: string): boolean =>
+  snap.byKey.has(key({ type: qualified('Workload'), id }));
 
 /** One stored version's metadata. Version 0 is the empty set Steward starts with (deny all). */
 export interface PolicyVersion {
@@ -206,6 +216,11 @@ export interface PolicyService {
   findings(): Promise<{ version: number; findings: PolicyFinding[] }>;
   /** Re-reads the current version if it changed (on start, on notification, on a timer). */
   reload(): Promise<void>;
+  /**
+   * The registry (teams, services, workloads) changed in this process: the next decision re-reads
+   * the entities, and the other replicas are told.
+   */
+  registryChanged(): void;
   /** Subscribes to other replicas' changes; returns the unsubscribe function. */
   listen(): () => void;
 }
@@ -290,6 +305,8 @@ export function createPolicyService(deps: {
   let loaded: Loaded | undefined;
   let loading: Promise<Loaded> | undefined;
   let snapshot: Snapshot | undefined;
+  let entitiesStale = true;
+  let entitiesCheckedAt = Number.NEGATIVE_INFINITY;
 
   function prepare(version: number, draft: PolicySetDraft): Loaded {
     return {
@@ -331,7 +348,19 @@ export function createPolicyService(deps: {
     return loading;
   }
 
-  async function entities(): Promise<Snapshot> {
+  /**
+   * The entity snapshot. Its fingerprint is re-read only when the registry said it changed (in
+   * this process at once, from other replicas by notification) or a second has passed, rather
+   * than on every decision; `fresh` forces it (a principal the snapshot does not know yet).
+   */
+  async function entities(fresh = false): Promise<Snapshot> {
+    const now = performance.now();
+    if (snapshot && !fresh && !entitiesStale && now - entitiesCheckedAt < ENTITY_RECHECK_MS) {
+      return snapshot;
+    }
+    // Cleared before reading, so that a change signalled meanwhile marks the result stale.
+    entitiesStale = false;
+    entitiesCheckedAt = now;
     const fingerprint = (await Promise.all(sources.map((s) => s.fingerprint(db)))).join('#');
     if (snapshot && snapshot.fingerprint === fingerprint) return snapshot;
     const list = (await Promise.all(sources.map((s) => s.load(db)))).flat();
@@ -629,7 +658,10 @@ export function createPolicyService(deps: {
 
     async authorize(context, input) {
       const set = await load(false);
-      const snap = await entities();
+      let snap = await entities();
+      if ('identity' in input.principal && !knowsWorkload(snap, input.principal.identity)) {
+        snap = await entities(true);
+      }
       const { principal, via } = await resolvePrincipal(context, input.principal, snap);
       const now = clock.now();
       const { request, resourceEntity } = buildRequest(principal, input, now, {
@@ -686,7 +718,8 @@ export function createPolicyService(deps: {
 
     async decide(input) {
       const set = await load(false);
-      const snap = await entities();
+      let snap = await entities();
+      if (!knowsWorkload(snap, input.identityId)) snap = await entities(true);
       const entity = snap.byKey.get(key({ type: qualified('Workload'), id: input.identityId }));
       const attrs = entity?.attrs as Readonly<Record<string, string>> | undefined;
       if (!attrs || attrs['status'] !== 'active') {
@@ -836,10 +869,22 @@ export function createPolicyService(deps: {
 
     reload,
 
+    registryChanged() {
+      entitiesStale = true;
+      void store.notifications.publish(REGISTRY_CHANNEL, 'changed').catch(() => {});
+    },
+
     listen() {
-      return store.notifications.subscribe(POLICIES_CHANNEL, () => {
+      const policiesChanged = store.notifications.subscribe(POLICIES_CHANNEL, () => {
         void reload().catch(() => {});
       });
+      const registryChanged = store.notifications.subscribe(REGISTRY_CHANNEL, () => {
+        entitiesStale = true;
+      });
+      return () => {
+        policiesChanged();
+        registryChanged();
+      };
     },
   };
 

@@ -135,8 +135,17 @@ export function createIdentityService(deps: {
   trustDomain: string;
   /** Where disabling or decommissioning revokes the identity's tokens; absent in unit tests of the registry alone. */
   revocations?: RevocationList;
+  /** Told after every committed change (Cedar's entities come from the registry). */
+  onChange?: () => void;
 }): IdentityService {
   const { db, clock, trustDomain, revocations } = deps;
+
+  /** Runs one registry write in a transaction, then says so (the policy entities are stale). */
+  async function write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await db.transaction().execute(work);
+    deps.onChange?.();
+    return result;
+  }
 
   const selectIdentities = (source: Kysely<Database>) =>
     source
@@ -188,7 +197,7 @@ export function createIdentityService(deps: {
     async create(context, input) {
       let spiffe = '';
       try {
-        return await db.transaction().execute(async (trx) => {
+        return await write(async (trx) => {
           const service = await findService(trx, input.service);
           if (!canManageTeam(context.actor, service.team_id)) {
             throw forbidden(
@@ -278,7 +287,7 @@ export function createIdentityService(deps: {
     },
 
     async update(context, id, input) {
-      return db.transaction().execute(async (trx) => {
+      return write(async (trx) => {
         const row = await find(trx, id);
         if (!canManageTeam(context.actor, row.team_id)) {
           throw forbidden(
@@ -305,7 +314,7 @@ export function createIdentityService(deps: {
 
     async changeStatus(context, id, change, reason) {
       let revocation: Revocation | undefined;
-      const identity = await db.transaction().execute(async (trx) => {
+      const identity = await write(async (trx) => {
         const row = await find(trx, id);
         // Owners may stop their own workloads (disable, decommission); re-enabling one that
         // security disabled is not theirs to do, and the route's role list enforces that.

@@ -119,8 +119,20 @@ function mayNotManage(team: string): StewardError {
   return forbidden(`This key may not manage services of team ${JSON.stringify(team)}.`);
 }
 
-export function createServiceService(deps: { db: Kysely<Database>; clock: Clock }): ServiceService {
+export function createServiceService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  /** Told after every committed change (Cedar's entities come from the registry). */
+  onChange?: () => void;
+}): ServiceService {
   const { db, clock } = deps;
+
+  /** Runs one registry write in a transaction, then says so (the policy entities are stale). */
+  async function write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await db.transaction().execute(work);
+    deps.onChange?.();
+    return result;
+  }
 
   async function change(
     trx: Transaction<Database>,
@@ -148,7 +160,7 @@ export function createServiceService(deps: { db: Kysely<Database>; clock: Clock 
   return {
     async create(context, input) {
       try {
-        return await db.transaction().execute(async (trx) => {
+        return await write(async (trx) => {
           const team = await findTeam(trx, input.team);
           if (!canManageTeam(context.actor, team.id)) throw mayNotManage(input.team);
           const existing = await trx
@@ -208,7 +220,7 @@ export function createServiceService(deps: { db: Kysely<Database>; clock: Clock 
     },
 
     async update(context, name, input) {
-      return db.transaction().execute(async (trx) => {
+      return write(async (trx) => {
         const row = await findService(trx, name);
         if (!canManageTeam(context.actor, row.team_id)) throw mayNotManage(row.team_name);
         let team = { id: row.team_id, name: row.team_name };
@@ -232,7 +244,7 @@ export function createServiceService(deps: { db: Kysely<Database>; clock: Clock 
     },
 
     async setAdmittedEnvironments(context, name, input) {
-      return db.transaction().execute(async (trx) => {
+      return write(async (trx) => {
         const row = await findService(trx, name);
         const beyondSandbox = ENVIRONMENTS.filter(
           (e) => e !== 'sandbox' && input.environments.includes(e),

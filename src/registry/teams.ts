@@ -69,12 +69,24 @@ function teamExists(name: string): StewardError {
   return new StewardError('team_exists', `A team named ${JSON.stringify(name)} already exists.`);
 }
 
-export function createTeamService(deps: { db: Kysely<Database>; clock: Clock }): TeamService {
+export function createTeamService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  /** Told after every committed change (Cedar's entities come from the registry). */
+  onChange?: () => void;
+}): TeamService {
   const { db, clock } = deps;
+
+  /** Runs one registry write in a transaction, then says so (the policy entities are stale). */
+  async function write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
+    const result = await db.transaction().execute(work);
+    deps.onChange?.();
+    return result;
+  }
   return {
     async create(context, input) {
       try {
-        return await db.transaction().execute(async (trx) => {
+        return await write(async (trx) => {
           const existing = await trx
             .selectFrom('teams')
             .select('id')
@@ -124,7 +136,7 @@ export function createTeamService(deps: { db: Kysely<Database>; clock: Clock }):
     },
 
     async update(context, name, input) {
-      return db.transaction().execute(async (trx) => {
+      return write(async (trx) => {
         const row = await findTeam(trx, name);
         if (!canManageTeam(context.actor, row.id)) {
           throw forbidden(`This key may not manage team ${JSON.stringify(name)}.`);
@@ -152,7 +164,7 @@ export function createTeamService(deps: { db: Kysely<Database>; clock: Clock }):
     },
 
     async delete(context, name) {
-      await db.transaction().execute(async (trx) => {
+      await write(async (trx) => {
         const row = await findTeam(trx, name);
         for (const table of ['services', 'people', 'api_keys'] as const) {
           const owned = await trx

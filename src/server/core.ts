@@ -193,6 +193,7 @@ export function createCore(options: CoreOptions): Core {
     resolveAudience,
   });
   const policies = createPolicyService({ store, clock, verifier });
+  const registryChanged = () => policies.registryChanged();
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })
     : noopTracer;
@@ -200,6 +201,7 @@ export function createCore(options: CoreOptions): Core {
   const apiKeys = createApiKeyService({ db, clock });
   const gateway = createEnforcementCore({
     db,
+    appendAuditEvents: (rows) => store.appendAuditEvents(rows),
     clock,
     issuer,
     verifier,
@@ -221,10 +223,16 @@ export function createCore(options: CoreOptions): Core {
     trustDomain,
     issuer,
     apiKeys,
-    teams: createTeamService({ db, clock }),
+    teams: createTeamService({ db, clock, onChange: registryChanged }),
     people: createPersonService({ db, clock }),
-    services: createServiceService({ db, clock }),
-    identities: createIdentityService({ db, clock, trustDomain, revocations }),
+    services: createServiceService({ db, clock, onChange: registryChanged }),
+    identities: createIdentityService({
+      db,
+      clock,
+      trustDomain,
+      revocations,
+      onChange: registryChanged,
+    }),
     keyring,
     revocations,
     verifier,

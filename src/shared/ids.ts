@@ -34,6 +34,13 @@ function takeRandom(target: Buffer, from: number): void {
   poolOffset += needed;
 }
 
+/** `bytes` random bytes as lowercase hex, from the same pool (trace and span ids). */
+export function randomHex(bytes: number): string {
+  const target = Buffer.allocUnsafe(bytes);
+  takeRandom(target, 0);
+  return target.toString('hex');
+}
+
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
 
 /** True for a lowercase canonical UUID; used to reject junk ids before they reach a query. */

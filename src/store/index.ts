@@ -1,6 +1,7 @@
 export { openStore, DataDirLockedError } from './open.js';
 export type { Store, StoreOptions } from './open.js';
 export type { Dialect } from './dialect.js';
+export type { AuditEventRow } from './append.js';
 export type { Database } from './schema.js';
 export { isUniqueViolation } from './errors.js';
 export type { Notifications } from './notifications.js';

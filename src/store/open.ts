@@ -4,6 +4,7 @@ import SQLite from 'better-sqlite3';
 import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
 import pg from 'pg';
 import type { Dialect } from './dialect.js';
+import { postgresAuditAppender, sqliteAuditAppender, type AuditEventRow } from './append.js';
 import { migrationProvider } from './migrations/index.js';
 import { localNotifications, postgresNotifications, type Notifications } from './notifications.js';
 import type { Database } from './schema.js';
@@ -20,6 +21,11 @@ export interface Store {
   ping(): Promise<void>;
   /** Change notifications to and from the other processes on this database. */
   readonly notifications: Notifications;
+  /**
+   * Appends audit events in one transaction of their own, by the fastest path the database has
+   * (the gateway's group commit). Resolves once they are committed; all or nothing.
+   */
+  appendAuditEvents(rows: readonly AuditEventRow[]): Promise<void>;
   /** Runs `work` in a transaction holding a named lock, so that one replica at a time does it. */
   exclusive<T>(name: string, work: (trx: Transaction<Database>) => Promise<T>): Promise<T>;
   close(): Promise<void>;
@@ -66,7 +72,7 @@ function openSqlite(file: string): Store {
     throw error;
   }
   const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
-  return storeFor(db, 'sqlite', localNotifications());
+  return storeFor(db, 'sqlite', localNotifications(), sqliteAuditAppender(db, handle));
 }
 
 /** PostgreSQL `timestamptz` and `int8` come back as ISO strings and numbers, like SQLite's. */
@@ -96,10 +102,20 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
   const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
-  return storeFor(db, 'postgres', postgresNotifications(options.url, pool));
+  return storeFor(
+    db,
+    'postgres',
+    postgresNotifications(options.url, pool),
+    postgresAuditAppender(db),
+  );
 }
 
-function storeFor(db: Kysely<Database>, dialect: Dialect, notifications: Notifications): Store {
+function storeFor(
+  db: Kysely<Database>,
+  dialect: Dialect,
+  notifications: Notifications,
+  appendAuditEvents: Store['appendAuditEvents'],
+): Store {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   return {
     db,
@@ -121,6 +137,7 @@ function storeFor(db: Kysely<Database>, dialect: Dialect, notifications: Notific
       await sql`select 1`.execute(db);
     },
     notifications,
+    appendAuditEvents,
     exclusive(name, work) {
       return db.transaction().execute(async (trx) => {
         // SQLite: the process holds the database exclusively already.

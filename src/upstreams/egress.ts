@@ -109,8 +109,23 @@ export function normalizeAllowEntry(entry: string): string {
   return `${network}/${prefix}`;
 }
 
+/**
+ * Matchers by allowlist: the gateway checks egress on every call, against the same list until an
+ * admin changes it (a change is a new array), so the list is parsed once, not per call.
+ */
+const matchers = new WeakMap<readonly string[], (address: string) => boolean>();
+
 /** A matcher for allowlist entries (canonical or not; a bad entry is ignored, not fatal). */
 function allowMatcher(allowlist: readonly string[]): (address: string) => boolean {
+  let matcher = matchers.get(allowlist);
+  if (matcher === undefined) {
+    matcher = buildMatcher(allowlist);
+    matchers.set(allowlist, matcher);
+  }
+  return matcher;
+}
+
+function buildMatcher(allowlist: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
   for (const entry of allowlist) {
     try {

@@ -14,38 +14,34 @@ export class BodyLimitError extends Error {
   }
 }
 
-/** Counts bytes through a stream and fails it once more than `limit` have passed. */
-export function byteLimit(
-  side: 'request' | 'response',
-  limit: number,
-): Transform & {
+/** A body on its way through the gateway: counted, bounded, and its start kept for the record. */
+export type BodyMeter = Transform & {
+  /** Bytes that have passed so far. */
   readonly bytes: () => number;
-} {
-  let bytes = 0;
-  const transform = new Transform({
-    transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      bytes += chunk.length;
-      if (bytes > limit) callback(new BodyLimitError(side, limit));
-      else callback(null, chunk);
-    },
-  });
-  return Object.assign(transform, { bytes: () => bytes });
-}
+  /** The first bytes as text (with a mark when cut), or undefined when nothing passed. */
+  readonly text: () => string | undefined;
+};
 
 /**
- * Keeps a copy of the first `limit` bytes that stream through, for the credential scanner and the
- * record. The stream itself is not held back: bytes reach the other side as they arrive.
+ * Passes a body through as it arrives, counting it, failing it with {@link BodyLimitError} once
+ * more than `limit` bytes have passed, and keeping a copy of the first `keep` bytes for the
+ * credential scanner and the record (bounded copies, never buffering the stream). One transform
+ * does all three: each stream in a chain costs its own buffering, events and teardown per call.
  */
-export function captureStart(
-  limit: number,
-): Transform & { readonly text: () => string | undefined } {
+export function meterBody(side: 'request' | 'response', limit: number, keep: number): BodyMeter {
+  let bytes = 0;
   const chunks: Buffer[] = [];
   let kept = 0;
   let truncated = false;
   const transform = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
-      if (kept < limit) {
-        const part = chunk.subarray(0, limit - kept);
+      bytes += chunk.length;
+      if (bytes > limit) {
+        callback(new BodyLimitError(side, limit));
+        return;
+      }
+      if (kept < keep) {
+        const part = chunk.subarray(0, keep - kept);
         chunks.push(part);
         kept += part.length;
         if (part.length < chunk.length) truncated = true;
@@ -56,11 +52,52 @@ export function captureStart(
     },
   });
   return Object.assign(transform, {
+    bytes: () => bytes,
     text: () =>
       kept === 0
         ? undefined
         : `${Buffer.concat(chunks).toString('utf8')}${truncated ? ' …[truncated]' : ''}`,
   });
+}
+
+/**
+ * `source` into `meter`; `done` hears the first error or the end. Lighter than `stream.pipeline`,
+ * which tears every stream down with a fresh error on each successful end; the consumer of
+ * `meter` (undici, Fastify) owns its own end.
+ *
+ * When the meter fails (over the limit) or is closed early, an upstream's answer (`source:
+ * 'upstream'`) is destroyed, freeing its connection; an agent's request is only detached, so
+ * that the gateway can still answer 413 on its connection (and then close it).
+ */
+export function passThrough(
+  source: Readable,
+  meter: BodyMeter,
+  from: 'agent' | 'upstream',
+  done: (error: Error | undefined) => void,
+): void {
+  const release = () => {
+    if (source.readableEnded) return;
+    if (from === 'upstream') source.destroy();
+    else source.unpipe(meter);
+  };
+  let settled = false;
+  const settle = (error: Error | undefined) => {
+    if (settled) return;
+    settled = true;
+    done(error);
+  };
+  source.once('error', (error: Error) => {
+    meter.destroy(error);
+    settle(error);
+  });
+  meter.once('error', (error: Error) => {
+    release();
+    settle(error);
+  });
+  meter.once('end', () => settle(undefined));
+  // The consumer went away (the agent hung up, the upstream refused the body): stop reading.
+  meter.once('close', release);
+  source.pipe(meter);
 }
 
 export interface ForwardRequest {
@@ -99,16 +136,17 @@ export class EgressRefusedError extends Error {
 }
 
 /**
- * Forwards with undici through one agent (a connection pool per upstream origin). The egress
- * guard runs again when a connection is made, on the addresses the name resolves to then, and
- * the socket goes to an address that passed the check: a name that resolved to a public
- * address at registration and to 169.254.169.254 now (DNS rebinding) is refused here.
+ * An undici agent whose connections go only where the egress guard allows: the guard runs again
+ * when a connection is made, on the addresses the name resolves to then, and the socket goes to
+ * an address that passed the check. A name that resolved to a public address at registration and
+ * to 169.254.169.254 now (DNS rebinding) is refused here. An address written in the URL is never
+ * looked up, so callers check those themselves, before each request.
  */
-export function createHttpForwarder(options: {
+export function createEgressAgent(options: {
   /** The upstream registry's egress check: current allowlist, the configured resolver. */
   readonly egress: (url: string) => Promise<EgressCheck>;
   readonly connectTimeoutMs?: number;
-}): HttpForwarder {
+}): Agent {
   const lookup: LookupFunction = (hostname, lookupOptions, callback) => {
     const host = isIP(hostname) === 6 ? `[${hostname}]` : hostname;
     options.egress(`http://${host}/`).then(
@@ -131,10 +169,19 @@ export function createHttpForwarder(options: {
       },
     );
   };
-  const agent = new Agent({
+  return new Agent({
     connect: { lookup, timeout: options.connectTimeoutMs ?? 10_000 },
     keepAliveTimeout: 10_000,
   });
+}
+
+/** Forwards with undici through one egress-guarded agent (a connection pool per upstream origin). */
+export function createHttpForwarder(options: {
+  /** The upstream registry's egress check: current allowlist, the configured resolver. */
+  readonly egress: (url: string) => Promise<EgressCheck>;
+  readonly connectTimeoutMs?: number;
+}): HttpForwarder {
+  const agent = createEgressAgent(options);
   // No redirect interceptor on purpose: a 3xx goes back to the agent, whose next call is
   // decided anew, rather than being followed to wherever the upstream points.
 

@@ -1,16 +1,17 @@
 import { performance } from 'node:perf_hooks';
-import { pipeline, type Readable } from 'node:stream';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
 import type { Upstream } from '../../upstreams/types.js';
 import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
 import {
-  captureStart,
   BodyLimitError,
-  byteLimit,
   classifyForwardError,
   createHttpForwarder,
+  meterBody,
+  passThrough,
+  type BodyMeter,
 } from './forward.js';
 import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
 import { matchOperation, parseGatewayTarget, queryArguments } from './path.js';
@@ -132,15 +133,13 @@ export async function httpGatewayRoutes(
     const query = withInjectedQuery(target.query, verdict.inject.query);
     const path = `${prefix}${target.path}${query === '' ? '' : `?${query}`}`;
     let body: Readable | undefined;
-    let requestLimit: ReturnType<typeof byteLimit> | undefined;
     // Bodies are scanned for credentials as they pass (bounded copies, not buffering): a leak
     // is found, redacted in the record and, for Steward's own credentials, revoked.
-    let requestCopy: ReturnType<typeof captureStart> | undefined;
+    let requestMeter: BodyMeter | undefined;
     if (hasBody) {
-      requestLimit = byteLimit('request', upstream.maxRequestBytes);
-      requestCopy = captureStart(SCAN_BYTES);
-      body = requestCopy;
-      pipeline(raw, requestLimit, requestCopy, () => {});
+      requestMeter = meterBody('request', upstream.maxRequestBytes, SCAN_BYTES);
+      body = requestMeter;
+      passThrough(raw, requestMeter, 'agent', () => {});
     }
     const headers = upstreamRequestHeaders(raw.headers, {
       inject: verdict.inject.headers,
@@ -164,7 +163,7 @@ export async function httpGatewayRoutes(
       });
     } catch (error) {
       const failure =
-        requestLimit !== undefined && requestLimit.bytes() > upstream.maxRequestBytes
+        requestMeter !== undefined && requestMeter.bytes() > upstream.maxRequestBytes
           ? { code: 'payload_too_large' as const, detail: 'request body over limit' }
           : classifyForwardError(error);
       await finish(STATUS[failure.code] ?? 502, 0, `${failure.code}: ${failure.detail}`);
@@ -196,10 +195,9 @@ export async function httpGatewayRoutes(
         recordId,
       });
     }
-    const responseLimit = byteLimit('response', upstream.maxResponseBytes);
-    const responseCopy = captureStart(SCAN_BYTES);
+    const responseMeter = meterBody('response', upstream.maxResponseBytes, SCAN_BYTES);
     let streamError: string | undefined;
-    pipeline(response.body, responseLimit, responseCopy, (error) => {
+    passThrough(response.body, responseMeter, 'upstream', (error) => {
       if (error) {
         streamError =
           error instanceof BodyLimitError ? 'response_too_large' : classifyForwardError(error).code;
@@ -210,11 +208,11 @@ export async function httpGatewayRoutes(
       if (recorded) return;
       recorded = true;
       const aborted = !reply.raw.writableFinished;
-      const requestText = requestCopy?.text();
-      const responseText = responseCopy.text();
+      const requestText = requestMeter?.text();
+      const responseText = responseMeter.text();
       void finish(
         response.status,
-        responseLimit.bytes(),
+        responseMeter.bytes(),
         streamError ?? (aborted ? 'aborted' : undefined),
         requestText === undefined && responseText === undefined
           ? undefined
@@ -230,7 +228,7 @@ export async function httpGatewayRoutes(
       .code(response.status)
       .headers(agentResponseHeaders(response.headers))
       .header('x-steward-record', recordId);
-    return reply.send(responseCopy);
+    return reply.send(responseMeter);
   }
 
   for (const url of ['/gw/http/:upstream', '/gw/http/:upstream/*']) {
