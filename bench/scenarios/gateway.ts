@@ -514,7 +514,8 @@ async function checkEnforcement(
     const beforeCall = (await stats()).mcpHttpRequests;
     const result = await client.callTool({ name: TOOL, arguments: TOOL_ARGUMENTS });
     if (result.isError === true) fail('the permitted tool call failed');
-    // The gateway answers before its upstream session's DELETE goes out: let it arrive.
+    // The listing above opened this replica's pooled upstream session, so the call should cost
+    // one POST; the pause lets anything sent after the answer (there should be nothing) arrive.
     await new Promise((resolve) => setTimeout(resolve, 200));
     const afterCall = (await stats()).mcpHttpRequests;
     perCall = Object.entries(afterCall)

@@ -18,6 +18,7 @@ export type { CredentialKind, CredentialMatch, ScanResult } from './scanner.js';
 export { createOtlpTracer, noopTracer, parseTraceparent } from './tracing.js';
 export type { GatewaySpan, GatewayTracer } from './tracing.js';
 export { httpGatewayRoutes } from './http/route.js';
+export { createEgressAgent } from './http/forward.js';
 export type { HttpGatewayOptions } from './http/route.js';
 export { parseGatewayTarget, matchOperation } from './http/path.js';
 export type { GatewayTarget, TargetResult } from './http/path.js';

@@ -1,7 +1,7 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { httpGatewayRoutes } from '../gateway/index.js';
+import { createEgressAgent, httpGatewayRoutes } from '../gateway/index.js';
 import { egressGuardedFetch, mcpGatewayRoutes } from '../gateway/mcp/index.js';
 import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
@@ -115,13 +115,16 @@ export async function buildHttpApp(
   ]) {
     await app.register(routes, { core });
   }
+  // Connections of the MCP gateway's upstream leg, checked by the egress guard as they are made.
+  const mcpEgress = createEgressAgent({ egress: (url) => core.upstreams.checkEgress(url) });
   // The MCP gateway: no API keys; the bearer is an access token for the upstream, verified at
   // the edge (for the MCP 401 discovery) and by the enforcement core for every method.
   await app.register(mcpGatewayRoutes, {
     issuer: core.issuer,
     verifier: core.verifier,
     enforcement: core.gateway,
-    fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url)),
+    fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url), mcpEgress),
+    onClosed: () => mcpEgress.close(),
   });
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {

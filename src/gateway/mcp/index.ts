@@ -16,3 +16,9 @@ export {
 } from './metadata.js';
 export type { ProtectedResourceMetadata } from './metadata.js';
 export { egressGuardedFetch } from './egress.js';
+export {
+  createUpstreamPool,
+  DEFAULT_MAX_POOLED_CLIENTS,
+  DEFAULT_POOL_IDLE_MS,
+} from './upstream-pool.js';
+export type { UpstreamCallTarget, UpstreamPool, UpstreamPoolOptions } from './upstream-pool.js';

@@ -12,14 +12,19 @@ import {
   UPSTREAM_NAME,
 } from './metadata.js';
 import { handleMcpRequest } from './server.js';
+import { createUpstreamPool } from './upstream-pool.js';
 
 export interface McpRouteOptions {
   /** Steward's issuer: the base of the resource URL and the authorization server. */
   readonly issuer: string;
   readonly verifier: TokenVerifier;
   readonly enforcement: EnforcementCore;
-  /** The upstream leg's `fetch` (default: the global one). */
+  /** The upstream leg's `fetch` (default: the global one); an egress-guarded one in production. */
   readonly fetch?: typeof fetch;
+  /** Called once the upstream sessions have ended on close: frees what `fetch` holds. */
+  readonly onClosed?: () => Promise<void>;
+  /** Limits of this replica's pool of upstream clients (default: 1024 clients, 60 s idle). */
+  readonly upstreamPool?: { readonly maxClients?: number; readonly idleMs?: number };
 }
 
 /**
@@ -49,10 +54,19 @@ export async function mcpGatewayRoutes(
   options: McpRouteOptions,
 ): Promise<void> {
   const { issuer, verifier } = options;
-  const deps = {
-    enforcement: options.enforcement,
-    ...(options.fetch !== undefined ? { fetch: options.fetch } : {}),
-  };
+  // Per replica, in memory: connected upstream clients, one per (upstream, calling identity).
+  const upstreams = createUpstreamPool({
+    fetch: options.fetch,
+    maxClients: options.upstreamPool?.maxClients,
+    idleMs: options.upstreamPool?.idleMs,
+  });
+  // Ends the upstream sessions (a DELETE each, best effort) when the app closes.
+  app.addHook('onClose', async () => {
+    // The pool first: ending its sessions needs the connections that `onClosed` then closes.
+    await upstreams.close();
+    await options.onClosed?.();
+  });
+  const deps = { enforcement: options.enforcement, upstreams };
 
   // The SDK's transport parses the JSON-RPC body itself, so that a malformed message gets a
   // JSON-RPC parse error rather than a problem document.
@@ -130,7 +144,8 @@ export async function mcpGatewayRoutes(
     },
   );
 
-  // Stateless: no standalone SSE stream to open (GET) and no session to end (DELETE). The spec
+  // Stateless towards agents: no standalone SSE stream to open (GET) and no session to end
+  // (DELETE); the pooled upstream sessions are the gateway's own, never the agent's. The spec
   // lets a server answer both with 405, and the SDK's client takes that in its stride.
   app.route<{ Params: Params }>({
     method: ['GET', 'DELETE'],

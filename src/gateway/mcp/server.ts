@@ -21,7 +21,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
 import { JsonRpcError, plainMessage, refusalError } from './errors.js';
-import { connectUpstream } from './upstream-client.js';
+import type { UpstreamPool } from './upstream-pool.js';
 
 type Allowed = Extract<GatewayVerdict, { outcome: 'allow' }>;
 
@@ -33,8 +33,8 @@ const METHOD_NOT_FOUND: number = ErrorCode.MethodNotFound;
 /** What the MCP gateway needs: the enforcement core, and how to reach upstreams. */
 export interface McpGatewayDeps {
   readonly enforcement: EnforcementCore;
-  /** The `fetch` of the upstream leg (default: the global one); an egress-guarded one in production. */
-  readonly fetch?: typeof fetch;
+  /** This replica's connected upstream clients (see `createUpstreamPool`). */
+  readonly upstreams: UpstreamPool;
 }
 
 /** The HTTP request around one MCP message, as the gateway saw it. */
@@ -55,8 +55,9 @@ const CAPABILITIES = { tools: {}, resources: {}, prompts: {} } as const;
 /**
  * Serves one HTTP request of MCP Streamable HTTP for the agent: a fresh stateless server
  * (`sessionIdGenerator: undefined`) answers with JSON, and every method that reaches the
- * upstream is decided by the enforcement core first. Stateless on both legs, so any replica can
- * serve any request of an agent's conversation.
+ * upstream is decided by the enforcement core first. The agent-facing leg keeps no state, so any
+ * replica can serve any request of an agent's conversation; the upstream leg uses the replica's
+ * pool of connected clients, which is an optimisation only (a replica without one connects).
  */
 export async function handleMcpRequest(
   deps: McpGatewayDeps,
@@ -144,8 +145,6 @@ function addHandlers(
     send: (client: Client, timeout: number) => Promise<T>,
   ): Promise<T> {
     const started = performance.now();
-    const timeout = verdict.upstream.timeoutMs;
-    let connection: Awaited<ReturnType<typeof connectUpstream>> | undefined;
     const record = (status: number, bytes: number, error?: string, content?: unknown) =>
       enforcement.complete({
         recordId: verdict.recordId,
@@ -159,16 +158,19 @@ function addHandlers(
       });
     let result: T;
     try {
-      connection = await connectUpstream({
-        upstream: verdict.upstream,
-        inject: verdict.inject,
-        // The core's span (or the caller's context continued), so the upstream joins the trace.
-        traceparent: verdict.traceparent,
-        fetch: deps.fetch,
-      });
-      result = await send(connection.client, timeout);
+      result = await deps.upstreams.call(
+        {
+          upstream: verdict.upstream,
+          // One upstream session per workload identity: a stateful upstream's state stays with it.
+          identity: verdict.claims.client_id,
+          inject: verdict.inject,
+          // The core's span (or the caller's context continued), so the upstream joins the trace.
+          traceparent: verdict.traceparent,
+        },
+        send,
+      );
     } catch (error) {
-      if (error instanceof McpError && error.code === REQUEST_TIMEOUT) {
+      if (timedOut(error)) {
         await record(504, 0, 'upstream_timeout');
         throw refusalError({
           code: 'upstream_timeout',
@@ -189,8 +191,6 @@ function addHandlers(
         message: 'The upstream MCP server could not be reached.',
         recordId: verdict.recordId,
       });
-    } finally {
-      connection?.close();
     }
     const bytes = Buffer.byteLength(JSON.stringify(result));
     if (bytes > verdict.upstream.maxResponseBytes) {
@@ -320,6 +320,15 @@ async function listOrEmpty<T>(pending: Promise<T>, empty: T): Promise<T> {
     if (error instanceof McpError && error.code === METHOD_NOT_FOUND) return empty;
     throw error;
   }
+}
+
+/**
+ * The SDK's request timeout, or the socket cap of the upstream leg's fetch (a request the SDK
+ * set no timeout for, or one it gave up on a moment earlier).
+ */
+function timedOut(error: unknown): boolean {
+  if (error instanceof McpError) return error.code === REQUEST_TIMEOUT;
+  return error instanceof Error && error.name === 'TimeoutError';
 }
 
 /** Trace context: the MCP convention `params._meta.traceparent` first, then the HTTP header. */

@@ -10,6 +10,7 @@ import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { SYSTEM_ACTOR } from '../../../src/access/index.js';
 import { buildHttpApp } from '../../../src/http/index.js';
+import type { CoreOptions } from '../../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../../src/server/index.js';
 import { ManualClock } from '../../support/clock.js';
 import type { TestDatabase, TestStore } from '../../support/databases.js';
@@ -41,17 +42,32 @@ export interface TestGateway {
   readonly identity: string;
   /** An admin API call on the first replica; asserts the status. */
   admin<T = Record<string, unknown>>(
-    method: 'GET' | 'POST' | 'PUT',
+    method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE',
     url: string,
     body?: unknown,
     status?: number,
   ): Promise<T>;
-  /** A fresh session's access token for the upstream (a new join token, exchanged). */
-  token(options?: { task?: string; audience?: string }): Promise<string>;
+  /**
+   * A fresh session's access token for an upstream (default: `UPSTREAM`), as `identity` (default:
+   * the fixture's): a new join token, exchanged.
+   */
+  token(options?: { task?: string; audience?: string; identity?: string }): Promise<string>;
+  /** Another workload identity of the same service, so under the same policies. */
+  addIdentity(agentPath: string): Promise<string>;
+  /**
+   * Registers another MCP upstream in front of a new test server (closed with the gateway), with
+   * its own secret `<name>-key` (value `UPSTREAM_KEY`), and lets the service call its
+   * `lookup_order` and `sleep`.
+   */
+  addUpstream(name: string, options?: { timeoutMs?: number }): Promise<TestMcpUpstream>;
   close(): Promise<void>;
 }
 
-export async function startGateway(database: TestDatabase, replicas = 1): Promise<TestGateway> {
+export async function startGateway(
+  database: TestDatabase,
+  replicas = 1,
+  coreOptions: Partial<Pick<CoreOptions, 'resolveHost'>> = {},
+): Promise<TestGateway> {
   const store: TestStore = await database.open();
   const clock = new ManualClock(Date.now());
   const masterKey = randomBytes(32);
@@ -64,6 +80,7 @@ export async function startGateway(database: TestDatabase, replicas = 1): Promis
       trustDomain: 'example.test',
       issuer: ISSUER,
       masterKey,
+      ...coreOptions,
     });
     await core.start({ jobs: false });
     const { app } = await buildHttpApp({ core, logger });
@@ -86,6 +103,8 @@ export async function startGateway(database: TestDatabase, replicas = 1): Promis
   ): Promise<T> => adminCall<T>(firstApp, key, method, url, body, status);
 
   const upstream = await startMcpUpstream();
+  const extraUpstreams: TestMcpUpstream[] = [];
+  let policies = POLICIES;
   await admin('POST', '/v1/teams', {
     name: TEAM,
     contact: 'payments@example.com',
@@ -125,7 +144,7 @@ export async function startGateway(database: TestDatabase, replicas = 1): Promis
     async token(options = {}) {
       const { token: join } = await admin<{ token: string }>(
         'POST',
-        `/v1/identities/${identity}/join-tokens`,
+        `/v1/identities/${options.identity ?? identity}/join-tokens`,
         { ttlSeconds: 600 },
       );
       const response = await first.app.inject({
@@ -143,25 +162,62 @@ export async function startGateway(database: TestDatabase, replicas = 1): Promis
       assert.equal(response.statusCode, 200, response.body);
       return response.json<{ access_token: string }>().access_token;
     },
+    async addIdentity(agentPath) {
+      const created = await admin<{ id: string }>('POST', '/v1/identities', {
+        service: SERVICE,
+        environment: 'sandbox',
+        agentPath,
+      });
+      return created.id;
+    },
+    async addUpstream(name, options = {}) {
+      const server = await startMcpUpstream();
+      extraUpstreams.push(server);
+      await admin('POST', '/v1/secrets', { name: `${name}-key`, value: UPSTREAM_KEY, team: TEAM });
+      await admin('POST', '/v1/upstreams', {
+        name,
+        kind: 'mcp',
+        url: server.url,
+        team: TEAM,
+        classification: 'confidential',
+        credential: { secret: `${name}-key`, in: 'header', name: 'x-api-key', format: '{secret}' },
+        timeoutMs: options.timeoutMs ?? 5_000,
+      });
+      policies += ['lookup_order', 'sleep']
+        .map(
+          (tool) =>
+            `permit(principal in Steward::Service::"${SERVICE}", action == Steward::Action::"invoke_tool", resource == Steward::Tool::"${name}/${tool}");\n`,
+        )
+        .join('');
+      await admin('PUT', '/v1/policies', { policies, message: `mcp gateway tests: ${name}` });
+      for (const replica of started) await replica.core.policies.reload();
+      return server;
+    },
     async close() {
       for (const replica of started) {
         await replica.app.close();
         await replica.core.stop();
       }
       await upstream.close();
+      for (const server of extraUpstreams) await server.close();
       await store.dispose();
     },
   };
 }
 
 /**
- * The official MCP client, connected to the gateway with `token`. `fetch` may route each request
- * to another replica.
+ * The official MCP client, connected to the gateway's endpoint for `upstream` with `token`.
+ * `fetch` may route each request to another replica.
  */
-export async function connect(url: string, token: string, fetchFn?: typeof fetch): Promise<Client> {
+export async function connect(
+  url: string,
+  token: string,
+  fetchFn?: typeof fetch,
+  upstream = UPSTREAM,
+): Promise<Client> {
   const client = new Client({ name: 'gateway-test-agent', version: '1.0.0' });
   await client.connect(
-    new StreamableHTTPClientTransport(new URL(`${url}/gw/mcp/${UPSTREAM}`), {
+    new StreamableHTTPClientTransport(new URL(`${url}/gw/mcp/${upstream}`), {
       requestInit: { headers: { authorization: `Bearer ${token}` } },
       ...(fetchFn !== undefined ? { fetch: fetchFn } : {}),
     }),
