@@ -32,6 +32,17 @@ export interface Config {
   /** STEWARD_OTLP_ENDPOINT: OTLP/HTTP collector base URL for gateway spans; unset, none are made. */
   readonly otlpEndpoint: string | undefined;
   readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  /**
+   * The gateway's default rate limits (token buckets, per replica): every call of one identity,
+   * one identity on one upstream (an upstream's own `rateLimit` replaces it), and all calls to
+   * one upstream. `STEWARD_RATE_PER_IDENTITY`, `…_PER_IDENTITY_UPSTREAM`, `…_PER_UPSTREAM` as
+   * `<per second>/<burst>`.
+   */
+  readonly rateLimits: {
+    readonly perIdentity: RateLimitConfig;
+    readonly perIdentityUpstream: RateLimitConfig;
+    readonly perUpstream: RateLimitConfig;
+  };
   /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
   readonly signing: {
     readonly algorithm: 'EdDSA' | 'ES256';
@@ -39,6 +50,19 @@ export interface Config {
     readonly leadSeconds: number;
   };
 }
+
+/** A token bucket: a steady rate, and how far above it a caller may burst. */
+export interface RateLimitConfig {
+  readonly perSecond: number;
+  readonly burst: number;
+}
+
+/** The defaults of {@link Config.rateLimits}. */
+export const DEFAULT_RATE_LIMITS = {
+  perIdentity: { perSecond: 100, burst: 200 },
+  perIdentityUpstream: { perSecond: 50, burst: 100 },
+  perUpstream: { perSecond: 1000, burst: 2000 },
+} as const satisfies Config['rateLimits'];
 
 /** Raised for a bad configuration value; the CLI prints `message` and exits 2. */
 export class ConfigError extends Error {
@@ -144,8 +168,18 @@ export function loadConfig(env: Env = process.env): Config {
   if (otlpEndpoint !== undefined && !isHttpUrl(otlpEndpoint)) {
     throw new ConfigError('STEWARD_OTLP_ENDPOINT', 'must be an http:// or https:// URL');
   }
+  const rateLimits = Object.freeze({
+    perIdentity: parseRate(env, 'STEWARD_RATE_PER_IDENTITY', DEFAULT_RATE_LIMITS.perIdentity),
+    perIdentityUpstream: parseRate(
+      env,
+      'STEWARD_RATE_PER_IDENTITY_UPSTREAM',
+      DEFAULT_RATE_LIMITS.perIdentityUpstream,
+    ),
+    perUpstream: parseRate(env, 'STEWARD_RATE_PER_UPSTREAM', DEFAULT_RATE_LIMITS.perUpstream),
+  });
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
+    rateLimits,
     otlpEndpoint,
     host,
     port,
@@ -174,6 +208,22 @@ function secret(env: Env, name: string): string | undefined {
     }
   }
   return direct || undefined;
+}
+
+/** `<per second>/<burst>`, e.g. `100/200`: whole numbers, burst at least 1 and at least the rate. */
+function parseRate(env: Env, name: string, fallback: RateLimitConfig): RateLimitConfig {
+  const value = env[name];
+  if (value === undefined || value === '') return fallback;
+  const match = /^(\d{1,9})\/(\d{1,9})$/.exec(value.trim());
+  const perSecond = Number(match?.[1]);
+  const burst = Number(match?.[2]);
+  if (!match || perSecond < 1 || burst < perSecond) {
+    throw new ConfigError(
+      name,
+      'must be "<calls per second>/<burst>", whole numbers with 1 <= per second <= burst (e.g. 100/200)',
+    );
+  }
+  return Object.freeze({ perSecond, burst });
 }
 
 function parseSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {

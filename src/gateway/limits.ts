@@ -1,3 +1,4 @@
+import { DEFAULT_RATE_LIMITS } from '../config/index.js';
 import type { Clock } from '../shared/clock.js';
 
 /** A token bucket's shape: a steady rate and how far a caller may burst above it. */
@@ -70,12 +71,5 @@ export function createRateLimiter(deps: { clock: Clock; maxBuckets?: number }): 
   };
 }
 
-/** The gateway's default limits when an upstream sets none. */
-export const DEFAULT_LIMITS = {
-  /** Every call of one identity, across upstreams. */
-  perIdentity: { perSecond: 100, burst: 200 },
-  /** One identity's calls to one upstream. */
-  perIdentityUpstream: { perSecond: 50, burst: 100 },
-  /** All callers' calls to one upstream: protects the upstream from the sum of them. */
-  perUpstream: { perSecond: 1000, burst: 2000 },
-} as const satisfies Readonly<Record<string, RateLimit>>;
+/** The gateway's default limits when neither the configuration nor the upstream sets one. */
+export const DEFAULT_LIMITS = DEFAULT_RATE_LIMITS;

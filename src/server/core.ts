@@ -23,6 +23,7 @@ import {
   noopTracer,
   type EnforcementCore,
   type GatewayTracer,
+  type RateLimit,
 } from '../gateway/index.js';
 import { createPolicyService, type PolicyService } from '../policy/index.js';
 import {
@@ -77,6 +78,12 @@ export interface CoreOptions {
   readonly previousMasterKey?: Buffer | undefined;
   /** STEWARD_OTLP_ENDPOINT: where gateway spans go (OTLP/HTTP); none are made when unset. */
   readonly otlpEndpoint?: string | undefined;
+  /** The gateway's default rate limits (`STEWARD_RATE_*`); the built-in defaults when unset. */
+  readonly rateLimits?: {
+    readonly perIdentity: RateLimit;
+    readonly perIdentityUpstream: RateLimit;
+    readonly perUpstream: RateLimit;
+  };
   /** Told what the gateway could not say to a caller (a failed outcome record, a failed revocation). */
   readonly onGatewayError?: (message: string, error: unknown) => void;
   /** The egress guard's name resolver; `dns.lookup` by default. */
@@ -212,6 +219,7 @@ export function createCore(options: CoreOptions): Core {
     apiKeys,
     joinTokens,
     tracer,
+    ...(options.rateLimits ? { limits: options.rateLimits } : {}),
     ...(options.onGatewayError ? { onError: options.onGatewayError } : {}),
   });
   let scheduler: Scheduler | undefined;

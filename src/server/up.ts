@@ -76,6 +76,7 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       previousMasterKey: config.previousMasterKey,
       signing: config.signing,
       otlpEndpoint: config.otlpEndpoint,
+      rateLimits: config.rateLimits,
       onGatewayError: (message, error) => logger.error({ err: error }, message),
     });
     await core.start({

@@ -7,7 +7,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, describe, it } from 'node:test';
-import { ConfigError, loadConfig } from '../../src/config/index.js';
+import { ConfigError, DEFAULT_RATE_LIMITS, loadConfig } from '../../src/config/index.js';
 
 const MASTER_HEX = '0123456789abcdef'.repeat(4);
 const PG = 'postgres://steward@db.example:5432/steward';
@@ -133,5 +133,23 @@ describe('loadConfig', () => {
       { DATABASE_URL_FILE: file('bad-db', 'mysql://x\n'), STEWARD_MASTER_KEY: MASTER_HEX },
       'DATABASE_URL',
     );
+  });
+  it('reads the gateway rate limits as rate/burst, and refuses anything else', () => {
+    assert.deepEqual(loadConfig({}).rateLimits, DEFAULT_RATE_LIMITS);
+    const config = loadConfig({
+      STEWARD_RATE_PER_IDENTITY: '5/10',
+      STEWARD_RATE_PER_IDENTITY_UPSTREAM: ' 2/2 ',
+      STEWARD_RATE_PER_UPSTREAM: '20000/40000',
+    });
+    assert.deepEqual(config.rateLimits, {
+      perIdentity: { perSecond: 5, burst: 10 },
+      perIdentityUpstream: { perSecond: 2, burst: 2 },
+      perUpstream: { perSecond: 20_000, burst: 40_000 },
+    });
+    for (const bad of ['100', '0/10', '10/5', '-1/5', '1.5/3', '10/', 'ten/20', '1/2/3']) {
+      refuses({ STEWARD_RATE_PER_IDENTITY: bad }, 'STEWARD_RATE_PER_IDENTITY');
+    }
+    refuses({ STEWARD_RATE_PER_UPSTREAM: '5/1' }, 'STEWARD_RATE_PER_UPSTREAM');
+    refuses({ STEWARD_RATE_PER_IDENTITY_UPSTREAM: 'x' }, 'STEWARD_RATE_PER_IDENTITY_UPSTREAM');
   });
 });

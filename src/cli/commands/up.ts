@@ -40,6 +40,24 @@ const FLAGS = [
     help: "public base URL, the tokens' iss (http://<host>:<port>)",
   },
   {
+    flag: '--rate-per-identity <rate/burst>',
+    option: 'ratePerIdentity',
+    variable: 'STEWARD_RATE_PER_IDENTITY',
+    help: "gateway limit on one identity's calls, per second/burst (100/200)",
+  },
+  {
+    flag: '--rate-per-identity-upstream <rate/burst>',
+    option: 'ratePerIdentityUpstream',
+    variable: 'STEWARD_RATE_PER_IDENTITY_UPSTREAM',
+    help: "gateway limit on one identity's calls to one upstream, unless the upstream sets its own (50/100)",
+  },
+  {
+    flag: '--rate-per-upstream <rate/burst>',
+    option: 'ratePerUpstream',
+    variable: 'STEWARD_RATE_PER_UPSTREAM',
+    help: 'gateway limit on all calls to one upstream (1000/2000)',
+  },
+  {
     flag: '--log-level <level>',
     option: 'logLevel',
     variable: 'STEWARD_LOG_LEVEL',

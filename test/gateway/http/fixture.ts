@@ -127,7 +127,7 @@ export interface TestGateway {
 export async function startGateway(
   database: TestDatabase,
   upstreamOptions: Record<string, unknown> = {},
-  coreOptions: Partial<Pick<CoreOptions, 'resolveHost' | 'otlpEndpoint'>> = {},
+  coreOptions: Partial<Pick<CoreOptions, 'resolveHost' | 'otlpEndpoint' | 'rateLimits'>> = {},
 ): Promise<TestGateway> {
   const store = await database.open();
   const clock = new ManualClock(Date.now());

@@ -452,6 +452,39 @@ describe('HTTP gateway failures (sqlite)', async () => {
     }
   });
 
+  test('the configured per-upstream limit holds across identities; the refusal is recorded', async () => {
+    const g = await startGateway(
+      database,
+      {},
+      {
+        rateLimits: {
+          perIdentity: { perSecond: 100, burst: 100 },
+          perIdentityUpstream: { perSecond: 100, burst: 100 },
+          perUpstream: { perSecond: 1, burst: 3 },
+        },
+      },
+    );
+    try {
+      const token = await g.token();
+      const other = await g.token({ identity: g.otherIdentity });
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+      // Another identity's call (refused by policy) still counts against the upstream's bucket.
+      assertProblem(await call(g, `/gw/http/${UPSTREAM}/r`, { token: other }), 403, 'forbidden');
+      const seen = g.upstream.received.length;
+      const refused = await call(g, `/gw/http/${UPSTREAM}/r`, { token });
+      assertProblem(refused, 429, 'rate_limited');
+      assert.equal(refused.headers['retry-after'], '1');
+      assert.equal(g.upstream.received.length, seen);
+      const recorded = await g.events('gateway.refused');
+      assert.ok(recorded.some((event) => JSON.stringify(event).includes('rate_limited')));
+      g.clock.advance(1_000);
+      assert.equal((await call(g, `/gw/http/${UPSTREAM}/r`, { token })).status, 200);
+    } finally {
+      await g.close();
+    }
+  });
+
   test('when the decision cannot be recorded the call is refused with 503 and nothing is forwarded', async () => {
     const g = await startGateway(database);
     try {
