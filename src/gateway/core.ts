@@ -735,11 +735,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         },
       },
     );
-    try {
-      await recorder.write([...findingRows, row]);
-    } catch (error) {
+    // Nobody waits on an outcome: it joins the next decision's transaction (or is written alone
+    // a few milliseconds later), so a call costs one commit, not two. `drain` writes it at once.
+    void recorder.writeLater([...findingRows, row]).catch((error: unknown) => {
       onError('gateway: an outcome record could not be written', error);
-    }
+    });
   }
 
   async function reject(

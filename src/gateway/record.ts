@@ -4,6 +4,11 @@ import { createGroupCommit, type AuditEventRow, type Store } from '../store/inde
 export interface CallRecorder {
   /** Resolves once every row is committed; rejects when the write failed (nothing is durable). */
   write(rows: readonly AuditEventRow[]): Promise<void>;
+  /**
+   * For rows no call waits on (outcomes): they ride with the next `write`'s transaction, or are
+   * written on their own within a few milliseconds; the promise settles when they are.
+   */
+  writeLater(rows: readonly AuditEventRow[]): Promise<void>;
   drain(): Promise<void>;
 }
 
@@ -17,6 +22,9 @@ export function createCallRecorder(deps: { append: Store['appendAuditEvents'] })
       // Rows of one call may straddle two batches; each batch is all or nothing, and the call
       // waits for all of its rows, so "resolved" still means "all durable".
       await Promise.all(rows.map((row) => commits.submit(row)));
+    },
+    async writeLater(rows) {
+      await Promise.all(rows.map((row) => commits.submitLater(row)));
     },
     drain: () => commits.drain(),
   };

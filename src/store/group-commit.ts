@@ -10,6 +10,13 @@
 export interface GroupCommit<T> {
   /** Resolves once `item` is committed; rejects with the batch's error if its write failed. */
   submit(item: T): Promise<void>;
+  /**
+   * Like `submit`, for an item nobody is waiting on: it does not start a transaction of its own
+   * but rides with the next `submit`, or is written when `lingerMs` have passed without one. Under
+   * load this halves the transactions of a caller that writes one item it waits for and one it
+   * does not (the gateway's decision and outcome records).
+   */
+  submitLater(item: T): Promise<void>;
   /** Resolves when everything submitted so far has been written (or has failed). */
   drain(): Promise<void>;
 }
@@ -19,6 +26,8 @@ export function createGroupCommit<T>(options: {
   write(items: readonly T[]): Promise<void>;
   /** Largest batch per transaction; bounded so one statement stays within parameter limits. */
   maxBatch: number;
+  /** How long a `submitLater` item may wait for company before it is written alone (default 20). */
+  lingerMs?: number;
 }): GroupCommit<T> {
   interface Pending {
     readonly item: T;
@@ -43,22 +52,53 @@ export function createGroupCommit<T>(options: {
     }
   }
 
+  let lingering: NodeJS.Timeout | undefined;
+  /**
+   * A `submit` since the running flush began: its item may have arrived after the flush's last
+   * batch, and must not be left to linger.
+   */
+  let urgent = false;
+
   function start(): void {
-    running ??= flushAll().finally(() => {
+    if (lingering !== undefined) {
+      clearTimeout(lingering);
+      lingering = undefined;
+    }
+    if (running !== undefined) return;
+    urgent = false;
+    running = flushAll().finally(() => {
       running = undefined;
-      if (queue.length > 0) start();
+      if (urgent) start();
+      else if (queue.length > 0) linger();
     });
+  }
+
+  function linger(): void {
+    if (lingering !== undefined || running !== undefined) return;
+    // Not unref'd: a process with records waiting stays up the few milliseconds it takes.
+    lingering = setTimeout(start, options.lingerMs ?? 20);
   }
 
   return {
     submit(item) {
       return new Promise<void>((resolve, reject) => {
         queue.push({ item, resolve, reject });
+        urgent = true;
         start();
       });
     },
+    submitLater(item) {
+      return new Promise<void>((resolve, reject) => {
+        queue.push({ item, resolve, reject });
+        linger();
+      });
+    },
     async drain() {
-      while (running) await running;
+      // What lingers is written now, not at the end of its linger.
+      while (running !== undefined || queue.length > 0) {
+        if (running === undefined) start();
+        await running;
+      }
     },
   };
 }

@@ -51,4 +51,34 @@ describe('group commit', () => {
     assert.equal(calls, 2);
     await commits.drain();
   });
+  it('lets an item nobody waits on ride with the next submission, or writes it after lingering', async () => {
+    const batches: string[][] = [];
+    const commits = createGroupCommit<string>({
+      maxBatch: 10,
+      lingerMs: 30,
+      write: async (items) => {
+        batches.push([...items]);
+      },
+    });
+    // Alone, it waits for company...
+    const alone = commits.submitLater('outcome-1');
+    await new Promise((resolve) => setTimeout(resolve, 5));
+    assert.deepEqual(batches, []);
+    // ...and rides with the next submission, in one transaction.
+    await commits.submit('decision-2');
+    await alone;
+    assert.deepEqual(batches, [['outcome-1', 'decision-2']]);
+    // With none coming, it is written once the linger is over.
+    const started = performance.now();
+    await commits.submitLater('outcome-2');
+    assert.ok(performance.now() - started >= 25, 'written before the linger was over');
+    assert.deepEqual(batches.at(-1), ['outcome-2']);
+    // `drain` (shutdown) does not wait for the linger.
+    const late = commits.submitLater('outcome-3');
+    const draining = performance.now();
+    await commits.drain();
+    await late;
+    assert.ok(performance.now() - draining < 25, 'drain waited for the linger');
+    assert.deepEqual(batches.at(-1), ['outcome-3']);
+  });
 });

@@ -45,6 +45,8 @@ for (const database of await testDatabases()) {
     }
 
     async function audit(type: string): Promise<AuditItem[]> {
+      // Outcome records linger a few milliseconds for company (group commit); settle them first.
+      for (const replica of gw.replicas) await replica.core.gateway.drain();
       const page = await gw.admin<{ items: AuditItem[] }>(
         'GET',
         `/v1/audit?type=${type}&limit=100`,
