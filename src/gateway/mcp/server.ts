@@ -52,7 +52,8 @@ export interface McpRequestContext {
 
 /**
  * One JSON Schema validator for every per-request server. Left out, each `McpServer` builds its
- * own Ajv instance (meta-schemas compiled anew), which cost more than the rest of the request.
+ * own Ajv instance (meta-schemas compiled anew): the largest single cost of a request in a CPU
+ * profile of the gateway bench.
  */
 const SCHEMA_VALIDATOR = new AjvJsonSchemaValidator();
 
