@@ -2,7 +2,6 @@
  * The HTTP gateway under test: a real Steward listening on a loopback port, a real HTTP API (node:http)
  * behind it registered through the admin API, and tokens obtained through /oauth2/token as agents do.
  */
-import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -13,7 +12,7 @@ import type { CoreOptions } from '../../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../../src/server/index.js';
 import { ManualClock } from '../../support/clock.js';
 import type { TestDatabase, TestStore } from '../../support/databases.js';
-import { adminCall } from '../../support/inject.js';
+import { adminCall, workloadToken } from '../../support/inject.js';
 
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'billing';
@@ -206,27 +205,11 @@ export async function startGateway(
     identity,
     otherIdentity,
     admin,
-    async token(options = {}) {
-      const { token: join } = await admin<{ token: string }>(
-        'POST',
-        `/v1/identities/${options.identity ?? identity}/join-tokens`,
-        { ttlSeconds: 600 },
-      );
-      const response = await app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-          subject_token: join,
-          subject_token_type: 'urn:steward:token-type:join-token',
-          audience: options.audience ?? UPSTREAM,
-          ...(options.task !== undefined ? { task: options.task } : {}),
-        }).toString(),
-      });
-      assert.equal(response.statusCode, 200, response.body);
-      return response.json<{ access_token: string }>().access_token;
-    },
+    token: (options = {}) =>
+      workloadToken(app, key, options.identity ?? identity, {
+        audience: options.audience ?? UPSTREAM,
+        task: options.task,
+      }),
     async events(type) {
       await core.gateway.drain();
       const rows = await store.db

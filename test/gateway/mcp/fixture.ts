@@ -15,7 +15,7 @@ import { createCore, createLogger, type Core } from '../../../src/server/index.j
 import { ManualClock } from '../../support/clock.js';
 import type { TestDatabase, TestStore } from '../../support/databases.js';
 import { startMcpUpstream, UPSTREAM_KEY, type TestMcpUpstream } from './upstream-server.js';
-import { adminCall } from '../../support/inject.js';
+import { adminCall, workloadToken } from '../../support/inject.js';
 
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'orders';
@@ -141,27 +141,11 @@ export async function startGateway(
     upstream,
     identity,
     admin,
-    async token(options = {}) {
-      const { token: join } = await admin<{ token: string }>(
-        'POST',
-        `/v1/identities/${options.identity ?? identity}/join-tokens`,
-        { ttlSeconds: 600 },
-      );
-      const response = await first.app.inject({
-        method: 'POST',
-        url: '/oauth2/token',
-        headers: { 'content-type': 'application/x-www-form-urlencoded' },
-        payload: new URLSearchParams({
-          grant_type: 'urn:ietf:params:oauth:grant-type:token-exchange',
-          subject_token: join,
-          subject_token_type: 'urn:steward:token-type:join-token',
-          audience: options.audience ?? UPSTREAM,
-          ...(options.task !== undefined ? { task: options.task } : {}),
-        }).toString(),
-      });
-      assert.equal(response.statusCode, 200, response.body);
-      return response.json<{ access_token: string }>().access_token;
-    },
+    token: (options = {}) =>
+      workloadToken(first.app, key, options.identity ?? identity, {
+        audience: options.audience ?? UPSTREAM,
+        task: options.task,
+      }),
     async addIdentity(agentPath) {
       const created = await admin<{ id: string }>('POST', '/v1/identities', {
         service: SERVICE,
