@@ -365,6 +365,17 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     return isIP(plain) === 0 ? undefined : plain;
   }
 
+  /** The call's part of the Cedar context (the policy service adds environment, task, time). */
+  function decisionContext(call: GatewayCall): Record<string, unknown> {
+    const address = cedarAddress(call.clientAddress);
+    return {
+      ...(call.method !== undefined ? { method: call.method } : {}),
+      ...(call.path !== undefined ? { path: call.path } : {}),
+      ...(address !== undefined ? { clientAddress: address } : {}),
+      ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
+    };
+  }
+
   function rememberPending(recordId: string, entry: Pending): void {
     if (pending.size >= MAX_PENDING) {
       const oldest = pending.keys().next();
@@ -394,19 +405,13 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     const upstream = await upstreams.resolve(call.upstream);
     if (upstream === undefined) return false;
     const { resource, entities } = entitiesFor(upstream, call);
-    const address = cedarAddress(call.clientAddress);
     try {
       const decided = await policies.decide({
         identityId: claims.client_id,
         task: claims.task,
         action: call.action,
         resource,
-        context: {
-          ...(call.method !== undefined ? { method: call.method } : {}),
-          ...(call.path !== undefined ? { path: call.path } : {}),
-          ...(address !== undefined ? { clientAddress: address } : {}),
-          ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
-        },
+        context: decisionContext(call),
         entities,
       });
       return decided.errors.length === 0 && decided.decision === 'allow';
@@ -508,13 +513,6 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
 
     // 5. Decide.
     const { resource, entities, sensitive } = entitiesFor(upstream, call);
-    const address = cedarAddress(call.clientAddress);
-    const context: Record<string, unknown> = {
-      ...(call.method !== undefined ? { method: call.method } : {}),
-      ...(call.path !== undefined ? { path: call.path } : {}),
-      ...(address !== undefined ? { clientAddress: address } : {}),
-      ...(call.arguments !== undefined ? { arguments: call.arguments } : {}),
-    };
     let decided: GatewayDecision;
     try {
       decided = await policies.decide({
@@ -522,7 +520,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         task: claims.task,
         action: call.action,
         resource,
-        context,
+        context: decisionContext(call),
         entities,
       });
     } catch (error) {

@@ -132,20 +132,29 @@ function addHandlers(
   }
 
   /**
-   * Whether the caller may see `operation`: the core's decision for the action that would use it,
-   * without arguments, neither recorded nor counted against rate limits (the listing itself was
-   * decided and recorded). Any failure hides it (fail closed); a call that needs a person's
-   * approval stays visible, since it is allowed once approved.
+   * The entries of a listing the caller may see: for each, the core's decision for the action
+   * that would use it (named by `name`), without arguments, neither recorded nor counted against
+   * rate limits (the listing itself was decided and recorded). Any failure hides an entry (fail
+   * closed); one that needs a person's approval stays visible, since it is allowed once approved.
    */
-  async function visible(action: string, operation: string): Promise<boolean> {
-    return enforcement.visible({
-      token: context.token,
-      upstream: context.upstream,
-      action,
-      operation,
-      clientAddress: context.clientAddress,
-      requestId: context.requestId,
-    });
+  async function visibleOnly<T>(
+    entries: readonly T[],
+    action: string,
+    name: (entry: T) => string,
+  ): Promise<T[]> {
+    const shown = await Promise.all(
+      entries.map((entry) =>
+        enforcement.visible({
+          token: context.token,
+          upstream: context.upstream,
+          action,
+          operation: name(entry),
+          clientAddress: context.clientAddress,
+          requestId: context.requestId,
+        }),
+      ),
+    );
+    return entries.filter((_, index) => shown[index]);
   }
 
   async function forward<T>(
@@ -228,8 +237,10 @@ function addHandlers(
         },
       ),
     );
-    const shown = await Promise.all(result.tools.map((tool) => visible('invoke_tool', tool.name)));
-    return { ...result, tools: result.tools.filter((_, index) => shown[index]) };
+    return {
+      ...result,
+      tools: await visibleOnly(result.tools, 'invoke_tool', (tool) => tool.name),
+    };
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
@@ -254,10 +265,8 @@ function addHandlers(
         { resources: [] },
       ),
     );
-    const shown = await Promise.all(
-      result.resources.map((resource) => visible('read_resource', resource.uri)),
-    );
-    return { ...result, resources: result.resources.filter((_, index) => shown[index]) };
+    const resources = await visibleOnly(result.resources, 'read_resource', (r) => r.uri);
+    return { ...result, resources };
   });
 
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
@@ -299,10 +308,8 @@ function addHandlers(
         { prompts: [] },
       ),
     );
-    const shown = await Promise.all(
-      result.prompts.map((prompt) => visible('get_prompt', prompt.name)),
-    );
-    return { ...result, prompts: result.prompts.filter((_, index) => shown[index]) };
+    const prompts = await visibleOnly(result.prompts, 'get_prompt', (prompt) => prompt.name);
+    return { ...result, prompts };
   });
 
   server.setRequestHandler(GetPromptRequestSchema, async (request) => {
