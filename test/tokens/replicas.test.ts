@@ -58,6 +58,29 @@ async function ok(
   return res.body;
 }
 
+/** An access token of `identityId`: a join token made on `joinOn`, exchanged on `exchangeOn`. */
+async function accessToken(
+  joinOn: RunningSteward,
+  exchangeOn: RunningSteward,
+  identityId: string,
+): Promise<string> {
+  const join = await ok(joinOn, `/v1/identities/${identityId}/join-tokens`, { json: {} }, 201);
+  const issued = await ok(
+    exchangeOn,
+    '/oauth2/token',
+    {
+      key: null,
+      form: {
+        grant_type: TOKEN_EXCHANGE,
+        subject_token: String(join['token']),
+        subject_token_type: JOIN_TOKEN,
+      },
+    },
+    200,
+  );
+  return String(issued['access_token']);
+}
+
 /** Polls `check` every 20 ms until it holds; returns the time it took, or fails after `limitMs`. */
 async function within(limitMs: number, check: () => Promise<boolean>): Promise<number> {
   const start = performance.now();
@@ -121,26 +144,7 @@ describe(
         { json: { service: 'refund-agent', environment: 'sandbox', agentPath: 'planner' } },
         201,
       );
-      const join = await ok(
-        a,
-        `/v1/identities/${String(identity['id'])}/join-tokens`,
-        { json: {} },
-        201,
-      );
-      const issued = await ok(
-        a,
-        '/oauth2/token',
-        {
-          key: null,
-          form: {
-            grant_type: TOKEN_EXCHANGE,
-            subject_token: String(join['token']),
-            subject_token_type: JOIN_TOKEN,
-          },
-        },
-        200,
-      );
-      const token = String(issued['access_token']);
+      const token = await accessToken(a, a, String(identity['id']));
 
       const onB = await ok(b, '/oauth2/introspect', { form: { token } }, 200);
       assert.equal(onB['active'], true);
@@ -174,21 +178,7 @@ describe(
       const identities = await ok(a, '/v1/identities?service=refund-agent', {}, 200);
       const identity = (identities['items'] as { id: string }[])[0];
       assert.ok(identity);
-      const join = await ok(a, `/v1/identities/${identity.id}/join-tokens`, { json: {} }, 201);
-      const issued = await ok(
-        a,
-        '/oauth2/token',
-        {
-          key: null,
-          form: {
-            grant_type: TOKEN_EXCHANGE,
-            subject_token: String(join['token']),
-            subject_token_type: JOIN_TOKEN,
-          },
-        },
-        200,
-      );
-      const token = String(issued['access_token']);
+      const token = await accessToken(a, a, identity.id);
       const jti = String((await ok(b, '/oauth2/introspect', { form: { token } }, 200))['jti']);
       // Written behind both replicas' backs, as if the NOTIFY had been lost in a reconnect.
       await store.db
@@ -227,21 +217,7 @@ describe(
       const identities = await ok(a, '/v1/identities?service=refund-agent', {}, 200);
       const identity = (identities['items'] as { id: string }[])[0];
       assert.ok(identity);
-      const join = await ok(b, `/v1/identities/${identity.id}/join-tokens`, { json: {} }, 201);
-      const issued = await ok(
-        a,
-        '/oauth2/token',
-        {
-          key: null,
-          form: {
-            grant_type: TOKEN_EXCHANGE,
-            subject_token: String(join['token']),
-            subject_token_type: JOIN_TOKEN,
-          },
-        },
-        200,
-      );
-      const token = String(issued['access_token']);
+      const token = await accessToken(b, a, identity.id);
       const header = JSON.parse(
         Buffer.from(token.split('.')[0] ?? '', 'base64url').toString('utf8'),
       ) as { kid: string };
