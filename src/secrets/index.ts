@@ -3,4 +3,4 @@ export { createSecretService, SECRETS_CHANNEL, REVEAL_CACHE_MS } from './secrets
 export type { SecretService, SecretInfo, CreateSecretInput } from './secrets.js';
 export { rewrapMasterKey } from './rewrap.js';
 export type { RewrapReport } from './rewrap.js';
-export { canManageCredential, canReadCredential } from './access.js';
+export { canAttachCredential, canManageCredential, canReadCredential } from './access.js';

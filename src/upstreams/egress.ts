@@ -37,6 +37,9 @@ const BLOCKED: readonly { readonly cidr: string; readonly label: string }[] = [
   { cidr: '::/128', label: 'unspecified' },
   { cidr: '::1/128', label: 'loopback' },
   { cidr: '100::/64', label: 'discard-only' },
+  // RFC 8215: where the IPv4 address sits depends on the prefix length the operator chose, which
+  // Steward cannot know, so the whole local-use NAT64 prefix counts as internal.
+  { cidr: '64:ff9b:1::/48', label: 'local-use NAT64' },
   { cidr: 'fc00::/7', label: 'unique local (private)' },
   { cidr: 'fe80::/10', label: 'link-local' },
   { cidr: 'fec0::/10', label: 'site-local (deprecated)' },
@@ -50,40 +53,106 @@ const BLOCKED_LISTS = BLOCKED.map(({ cidr, label }) => {
   return { cidr, label, list };
 });
 
-/** IPv6 ranges that carry an IPv4 address in their last 32 bits, which is what is reached. */
-const EMBEDDING_V4 = (() => {
-  const list = new BlockList();
-  list.addSubnet('::ffff:0:0', 96, 'ipv6'); // IPv4-mapped
-  list.addSubnet('64:ff9b::', 96, 'ipv6'); // NAT64
-  list.addSubnet('::', 96, 'ipv6'); // IPv4-compatible (deprecated)
-  return list;
-})();
-
 /**
- * The address actually reached: IPv4-mapped, NAT64 and IPv4-compatible IPv6 addresses become
- * their IPv4 address; other IPv6 addresses are written canonically; a zone id is dropped.
+ * IPv6 prefixes that carry IPv4 addresses, and where. A connection to such an address ends at (or
+ * is tunnelled to) an IPv4 address inside it, so it is judged by every IPv4 address it may carry:
+ * `64:ff9b::a9fe:a9fe` is 169.254.169.254. Matched on the eight 16-bit words, in every spelling
+ * (`::ffff:169.254.169.254`, `::ffff:a9fe:a9fe`, upper case, leading zeros all parse the same).
  */
-export function canonicalAddress(address: string): string {
-  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
-  const family = isIP(bare);
-  if (family === 4) return bare;
-  if (family !== 6) throw new Error(`not an IP address: ${JSON.stringify(address)}`);
-  const words = ipv6Words(bare);
-  const canonical = new SocketAddress({ address: bare, family: 'ipv6' }).address;
-  if (canonical !== '::' && canonical !== '::1' && EMBEDDING_V4.check(canonical, 'ipv6')) {
-    const high = words[6] ?? 0;
-    const low = words[7] ?? 0;
-    return [high >> 8, high & 0xff, low >> 8, low & 0xff].join('.');
-  }
-  return canonical;
+interface Embedding {
+  readonly label: string;
+  /** The prefix's leading words (every prefix here ends on a word boundary). */
+  readonly prefix: readonly number[];
+  /** The IPv4 addresses an address under the prefix may reach. */
+  readonly ipv4: (w: readonly number[]) => readonly string[];
 }
 
-/** Why `address` is internal (`loopback`, `private`…), or undefined for a public address. */
-export function internalRange(address: string): string | undefined {
-  const canonical = canonicalAddress(address);
-  const family = isIPv4(canonical) ? 'ipv4' : 'ipv6';
-  const hit = BLOCKED_LISTS.find(({ list }) => list.check(canonical, family));
+const word = (w: readonly number[], i: number) => w[i] ?? 0;
+const hi = (w: readonly number[], i: number) => word(w, i) >> 8;
+const lo = (w: readonly number[], i: number) => word(w, i) & 0xff;
+const quad = (...bytes: number[]) => bytes.join('.');
+/** The IPv4 address in words `i` and `i + 1`. */
+const wordsAt = (w: readonly number[], i: number) =>
+  quad(hi(w, i), lo(w, i), hi(w, i + 1), lo(w, i + 1));
+
+const EMBEDDINGS: readonly Embedding[] = [
+  // RFC 4291: the socket itself goes to the IPv4 address.
+  { label: 'IPv4-mapped', prefix: [0, 0, 0, 0, 0, 0xffff], ipv4: (w) => [wordsAt(w, 6)] },
+  // RFC 7915 (SIIT): a translator forwards to the IPv4 address.
+  {
+    label: 'IPv4-translated',
+    prefix: [0, 0, 0, 0, 0xffff, 0],
+    ipv4: (w) => [wordsAt(w, 6)],
+  },
+  // RFC 6052 well-known NAT64 prefix: /96 only.
+  { label: 'NAT64', prefix: [0x64, 0xff9b, 0, 0, 0, 0], ipv4: (w) => [wordsAt(w, 6)] },
+  // RFC 3056 6to4: packets are tunnelled to the IPv4 address in bits 16-47.
+  { label: '6to4', prefix: [0x2002], ipv4: (w) => [wordsAt(w, 1)] },
+  // RFC 4380 Teredo: the server in bits 32-63, the client (bit-inverted) in the last 32 bits.
+  {
+    label: 'Teredo',
+    prefix: [0x2001, 0],
+    ipv4: (w) => [wordsAt(w, 2), wordsAt([word(w, 6) ^ 0xffff, word(w, 7) ^ 0xffff], 0)],
+  },
+  // RFC 4291 IPv4-compatible (deprecated); `::` and `::1` are judged as themselves.
+  { label: 'IPv4-compatible', prefix: [0, 0, 0, 0, 0, 0], ipv4: (w) => [wordsAt(w, 6)] },
+];
+
+function embeddingOf(words: readonly number[]): Embedding | undefined {
+  if (words.slice(0, 7).every((w) => w === 0) && word(words, 7) <= 1) return undefined; // :: and ::1
+  return EMBEDDINGS.find(({ prefix }) => prefix.every((w, i) => word(words, i) === w));
+}
+
+/** Where a connection to an address goes: the socket's address, and what that reaches. */
+interface Reach {
+  /** The address to connect to: an IPv4-mapped address as its IPv4, IPv6 canonically. */
+  readonly connect: string;
+  /** The addresses judged: the address itself, or the IPv4 ones an embedding carries. */
+  readonly reached: readonly string[];
+  /** The embedding's name (`NAT64`…) when `reached` came from one. */
+  readonly via?: string;
+}
+
+function reachOf(address: string): Reach {
+  const bare = address.replace(/^\[|\]$/g, '').replace(/%.*$/, '');
+  const family = isIP(bare);
+  if (family === 4) return { connect: bare, reached: [bare] };
+  if (family !== 6) throw new Error(`not an IP address: ${JSON.stringify(address)}`);
+  const canonical = new SocketAddress({ address: bare, family: 'ipv6' }).address;
+  const words = ipv6Words(bare);
+  const embedding = embeddingOf(words);
+  if (embedding === undefined) return { connect: canonical, reached: [canonical] };
+  const reached = [...new Set(embedding.ipv4(words))];
+  const mapped = embedding.label === 'IPv4-mapped';
+  return { connect: mapped ? (reached[0] ?? canonical) : canonical, reached, via: embedding.label };
+}
+
+/**
+ * The address a socket connects to: an IPv4-mapped IPv6 address becomes its IPv4 address (the
+ * same socket); other IPv6 addresses are written canonically, a zone id dropped. A NAT64 address
+ * stays IPv6: the route to it is the translator's.
+ */
+export function canonicalAddress(address: string): string {
+  return reachOf(address).connect;
+}
+
+function blockedRange(address: string): string | undefined {
+  const hit = BLOCKED_LISTS.find(({ list }) =>
+    list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6'),
+  );
   return hit && `${hit.label}, ${hit.cidr}`;
+}
+
+/**
+ * Why `address` is internal (`loopback`, `private`…), or undefined for a public address. An IPv6
+ * address that carries IPv4 ones (NAT64, 6to4…) is internal when any of those is.
+ */
+export function internalRange(address: string): string | undefined {
+  for (const reached of reachOf(address).reached) {
+    const range = blockedRange(reached);
+    if (range !== undefined) return range;
+  }
+  return undefined;
 }
 
 /**
@@ -135,13 +204,7 @@ function buildMatcher(allowlist: readonly string[]): (address: string) => boolea
       // An entry that does not parse allows nothing.
     }
   }
-  return (address) => {
-    const canonical = canonicalAddress(address);
-    return (
-      list.check(canonical, isIPv4(canonical) ? 'ipv4' : 'ipv6') ||
-      (isIP(address) === 6 && list.check(address, 'ipv6'))
-    );
-  };
+  return (address) => list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
 }
 
 /**
@@ -183,23 +246,31 @@ export async function checkEgress(
     if (addresses.length === 0) return { ok: false, reason: `${host} does not resolve` };
   }
   const allowed = allowMatcher(allowlist);
+  const connect: string[] = [];
   for (const address of addresses) {
-    let range: string | undefined;
+    let reach: Reach;
     try {
-      range = internalRange(address);
+      reach = reachOf(address);
     } catch {
       return { ok: false, reason: `${host} resolved to something that is not an address` };
     }
-    if (range !== undefined && !allowed(address)) {
-      const reached = canonicalAddress(address);
-      const what = reached === host ? reached : `${host} reaches ${reached}, which`;
+    // An entry for the IPv6 address itself (say, an internal NAT64 prefix) allows what it carries.
+    const allowedAsWritten = reach.via !== undefined && allowed(reach.connect);
+    for (const reached of reach.reached) {
+      const range = blockedRange(reached);
+      if (range === undefined || allowed(reached) || allowedAsWritten) continue;
+      const what =
+        reached === host
+          ? reached
+          : `${host} reaches ${reached}${reach.via === undefined ? '' : ` (${reach.via})`}, which`;
       return {
         ok: false,
         reason: `${what} is internal (${range}); an admin may allow it with POST /v1/egress/allow`,
       };
     }
+    connect.push(reach.connect);
   }
-  return { ok: true, addresses: addresses.map(canonicalAddress) };
+  return { ok: true, addresses: connect };
 }
 
 async function resolveAll(hostname: string): Promise<readonly string[]> {

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
-import { canManageCredential } from '../secrets/index.js';
+import { canAttachCredential, canManageCredential } from '../secrets/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
@@ -102,6 +102,36 @@ export interface UpstreamService {
 }
 
 type UpstreamRow = UpstreamTable & { team_name: string };
+
+/**
+ * The columns that decide nothing about where an upstream's credential goes or who may use it,
+ * with no say in the decision that lets a call carry it: its limits. Whoever manages the upstream
+ * may change these even when its credential is not theirs to attach. Every other column (URL,
+ * kind, team, credential placement, classification, operations, sensitive names, and any column
+ * added later, by default) needs that right while the upstream carries a credential.
+ */
+const LIMIT_COLUMNS: ReadonlySet<string> = new Set<keyof UpstreamTable>([
+  'timeout_ms',
+  'max_request_bytes',
+  'max_response_bytes',
+  'record_content',
+  'rate_limit',
+  'updated_at',
+]);
+
+/** The API's names of the columns a change moves (credential_secret_id shows as credential). */
+function credentialFieldsChanged(before: UpstreamTable, after: UpstreamTable): string[] {
+  const names: Partial<Record<keyof UpstreamTable, string>> = {
+    team_id: 'team',
+    credential_secret_id: 'credential',
+  };
+  const changed = new Set<string>();
+  for (const column of Object.keys(after) as (keyof UpstreamTable)[]) {
+    if (LIMIT_COLUMNS.has(column) || before[column] === after[column]) continue;
+    changed.add(names[column] ?? column);
+  }
+  return [...changed];
+}
 
 function toUpstream(row: UpstreamRow): Upstream {
   return {
@@ -222,10 +252,7 @@ export function createUpstreamService(deps: {
         `no secret ${JSON.stringify(input.secret)} exists`,
       );
     // Pointing an upstream at a secret sends its value there: only who may manage the secret may.
-    if (
-      !canManageCredential(context.actor, secret.team_id) ||
-      (secret.team_id !== null && secret.team_id !== teamId)
-    ) {
+    if (!canAttachCredential(context.actor, secret.team_id, teamId)) {
       throw forbidden(
         `Secret ${JSON.stringify(input.secret)} belongs to another team (or none); this upstream may not use it.`,
       );
@@ -301,6 +328,39 @@ export function createUpstreamService(deps: {
       .executeTakeFirst();
     if (!team) throw notFound('team', name);
     return team;
+  }
+
+  /**
+   * Refuses a change that moves the credential `next` carries (where or how it is sent, or who may
+   * use it) unless the actor may attach that credential: an owner may not re-point an upstream
+   * that carries a secret they could not have attached themselves.
+   */
+  async function mayMoveCredential(
+    trx: Kysely<Database>,
+    context: ChangeContext,
+    row: UpstreamRow,
+    next: UpstreamTable,
+  ): Promise<void> {
+    if (next.credential_secret_id === null) return; // nothing to send: removing one is always fine
+    const moved = credentialFieldsChanged(row, next);
+    if (moved.length === 0) return;
+    const secret = await trx
+      .selectFrom('secrets')
+      .leftJoin('teams', 'teams.id', 'secrets.team_id')
+      .select(['secrets.name', 'secrets.team_id', 'teams.name as team_name'])
+      .where('secrets.id', '=', next.credential_secret_id)
+      .executeTakeFirst();
+    if (secret !== undefined && canAttachCredential(context.actor, secret.team_id, next.team_id)) {
+      return;
+    }
+    if (secret?.team_id != null && secret.team_id !== next.team_id) {
+      throw forbidden(
+        `The upstream's secret belongs to team ${JSON.stringify(secret.team_name)}; give it another credential first.`,
+      );
+    }
+    throw forbidden(
+      `Changing ${moved.join(', ')} of upstream ${JSON.stringify(row.name)} changes where its credential (secret ${JSON.stringify(secret?.name ?? '?')}) is sent or who may use it; that takes the right to attach the secret, which this key does not have.`,
+    );
   }
 
   function mayNotManage(team: string): StewardError {
@@ -405,18 +465,6 @@ export function createUpstreamService(deps: {
             credential: JSON.stringify(credential.credential),
             credential_secret_id: credential.secretId,
           };
-        } else if (team.id !== row.team_id && row.credential_secret_id !== null) {
-          // The credential moves with the upstream only if the new team may use the secret.
-          const secret = await trx
-            .selectFrom('secrets')
-            .select('team_id')
-            .where('id', '=', row.credential_secret_id)
-            .executeTakeFirst();
-          if (secret?.team_id != null && secret.team_id !== team.id) {
-            throw forbidden(
-              `The upstream's secret belongs to team ${JSON.stringify(row.team_name)}; give it another credential first.`,
-            );
-          }
         }
         const ops =
           input.operations === undefined && input.sensitive === undefined
@@ -448,6 +496,7 @@ export function createUpstreamService(deps: {
                 : JSON.stringify(input.rateLimit),
           updated_at: isoTime(clock.now()),
         };
+        await mayMoveCredential(trx, context, row, next);
         const { team_name: _teamName, ...columns } = { ...next, team_name: team.name };
         await trx.updateTable('upstreams').set(columns).where('id', '=', row.id).execute();
         const after = toUpstream({ ...next, team_name: team.name });

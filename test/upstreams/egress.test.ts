@@ -27,6 +27,20 @@ const REFUSED: readonly [string, RegExp][] = [
   ['http://[::ffff:127.0.0.1]/', /reaches 127\.0\.0\.1.*loopback/],
   ['http://[::ffff:a9fe:a9fe]/', /reaches 169\.254\.169\.254/],
   ['http://[64:ff9b::a9fe:a9fe]/', /reaches 169\.254\.169\.254/],
+  ['http://[64:ff9b::169.254.169.254]/', /reaches 169\.254\.169\.254 \(NAT64\)/],
+  ['http://[64:ff9b::7f00:1]/', /reaches 127\.0\.0\.1 \(NAT64\).*loopback/],
+  ['http://[::ffff:0:a9fe:a9fe]/', /reaches 169\.254\.169\.254 \(IPv4-translated\)/],
+  ['http://[::ffff:0:10.0.0.1]/', /reaches 10\.0\.0\.1 \(IPv4-translated\).*private/],
+  ['http://[::a9fe:a9fe]/', /reaches 169\.254\.169\.254 \(IPv4-compatible\)/],
+  ['http://[::169.254.169.254]/', /reaches 169\.254\.169\.254 \(IPv4-compatible\)/],
+  ['http://[64:ff9b:1::a9fe:a9fe]/', /local-use NAT64/],
+  ['http://[64:ff9b:1:a9fe:a9:fe00::]/', /local-use NAT64/],
+  ['http://[64:ff9b:1::808:808]/', /local-use NAT64/],
+  ['http://[2002:a9fe:a9fe::1]/', /reaches 169\.254\.169\.254 \(6to4\)/],
+  ['http://[2002:7f00:1::]/', /reaches 127\.0\.0\.1 \(6to4\).*loopback/],
+  ['http://[2001:0:a9fe:a9fe::1]/', /reaches 169\.254\.169\.254 \(Teredo\)/],
+  // Teredo's client address is written bit-inverted: 5601:5601 is 169.254.169.254.
+  ['http://[2001:0:808:808::5601:5601]/', /reaches 169\.254\.169\.254 \(Teredo\)/],
   ['http://0x7f000001/', /127\.0\.0\.1.*loopback/],
   ['http://2130706433/', /127\.0\.0\.1.*loopback/],
   ['http://0177.0.0.1/', /127\.0\.0\.1.*loopback/],
@@ -63,6 +77,55 @@ describe('egress guard', () => {
       assert.equal(check.ok, false, host);
       if (!check.ok) assert.match(check.reason, /link-local/);
     }
+  });
+
+  it('judges a resolved IPv6 address by the IPv4 address it carries, in every spelling', async () => {
+    const spellings = [
+      '64:ff9b::a9fe:a9fe',
+      '64:FF9B::A9FE:A9FE',
+      '0064:ff9b:0000:0000:0000:0000:a9fe:a9fe',
+      '64:ff9b::169.254.169.254',
+      '64:ff9b::a9fe:a9fe%eth0',
+      '::ffff:169.254.169.254',
+      '::FFFF:A9FE:A9FE',
+      '0:0:0:0:0:ffff:a9fe:a9fe',
+      '::ffff:0:169.254.169.254',
+      '::ffff:0:a9fe:a9fe',
+      '2002:a9fe:a9fe:1::1',
+      '::a9fe:a9fe',
+    ];
+    for (const answer of spellings) {
+      const check = await checkEgress('http://tool.example.com/', [], {
+        resolve: resolver({ 'tool.example.com': [answer] }),
+      });
+      assert.equal(check.ok, false, answer);
+      if (!check.ok) assert.match(check.reason, /reaches 169\.254\.169\.254 .*link-local/, answer);
+    }
+  });
+
+  it('lets an IPv6 address that carries a public IPv4 address through, and connects to it as written', async () => {
+    const cases: [string, string][] = [
+      ['http://[64:ff9b::808:808]/', '64:ff9b::808:808'],
+      ['http://[64:ff9b::8.8.8.8]/', '64:ff9b::808:808'],
+      ['http://[2002:808:808::1]/', '2002:808:808::1'],
+      ['http://[2001:0:808:808::f7f7:f7f7]/', '2001:0:808:808::f7f7:f7f7'],
+      // An IPv4-mapped address is the same socket as its IPv4 address.
+      ['http://[::ffff:8.8.8.8]/', '8.8.8.8'],
+    ];
+    for (const [url, address] of cases) {
+      assert.deepEqual(await checkEgress(url, []), { ok: true, addresses: [address] }, url);
+    }
+  });
+
+  it('applies an allowlist entry to the IPv4 address an IPv6 one carries', async () => {
+    const allow = [normalizeAllowEntry('10.20.0.0/16')];
+    assert.equal((await checkEgress('http://[64:ff9b::a14:1e28]/', allow)).ok, true);
+    assert.equal((await checkEgress('http://[2002:a14:1e28::1]/', allow)).ok, true);
+    assert.equal((await checkEgress('http://[64:ff9b::a15:1]/', allow)).ok, false);
+    assert.equal((await checkEgress('http://[64:ff9b:1::a14:1e28]/', allow)).ok, false);
+    const localNat64 = [normalizeAllowEntry('64:ff9b:1:abcd::/96')];
+    assert.equal((await checkEgress('http://[64:ff9b:1:abcd::808:808]/', localNat64)).ok, true);
+    assert.equal((await checkEgress('http://[64:ff9b:1:abce::808:808]/', localNat64)).ok, false);
   });
 
   it('refuses a name if any of its addresses is internal (one bad answer is enough)', async () => {
@@ -118,5 +181,6 @@ describe('egress guard', () => {
     assert.throws(() => normalizeAllowEntry('10.0.0.0/8/8'));
     assert.equal(canonicalAddress('::ffff:7f00:1'), '127.0.0.1');
     assert.equal(canonicalAddress('[0:0:0:0:0:0:0:1]'), '::1');
+    assert.equal(canonicalAddress('64:FF9B::8.8.8.8'), '64:ff9b::808:808');
   });
 });

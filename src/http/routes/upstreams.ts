@@ -201,7 +201,8 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       config: { roles: ['admin', 'security', 'owner'] },
       schema: {
         tags,
-        summary: 'Change an upstream (moving it to another team: admin or security)',
+        summary:
+          'Change an upstream (another team: admin or security; carrying a credential, any change but its limits takes the right to attach that credential)',
         params: NameParams,
         body: Strict({
           kind: Type.Optional(UpstreamFields.kind),
