@@ -219,7 +219,7 @@ export async function mcpGatewayRoutes(
         webRequest(request, 'POST', body),
         body,
       );
-      return relayResponse(request, reply, response);
+      return relayResponse(reply, response);
     },
   );
 
@@ -235,7 +235,7 @@ export async function mcpGatewayRoutes(
         webRequest(request, 'GET'),
         closed.signal,
       );
-      return relayResponse(request, reply, response);
+      return relayResponse(reply, response);
     },
   );
 
@@ -256,7 +256,7 @@ export async function mcpGatewayRoutes(
           });
       }
       const session = await resolveSession(deps, context);
-      if (session === undefined) return relayResponse(request, reply, sessionNotFound());
+      if (session === undefined) return relayResponse(reply, sessionNotFound());
       await sessions.end(session.hash);
       upstreams.endSession(session.hash, true);
       return reply.code(200).send();
@@ -265,11 +265,7 @@ export async function mcpGatewayRoutes(
 }
 
 /** The MCP server's Response on the wire: a JSON body as it is, an event stream as it comes. */
-async function relayResponse(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  response: Response,
-): Promise<FastifyReply> {
+async function relayResponse(reply: FastifyReply, response: Response): Promise<FastifyReply> {
   reply.code(response.status);
   response.headers.forEach((value, name) => void reply.header(name, value));
   const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
@@ -277,8 +273,8 @@ async function relayResponse(
     return reply.send(Buffer.from(await response.arrayBuffer()));
   }
   const stream = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
-  // The agent left: the web stream is cancelled, which the transport sees.
-  request.raw.on('close', () => stream.destroy());
+  // The agent left (the response closed): the web stream is cancelled, which the transport sees.
+  reply.raw.on('close', () => stream.destroy());
   return reply.send(stream);
 }
 
