@@ -21,8 +21,9 @@ export interface EverythingServer {
   readonly url: string;
   /** The JSON-RPC methods of every POST, in order (`notifications/cancelled`, …). */
   readonly received: string[];
-  /** Standalone (GET) streams open now. */
+  /** Standalone (GET) streams open now, and opened so far. */
   readonly openStreams: () => number;
+  readonly streamsOpened: () => number;
   close(): Promise<void>;
 }
 
@@ -34,6 +35,7 @@ export async function startEverything(): Promise<EverythingServer> {
   >();
   const received: string[] = [];
   let streams = 0;
+  let opened = 0;
   const http = createHttpServer((req, res) => {
     void (async () => {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
@@ -59,6 +61,7 @@ export async function startEverything(): Promise<EverythingServer> {
       }
       if (req.method === 'GET') {
         streams += 1;
+        opened += 1;
         res.on('close', () => {
           streams -= 1;
         });
@@ -74,6 +77,7 @@ export async function startEverything(): Promise<EverythingServer> {
     url: `http://127.0.0.1:${port}/mcp`,
     received,
     openStreams: () => streams,
+    streamsOpened: () => opened,
     async close() {
       for (const [sid, { transport, cleanup }] of sessions) {
         cleanup(sid);

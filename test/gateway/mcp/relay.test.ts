@@ -182,7 +182,7 @@ for (const database of await testDatabases()) {
       });
 
       it('relays what the server sends unprompted on the session stream: logs, list_changed, roots, updates', async () => {
-        const streamsBefore = everything.openStreams();
+        const streamsBefore = everything.streamsOpened();
         const { client } = await connectAgent({ roots: { listChanged: true } });
         const logs: unknown[] = [];
         const updates: string[] = [];
@@ -201,7 +201,10 @@ for (const database of await testDatabases()) {
         }));
         try {
           // The agent's stream opened the upstream session's own.
-          await until(() => everything.openStreams() > streamsBefore, 'the upstream stream');
+          await until(
+            () => everything.streamsOpened() > streamsBefore && everything.openStreams() > 0,
+            'the upstream stream',
+          );
           await client.setLoggingLevel('debug');
           await client.subscribeResource({
             uri: 'demo://resource/static/document/architecture.md',
