@@ -88,6 +88,10 @@ const MCP_METHODS: Readonly<Record<string, string>> = {
   list_tools: 'tools/list',
   read_resource: 'resources/read',
   get_prompt: 'prompts/get',
+  subscribe_resource: 'resources/subscribe',
+  elicit: 'elicitation/create',
+  sample: 'sampling/createMessage',
+  list_roots: 'roots/list',
 };
 
 /** The Cedar entity type of each action's resource (see the schema). */
@@ -97,6 +101,11 @@ const RESOURCE_TYPES: Readonly<Record<string, string>> = {
   read_resource: 'Resource',
   get_prompt: 'Prompt',
   http_request: 'Operation',
+  subscribe_resource: 'Resource',
+  listen: 'Upstream',
+  elicit: 'Upstream',
+  sample: 'Upstream',
+  list_roots: 'Upstream',
 };
 
 interface Pending {
@@ -729,6 +738,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
           latencyMs: outcome.latencyMs,
           error: outcome.error ?? null,
           ...(entry?.recordContent && content !== undefined ? { content } : {}),
+          ...(outcome.relayed !== undefined ? { relayed: outcome.relayed } : {}),
           findings: findingRows.length,
         },
       },

@@ -77,6 +77,11 @@ export interface GatewayOutcome {
   readonly error?: string;
   /** Result content, recorded only where the upstream asks for it (after redaction). */
   readonly content?: unknown;
+  /**
+   * What was relayed between agent and upstream besides the answer (MCP notifications and
+   * requests, by method; `refused`, `withheld`), counted, never their content.
+   */
+  readonly relayed?: Readonly<Record<string, number>>;
 }
 
 export interface EnforcementCore {

@@ -125,6 +125,9 @@ export async function buildHttpApp(
     enforcement: core.gateway,
     fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url), mcpEgress),
     onClosed: () => mcpEgress.close(),
+    db: core.store.db,
+    notifications: core.store.notifications,
+    clock: core.clock,
   });
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {

@@ -16,6 +16,16 @@ export const ACTIONS = {
   read_resource: 'Resource',
   /** Get an MCP prompt (`prompts/get`). */
   get_prompt: 'Prompt',
+  /** Subscribe to (or unsubscribe from) updates of an MCP resource (`resources/subscribe`). */
+  subscribe_resource: 'Resource',
+  /** Receive an MCP server's own notifications (the session's stream) and set its log level. */
+  listen: 'Upstream',
+  /** Relay an MCP server's elicitation (`elicitation/create`) to the agent. */
+  elicit: 'Upstream',
+  /** Relay an MCP server's sampling request (`sampling/createMessage`) to the agent. */
+  sample: 'Upstream',
+  /** Relay an MCP server's request for the agent's roots (`roots/list`). */
+  list_roots: 'Upstream',
   /** One operation of an HTTP upstream. */
   http_request: 'Operation',
   read_dataset: 'Dataset',

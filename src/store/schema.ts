@@ -259,6 +259,31 @@ export interface EgressAllowTable {
   created_at: string;
 }
 
+/** An agent's MCP session at the gateway (see `src/gateway/mcp/sessions.ts`). */
+export interface McpSessionTable {
+  /** SHA-256 of the session id, hex. */
+  id_hash: string;
+  identity_id: string;
+  upstream: string;
+  /** JSON: the client capabilities the gateway relays (elicitation, sampling, roots). */
+  capabilities: string;
+  protocol_version: string;
+  /** The upstream's `Mcp-Session-Id` every replica uses for this session, once one connected. */
+  upstream_session_id: string | null;
+  upstream_protocol_version: string | null;
+  created_at: string;
+  expires_at: string;
+}
+
+/** A message handed from the replica that received it to the one waiting for it. */
+export interface McpSessionMessageTable {
+  id: string;
+  mailbox: string;
+  /** The JSON-RPC message, as JSON. */
+  payload: string;
+  expires_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -283,4 +308,6 @@ export interface Database {
   secret_versions: SecretVersionTable;
   upstreams: UpstreamTable;
   egress_allowlist: EgressAllowTable;
+  mcp_sessions: McpSessionTable;
+  mcp_session_messages: McpSessionMessageTable;
 }

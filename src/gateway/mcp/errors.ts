@@ -22,6 +22,12 @@ export const MCP_REFUSAL_CODES: Readonly<Record<GatewayRefusal, number>> = {
   response_too_large: -32020,
 };
 
+/**
+ * The error a cancelled request ends with, when an answer must still close its stream: the code
+ * LSP gives "request cancelled", which JSON-RPC leaves to applications.
+ */
+export const REQUEST_CANCELLED = -32800;
+
 /** What a refusal carries in `error.data`: the stable code, the HTTP-equivalent status, the record. */
 export interface RefusalData {
   readonly code: GatewayRefusal;

@@ -1,6 +1,11 @@
-import type { FastifyInstance, FastifyReply } from 'fastify';
+import { Readable } from 'node:stream';
+import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
+import type { Kysely } from 'kysely';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
-import { TokenError, type TokenVerifier } from '../../tokens/index.js';
+import type { Clock } from '../../shared/clock.js';
+import type { Database, Notifications } from '../../store/index.js';
+import { TokenError, type AccessTokenClaims, type TokenVerifier } from '../../tokens/index.js';
 import { upstreamAudiences } from '../core.js';
 import type { EnforcementCore } from '../types.js';
 import {
@@ -11,7 +16,11 @@ import {
   protectedResourceMetadata,
   UPSTREAM_NAME,
 } from './metadata.js';
-import { handleMcpRequest } from './server.js';
+import { createMailbox } from './mailbox.js';
+import { DEFAULT_RELAY_LIMITS, type RelayLimits } from './relay.js';
+import { handleMcpRequest, resolveSession, sessionNotFound } from './server.js';
+import { createMcpSessionStore } from './sessions.js';
+import { handleMcpListen } from './stream.js';
 import { createUpstreamPool } from './upstream-pool.js';
 
 export interface McpRouteOptions {
@@ -25,7 +34,20 @@ export interface McpRouteOptions {
   readonly onClosed?: () => Promise<void>;
   /** Limits of this replica's pool of upstream clients (default: 1024 clients, 60 s idle). */
   readonly upstreamPool?: { readonly maxClients?: number; readonly idleMs?: number };
+  /** Where agent sessions and relayed messages are kept (shared by the replicas). */
+  readonly db: Kysely<Database>;
+  readonly notifications: Notifications;
+  readonly clock: Clock;
+  /** Agent sessions: idle lifetime (default 1 h), live sessions per identity and upstream (32). */
+  readonly sessions?: { readonly idleMs?: number; readonly maxPerIdentity?: number };
+  /** Bounds of relaying (defaults: `DEFAULT_RELAY_LIMITS`, calls at most 15 minutes). */
+  readonly limits?: Partial<RelayLimits & { readonly maxCallMs: number }>;
 }
+
+/** A call runs at most this long, however often its upstream reports progress. */
+export const DEFAULT_MAX_CALL_MS = 15 * 60_000;
+/** How often a replica deletes expired sessions. */
+const SWEEP_MS = 60_000;
 
 /**
  * The largest MCP message the gateway reads from an agent; the core applies the upstream's own
@@ -34,7 +56,7 @@ export interface McpRouteOptions {
 const MCP_BODY_LIMIT_BYTES = 1024 * 1024;
 
 /** Request headers of Streamable HTTP the agent-facing transport reads; nothing else is passed on. */
-const MCP_HEADERS = ['content-type', 'accept', 'mcp-protocol-version'] as const;
+const MCP_HEADERS = ['content-type', 'accept', 'mcp-protocol-version', 'mcp-session-id'] as const;
 
 interface Params {
   readonly upstream: string;
@@ -54,19 +76,52 @@ export async function mcpGatewayRoutes(
   options: McpRouteOptions,
 ): Promise<void> {
   const { issuer, verifier } = options;
-  // Per replica, in memory: connected upstream clients, one per (upstream, calling identity).
+  const sessions = createMcpSessionStore({
+    db: options.db,
+    notifications: options.notifications,
+    clock: options.clock,
+    idleMs: options.sessions?.idleMs,
+    maxPerIdentity: options.sessions?.maxPerIdentity,
+  });
+  const mailbox = createMailbox({
+    db: options.db,
+    notifications: options.notifications,
+    clock: options.clock,
+  });
+  // Per replica, in memory: connected upstream clients, one per (upstream, calling identity), or
+  // per agent session (whose upstream session every replica shares).
   const upstreams = createUpstreamPool({
     fetch: options.fetch,
     maxClients: options.upstreamPool?.maxClients,
     idleMs: options.upstreamPool?.idleMs,
+    sessions,
   });
+  // A session ended on another replica (or expired): this replica's clients of it go too.
+  sessions.onEnded((hash) => upstreams.endSession(hash, false));
+  const sweeper = setInterval(() => void sessions.sweep().catch(() => {}), SWEEP_MS);
+  sweeper.unref();
   // Ends the upstream sessions (a DELETE each, best effort) when the app closes.
   app.addHook('onClose', async () => {
+    clearInterval(sweeper);
+    mailbox.close();
+    sessions.close();
     // The pool first: ending its sessions needs the connections that `onClosed` then closes.
     await upstreams.close();
     await options.onClosed?.();
   });
-  const deps = { enforcement: options.enforcement, upstreams };
+  const deps = {
+    enforcement: options.enforcement,
+    upstreams,
+    sessions,
+    mailbox,
+    limits: {
+      ...DEFAULT_RELAY_LIMITS,
+      maxCallMs: DEFAULT_MAX_CALL_MS,
+      ...options.limits,
+    },
+  };
+  /** The verified claims of each request, from `onRequest` to its handler. */
+  const verified = new WeakMap<FastifyRequest, AccessTokenClaims>();
 
   // The SDK's transport parses the JSON-RPC body itself, so that a malformed message gets a
   // JSON-RPC parse error rather than a problem document.
@@ -88,78 +143,139 @@ export async function mcpGatewayRoutes(
     },
   );
 
+  /**
+   * Authentication first, before the body is read, with the MCP authorization spec's 401; the
+   * core checks the token again, with the rest, for every decision.
+   */
+  const authenticate = async (
+    request: FastifyRequest<{ Params: Params }>,
+    reply: FastifyReply,
+  ): Promise<FastifyReply | undefined> => {
+    const { upstream } = request.params;
+    if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
+    const token = bearerCredential(request.headers.authorization);
+    if (token === undefined) {
+      return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
+    }
+    try {
+      verified.set(request, verifier.verify(token, upstreamAudiences(issuer, upstream)).claims);
+    } catch (error) {
+      if (error instanceof TokenError) {
+        return unauthorized(reply, issuer, upstream, true, error.message);
+      }
+      throw error;
+    }
+    return undefined;
+  };
+
+  /** What every handler passes on: the request as the gateway saw it. */
+  const contextOf = (request: FastifyRequest<{ Params: Params }>) => {
+    const { upstream } = request.params;
+    const traceparent = request.headers.traceparent;
+    const length = Number(request.headers['content-length']);
+    const declared = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+    const sessionId = request.headers['mcp-session-id'];
+    const claims = verified.get(request);
+    return {
+      upstream,
+      // Present: onRequest refused the request otherwise.
+      token: bearerCredential(request.headers.authorization) ?? '',
+      identity: claims?.client_id ?? '',
+      expiresAtMs: (claims?.exp ?? 0) * 1000,
+      now: () => options.clock.now(),
+      clientAddress: request.ip,
+      requestId: request.id,
+      ...(typeof traceparent === 'string' ? { traceparent } : {}),
+      ...(declared !== undefined ? { declaredBytes: declared } : {}),
+      ...(typeof sessionId === 'string' ? { sessionId } : {}),
+    };
+  };
+
+  const webRequest = (
+    request: FastifyRequest<{ Params: Params }>,
+    method: string,
+    body?: string,
+  ) => {
+    const headers = new Headers();
+    for (const name of MCP_HEADERS) {
+      const value = request.headers[name];
+      if (typeof value === 'string') headers.set(name, value);
+    }
+    return new Request(mcpResourceUrl(issuer, request.params.upstream), {
+      method,
+      headers,
+      ...(body !== undefined ? { body } : {}),
+    });
+  };
+
   app.post<{ Params: Params; Body: string }>(
     `${MCP_GATEWAY_PATH}/:upstream`,
-    {
-      bodyLimit: MCP_BODY_LIMIT_BYTES,
-      onRequest: async (request, reply) => {
-        const { upstream } = request.params;
-        if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
-        const token = bearerCredential(request.headers.authorization);
-        if (token === undefined) {
-          return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
-        }
-        try {
-          // The same audiences the core accepts; the core checks again, with the rest, per method.
-          verifier.verify(token, upstreamAudiences(issuer, upstream));
-        } catch (error) {
-          if (error instanceof TokenError) {
-            return unauthorized(reply, issuer, upstream, true, error.message);
-          }
-          throw error;
-        }
-        return undefined;
-      },
-    },
+    { bodyLimit: MCP_BODY_LIMIT_BYTES, onRequest: authenticate },
     async (request, reply) => {
-      const { upstream } = request.params;
-      const headers = new Headers();
-      for (const name of MCP_HEADERS) {
-        const value = request.headers[name];
-        if (typeof value === 'string') headers.set(name, value);
-      }
-      const traceparent = request.headers.traceparent;
-      const length = Number(request.headers['content-length']);
-      const declared = Number.isSafeInteger(length) && length >= 0 ? length : undefined;
+      const body = typeof request.body === 'string' ? request.body : '';
       const response = await handleMcpRequest(
         deps,
-        {
-          upstream,
-          // Present: onRequest refused the request otherwise.
-          token: bearerCredential(request.headers.authorization) ?? '',
-          clientAddress: request.ip,
-          requestId: request.id,
-          ...(typeof traceparent === 'string' ? { traceparent } : {}),
-          ...(declared !== undefined ? { declaredBytes: declared } : {}),
-        },
-        new Request(mcpResourceUrl(issuer, upstream), {
-          method: 'POST',
-          headers,
-          body: typeof request.body === 'string' ? request.body : '',
-        }),
+        contextOf(request),
+        webRequest(request, 'POST', body),
+        body,
       );
-      reply.code(response.status);
-      response.headers.forEach((value, name) => void reply.header(name, value));
-      return reply.send(Buffer.from(await response.arrayBuffer()));
+      return relayResponse(reply, response);
     },
   );
 
-  // Stateless towards agents: no standalone SSE stream to open (GET) and no session to end
-  // (DELETE); the pooled upstream sessions are the gateway's own, never the agent's. The spec
-  // lets a server answer both with 405, and the SDK's client takes that in its stride.
-  app.route<{ Params: Params }>({
-    method: ['GET', 'DELETE'],
-    url: `${MCP_GATEWAY_PATH}/:upstream`,
-    handler: async (_request, reply) =>
-      reply
-        .code(405)
-        .header('allow', 'POST')
-        .send({
-          jsonrpc: '2.0',
-          error: { code: -32000, message: 'Method not allowed: this gateway is stateless.' },
-          id: null,
-        }),
-  });
+  app.get<{ Params: Params }>(
+    `${MCP_GATEWAY_PATH}/:upstream`,
+    { onRequest: authenticate },
+    async (request, reply) => {
+      const closed = new AbortController();
+      reply.raw.on('close', () => closed.abort());
+      const response = await handleMcpListen(
+        deps,
+        contextOf(request),
+        webRequest(request, 'GET'),
+        closed.signal,
+      );
+      return relayResponse(reply, response);
+    },
+  );
+
+  // The agent ends its session: everywhere, and its upstream session with it.
+  app.delete<{ Params: Params }>(
+    `${MCP_GATEWAY_PATH}/:upstream`,
+    { onRequest: authenticate },
+    async (request, reply) => {
+      const context = contextOf(request);
+      if (context.sessionId === undefined) {
+        return reply
+          .code(405)
+          .header('allow', 'POST')
+          .send({
+            jsonrpc: '2.0',
+            error: { code: -32000, message: 'Method not allowed: there is no session to end.' },
+            id: null,
+          });
+      }
+      const session = await resolveSession(deps, context);
+      if (session === undefined) return relayResponse(reply, sessionNotFound());
+      await sessions.end(session.hash);
+      upstreams.endSession(session.hash, true);
+      return reply.code(200).send();
+    },
+  );
+}
+
+/** The MCP server's Response on the wire: a JSON body as it is, an event stream as it comes. */
+async function relayResponse(reply: FastifyReply, response: Response): Promise<FastifyReply> {
+  reply.code(response.status);
+  response.headers.forEach((value, name) => void reply.header(name, value));
+  const streaming = response.headers.get('content-type')?.startsWith('text/event-stream') ?? false;
+  if (!streaming || response.body === null) {
+    return reply.send(Buffer.from(await response.arrayBuffer()));
+  }
+  const stream = Readable.fromWeb(response.body as NodeReadableStream<Uint8Array>);
+  // The agent left (the response closed): the web stream is cancelled, which the transport sees.
+  reply.raw.on('close', () => stream.destroy());
+  return reply.send(stream);
 }
 
 /** RFC 6750 §3 with RFC 9728 §5.1's `resource_metadata`; the body in OAuth's error format. */

@@ -1,9 +1,29 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
+import type {
+  RequestHandlerExtra,
+  RequestOptions,
+} from '@modelcontextprotocol/sdk/shared/protocol.js';
 import { AjvJsonSchemaValidator } from '@modelcontextprotocol/sdk/validation/ajv';
 import {
   CallToolRequestSchema,
+  EmptyResultSchema,
+  isInitializeRequest,
+  isJSONRPCErrorResponse,
+  isJSONRPCNotification,
+  isJSONRPCRequest,
+  isJSONRPCResultResponse,
+  LATEST_PROTOCOL_VERSION,
+  SetLevelRequestSchema,
+  SubscribeRequestSchema,
+  SUPPORTED_PROTOCOL_VERSIONS,
+  UnsubscribeRequestSchema,
+  type InitializeRequest,
+  type JSONRPCMessage,
+  type Progress,
+  type ServerNotification,
+  type ServerRequest,
   CallToolResultSchema,
   ErrorCode,
   GetPromptRequestSchema,
@@ -21,10 +41,14 @@ import {
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
-import { JsonRpcError, plainMessage, refusalError } from './errors.js';
+import { JsonRpcError, plainMessage, REQUEST_CANCELLED, refusalError } from './errors.js';
+import type { Mailbox } from './mailbox.js';
+import { answerBox, cancelBox, createRelay, type RelayLimits } from './relay.js';
+import type { McpSession, McpSessionStore } from './sessions.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
 type Allowed = Extract<GatewayVerdict, { outcome: 'allow' }>;
+type Extra = RequestHandlerExtra<ServerRequest, ServerNotification>;
 
 // JSON-RPC codes arrive as plain numbers; compared as such.
 const REQUEST_TIMEOUT: number = ErrorCode.RequestTimeout;
@@ -36,6 +60,14 @@ export interface McpGatewayDeps {
   readonly enforcement: EnforcementCore;
   /** This replica's connected upstream clients (see `createUpstreamPool`). */
   readonly upstreams: UpstreamPool;
+  /** Agent sessions, shared by the replicas through the database. */
+  readonly sessions: McpSessionStore;
+  /** Hands agents' answers and cancellations to the replica that waits for them. */
+  readonly mailbox: Mailbox;
+  readonly limits: RelayLimits & {
+    /** How long a call may run at most, however often its upstream reports progress. */
+    readonly maxCallMs: number;
+  };
 }
 
 /** The HTTP request around one MCP message, as the gateway saw it. */
@@ -48,6 +80,56 @@ export interface McpRequestContext {
   readonly traceparent?: string | undefined;
   /** The HTTP body's declared size (Content-Length), for the core's request limit. */
   readonly declaredBytes?: number | undefined;
+  /** The token's workload identity (`client_id`), verified: the owner of any session it opens. */
+  readonly identity: string;
+  /** The `Mcp-Session-Id` the agent sent, if any. */
+  readonly sessionId?: string | undefined;
+}
+
+/** MCP methods answered on an event stream, so that what the upstream sends about them is relayed. */
+const STREAMED = new Set(['tools/call', 'resources/read', 'prompts/get']);
+/** JSON-RPC ids longer than this are not looked up (a cancellation or answer to nothing of ours). */
+const MAX_ID_LENGTH = 128;
+/** How long a cancellation waits for the replica running the call to pick it up. */
+const CANCEL_TTL_MS = 60_000;
+
+/** The spec's answer to a session id the server does not know (or that is not the caller's). */
+export function sessionNotFound(): Response {
+  return Response.json(
+    { jsonrpc: '2.0', error: { code: -32001, message: 'Session not found' }, id: null },
+    { status: 404 },
+  );
+}
+
+/**
+ * The agent's session named by `context.sessionId`, when it is live and the caller's own. A
+ * session presented with another identity's token is refused like an unknown one, and the attempt
+ * is recorded.
+ */
+export async function resolveSession(
+  deps: McpGatewayDeps,
+  context: McpRequestContext,
+): Promise<McpSession | undefined> {
+  if (context.sessionId === undefined) return undefined;
+  const session = await deps.sessions.find(context.sessionId, context.upstream);
+  if (session === undefined) return undefined;
+  if (session.identityId !== context.identity) {
+    await deps.enforcement.reject(
+      {
+        token: context.token,
+        upstream: context.upstream,
+        action: 'listen',
+        operation: context.upstream,
+        clientAddress: context.clientAddress,
+        requestId: context.requestId,
+      },
+      'forbidden',
+      'The MCP session belongs to another identity.',
+    );
+    return undefined;
+  }
+  deps.sessions.touch(session);
+  return session;
 }
 
 /**
@@ -58,35 +140,166 @@ export interface McpRequestContext {
 const SCHEMA_VALIDATOR = new AjvJsonSchemaValidator();
 
 /** Capabilities the gateway offers every agent, whatever the upstream offers (see `listOrEmpty`). */
-const CAPABILITIES = { tools: {}, resources: {}, prompts: {} } as const;
+const CAPABILITIES = {
+  tools: { listChanged: true },
+  resources: { subscribe: true, listChanged: true },
+  prompts: { listChanged: true },
+  logging: {},
+} as const;
 
 /**
- * Serves one HTTP request of MCP Streamable HTTP for the agent: a fresh stateless server
- * (`sessionIdGenerator: undefined`) answers with JSON, and every method that reaches the
- * upstream is decided by the enforcement core first. The agent-facing leg keeps no state, so any
- * replica can serve any request of an agent's conversation; the upstream leg uses the replica's
- * pool of connected clients, which is an optimisation only (a replica without one connects).
+ * Serves one POST of MCP Streamable HTTP for the agent with a fresh server: every method that
+ * reaches the upstream is decided by the enforcement core first.
+ *
+ * `initialize` opens an agent session (see `McpSessionStore`): its id comes back in
+ * `Mcp-Session-Id`, and what the agent declared is kept in the database, so any replica serves
+ * the session's later requests without having seen it. A request without a session id is served
+ * statelessly (nothing the agent did not declare is relayed to it). Calls that can run long
+ * (`tools/call`, `resources/read`, `prompts/get`) are answered on an event stream that carries
+ * what the upstream sends about them (progress, log lines, elicitation, sampling, roots); the
+ * rest with JSON. Answers to relayed requests and cancellations are handed, through the
+ * mailbox, to whichever replica waits for them.
  */
 export async function handleMcpRequest(
   deps: McpGatewayDeps,
   context: McpRequestContext,
   request: Request,
+  body: string,
 ): Promise<Response> {
+  const messages = parseMessages(body);
+  const initialize = initializeOf(messages);
+  let session: McpSession | undefined;
+  let newSessionId: string | undefined;
+  if (initialize !== undefined) {
+    const requested = initialize.params.protocolVersion;
+    const created = await deps.sessions.create({
+      identityId: context.identity,
+      upstream: context.upstream,
+      capabilities: initialize.params.capabilities,
+      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+        ? requested
+        : LATEST_PROTOCOL_VERSION,
+    });
+    for (const hash of created.ended) deps.upstreams.endSession(hash, false);
+    session = created.session;
+    newSessionId = created.id;
+  } else if (context.sessionId !== undefined) {
+    session = await resolveSession(deps, context);
+    if (session === undefined) return sessionNotFound();
+  }
+
   const mcp = new McpServer(
     { name: `steward-gateway/${context.upstream}`, version: '0.1.0' },
     { capabilities: CAPABILITIES, jsonSchemaValidator: SCHEMA_VALIDATOR },
   );
-  addHandlers(mcp.server, deps, context);
-  const server = mcp;
-  // No `sessionIdGenerator`: stateless mode, no `Mcp-Session-Id` issued or checked.
-  const transport = new WebStandardStreamableHTTPServerTransport({ enableJsonResponse: true });
-  await server.connect(transport);
-  try {
-    return await transport.handleRequest(request);
-  } finally {
-    // JSON mode: every answer is in the Response already, so the server can go.
-    await server.close().catch(() => {});
+  addHandlers(mcp.server, deps, context, session);
+  const streamed = messages.some((m) => isJSONRPCRequest(m) && STREAMED.has(m.method));
+  const transport = new WebStandardStreamableHTTPServerTransport({
+    enableJsonResponse: !streamed,
+    // Set only for `initialize`: the transport then answers with `Mcp-Session-Id`. Later
+    // requests are checked against the database above, not by a transport that never saw them.
+    ...(newSessionId !== undefined ? { sessionIdGenerator: () => newSessionId } : {}),
+  });
+  await mcp.connect(transport);
+  interceptAgentMessages(transport, deps, session);
+  if (!streamed) {
+    try {
+      return await transport.handleRequest(request, { parsedBody: safeJson(body) });
+    } finally {
+      // JSON mode: every answer is in the Response already, so the server can go.
+      await mcp.close().catch(() => {});
+    }
   }
+  // Event stream: the server goes when the last answer has been written (or could not be).
+  const open = new Set(messages.filter(isJSONRPCRequest).map((m) => m.id));
+  const send = transport.send.bind(transport);
+  transport.send = async (message, options) => {
+    const answer = isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
+    try {
+      await send(message, options);
+    } finally {
+      if (answer) {
+        if (message.id !== undefined) open.delete(message.id);
+        if (open.size === 0) setImmediate(() => void mcp.close().catch(() => {}));
+      }
+    }
+  };
+  return transport.handleRequest(request, { parsedBody: safeJson(body) });
+}
+
+/** The `initialize` request among `messages`, if any. */
+function initializeOf(messages: readonly JSONRPCMessage[]): InitializeRequest | undefined {
+  for (const message of messages) if (isInitializeRequest(message)) return message;
+  return undefined;
+}
+
+/** The body's JSON-RPC messages, for routing; the transport validates them in full. */
+function parseMessages(body: string): JSONRPCMessage[] {
+  const parsed = safeJson(body);
+  const list: unknown[] = Array.isArray(parsed) ? parsed : [parsed];
+  return list.filter(
+    (m): m is JSONRPCMessage => typeof m === 'object' && m !== null && 'jsonrpc' in m,
+  );
+}
+
+function safeJson(body: string): unknown {
+  try {
+    return JSON.parse(body) as unknown;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What an agent sends that is no request: its answers to relayed requests (ids the gateway
+ * made, `stw-…`) and its cancellations go to the mailbox, whichever replica waits for them;
+ * both only within the agent's own session. Everything else goes to the server as usual.
+ */
+function interceptAgentMessages(
+  transport: WebStandardStreamableHTTPServerTransport,
+  deps: McpGatewayDeps,
+  session: McpSession | undefined,
+): void {
+  const onmessage = transport.onmessage;
+  transport.onmessage = (message, extra) => {
+    if (isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message)) {
+      const id = message.id;
+      if (
+        session !== undefined &&
+        typeof id === 'string' &&
+        id.startsWith('stw-') &&
+        id.length <= MAX_ID_LENGTH
+      ) {
+        void deps.mailbox
+          .deliver(
+            answerBox(session.hash, id),
+            JSON.stringify(message),
+            deps.limits.requestTimeoutMs,
+          )
+          .catch(() => {});
+      }
+      return;
+    }
+    if (isJSONRPCNotification(message) && message.method === 'notifications/cancelled') {
+      const requestId = message.params?.['requestId'];
+      if (
+        session !== undefined &&
+        (typeof requestId === 'number' || typeof requestId === 'string') &&
+        String(requestId).length <= MAX_ID_LENGTH
+      ) {
+        const reason = message.params?.['reason'];
+        void deps.mailbox
+          .deliver(
+            cancelBox(session.hash, requestId),
+            typeof reason === 'string' ? reason.slice(0, 200) : '',
+            CANCEL_TTL_MS,
+          )
+          .catch(() => {});
+      }
+      return;
+    }
+    onmessage?.(message, extra);
+  };
 }
 
 /**
@@ -97,6 +310,7 @@ function addHandlers(
   server: McpServer['server'],
   deps: McpGatewayDeps,
   context: McpRequestContext,
+  session: McpSession | undefined,
 ): void {
   const { enforcement } = deps;
 
@@ -157,11 +371,19 @@ function addHandlers(
     return entries.filter((_, index) => shown[index]);
   }
 
+  /** What a forwarded call relays: the agent request it serves, and its progress token. */
+  interface Relaying {
+    readonly extra: Extra;
+    readonly operation: string;
+  }
+
   async function forward<T>(
     verdict: Allowed,
-    send: (client: Client, timeout: number) => Promise<T>,
+    send: (client: Client, options: RequestOptions) => Promise<T>,
+    relaying?: Relaying,
   ): Promise<T> {
     const started = performance.now();
+    const relayed: Record<string, number> = {};
     const record = (status: number, bytes: number, error?: string, content?: unknown) =>
       enforcement.complete({
         recordId: verdict.recordId,
@@ -172,21 +394,100 @@ function addHandlers(
         // Always handed over: the core scans every result for credentials, and keeps the
         // content in the record only where the upstream asks for it.
         ...(content !== undefined ? { content } : {}),
+        ...(Object.keys(relayed).length > 0 ? { relayed } : {}),
       });
+    const { upstream } = verdict;
+    // The call's own limits: `timeoutMs` of silence (progress and relayed messages count as
+    // activity; a relayed request waiting for a person does not run the clock), and the
+    // gateway's cap on a whole call; and the agent's cancellation, from whichever replica.
+    // The SDK keeps listening to a request's signal after it is answered (an abort then would
+    // still send `notifications/cancelled`), so the signal aborts only while the call runs.
+    const controller = new AbortController();
+    let running = true;
+    let cancelledByAgent = false;
+    const abort = (reason: McpError) => {
+      if (running) controller.abort(reason);
+    };
+    const timeoutError = () => new McpError(ErrorCode.RequestTimeout, 'Request timed out');
+    const idle = idleTimer(upstream.timeoutMs, () => abort(timeoutError()));
+    const total = setTimeout(() => abort(timeoutError()), deps.limits.maxCallMs);
+    const waited = new AbortController();
+    const agentRequestId = relaying?.extra.requestId;
+    if (session !== undefined && agentRequestId !== undefined) {
+      deps.mailbox
+        .wait(cancelBox(session.hash, agentRequestId), {
+          timeoutMs: deps.limits.maxCallMs,
+          signal: waited.signal,
+        })
+        .then(
+          () => {
+            cancelledByAgent = running;
+            abort(new McpError(REQUEST_CANCELLED, 'The agent cancelled the request.'));
+          },
+          () => {},
+        );
+    }
+    const secrets = [
+      ...Object.values(verdict.inject.headers),
+      ...Object.values(verdict.inject.query),
+    ];
+    const relay =
+      relaying === undefined
+        ? undefined
+        : createRelay({
+            enforcement,
+            mailbox: deps.mailbox,
+            limits: deps.limits,
+            session,
+            call: callBase(relaying.extra._meta),
+            operation: relaying.operation,
+            send: (message) => relaying.extra.sendNotification(message as never),
+            secrets,
+            counts: relayed,
+            waiting: (on) => idle.pause(on),
+            activity: () => idle.touch(),
+          });
+    const progressToken = relaying?.extra._meta?.progressToken;
+    const options: RequestOptions = {
+      timeout: deps.limits.maxCallMs,
+      signal: controller.signal,
+      ...(progressToken !== undefined && relaying !== undefined
+        ? {
+            onprogress: (progress: Progress) => {
+              idle.touch();
+              relayed['notifications/progress'] = (relayed['notifications/progress'] ?? 0) + 1;
+              void relaying.extra
+                .sendNotification({
+                  method: 'notifications/progress',
+                  params: { ...progress, progressToken },
+                })
+                .catch(() => {});
+            },
+          }
+        : {}),
+    };
     let result: T;
     try {
       result = await deps.upstreams.call(
         {
-          upstream: verdict.upstream,
-          // One upstream session per workload identity: a stateful upstream's state stays with it.
+          upstream,
+          // One upstream session per agent session (or, for a stateless agent, per identity): a
+          // stateful upstream's state stays with it.
           identity: verdict.claims.client_id,
           inject: verdict.inject,
           // The core's span (or the caller's context continued), so the upstream joins the trace.
           traceparent: verdict.traceparent,
+          session,
+          relay,
+          socketMs: deps.limits.maxCallMs,
         },
-        send,
+        (client) => send(client, options),
       );
     } catch (error) {
+      if (cancelledByAgent) {
+        await record(499, 0, 'cancelled');
+        throw new JsonRpcError(REQUEST_CANCELLED, 'The request was cancelled.');
+      }
       if (timedOut(error)) {
         await record(504, 0, 'upstream_timeout');
         throw refusalError({
@@ -208,9 +509,15 @@ function addHandlers(
         message: 'The upstream MCP server could not be reached.',
         recordId: verdict.recordId,
       });
+    } finally {
+      running = false;
+      idle.clear();
+      clearTimeout(total);
+      // Ends the wait for a cancellation.
+      waited.abort();
     }
     const bytes = Buffer.byteLength(JSON.stringify(result));
-    if (bytes > verdict.upstream.maxResponseBytes) {
+    if (bytes > upstream.maxResponseBytes) {
       await record(502, bytes, 'response_too_large');
       throw refusalError({
         code: 'response_too_large',
@@ -223,18 +530,29 @@ function addHandlers(
     return result;
   }
 
+  /** The parts of a gateway call every decision of this request shares. */
+  function callBase(meta: unknown): Omit<GatewayCall, 'action' | 'operation' | 'arguments'> {
+    const traceparent = traceparentOf(meta, context);
+    return {
+      token: context.token,
+      upstream: context.upstream,
+      clientAddress: context.clientAddress,
+      requestId: context.requestId,
+      ...(traceparent !== undefined ? { traceparent } : {}),
+      ...(context.declaredBytes !== undefined ? { declaredBytes: context.declaredBytes } : {}),
+    };
+  }
+
   /** The listing decision for an MCP upstream is about the upstream itself (`list_tools` on `Upstream`). */
   const listing = (meta: unknown) => decide('list_tools', context.upstream, undefined, meta);
 
   server.setRequestHandler(ListToolsRequestSchema, async (request) => {
     const verdict = await listing(request.params?._meta);
-    const result = await forward(verdict, (client, timeout) =>
+    const result = await forward(verdict, (client, options) =>
       client.request(
         { method: 'tools/list', params: request.params ?? {} },
         ListToolsResultSchema,
-        {
-          timeout,
-        },
+        options,
       ),
     );
     return {
@@ -243,24 +561,29 @@ function addHandlers(
     };
   });
 
-  server.setRequestHandler(CallToolRequestSchema, async (request) => {
+  server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('invoke_tool', name, args ?? {}, meta);
-    return forward(verdict, (client, timeout) =>
-      client.request({ method: 'tools/call', params: request.params }, CallToolResultSchema, {
-        timeout,
-      }),
+    return forward(
+      verdict,
+      (client, options) =>
+        client.request(
+          { method: 'tools/call', params: request.params },
+          CallToolResultSchema,
+          options,
+        ),
+      { extra, operation: name },
     );
   });
 
   server.setRequestHandler(ListResourcesRequestSchema, async (request) => {
     const verdict = await listing(request.params?._meta);
-    const result = await forward(verdict, (client, timeout) =>
+    const result = await forward(verdict, (client, options) =>
       listOrEmpty(
         client.request(
           { method: 'resources/list', params: request.params ?? {} },
           ListResourcesResultSchema,
-          { timeout },
+          options,
         ),
         { resources: [] },
       ),
@@ -272,38 +595,67 @@ function addHandlers(
   server.setRequestHandler(ListResourceTemplatesRequestSchema, async (request) => {
     // Templates name no concrete resource to decide on; every read made from one is decided.
     const verdict = await listing(request.params?._meta);
-    return forward(verdict, (client, timeout) =>
+    return forward(verdict, (client, options) =>
       listOrEmpty(
         client.request(
           { method: 'resources/templates/list', params: request.params ?? {} },
           ListResourceTemplatesResultSchema,
-          { timeout },
+          options,
         ),
         { resourceTemplates: [] },
       ),
     );
   });
 
-  server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
+  server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const { uri, _meta: meta } = request.params;
     const verdict = await decide('read_resource', uri, undefined, meta);
-    return forward(verdict, (client, timeout) =>
+    return forward(
+      verdict,
+      (client, options) =>
+        client.request(
+          { method: 'resources/read', params: request.params },
+          ReadResourceResultSchema,
+          options,
+        ),
+      { extra, operation: uri },
+    );
+  });
+
+  // Subscribing and unsubscribing are one action: who may no longer subscribe may not
+  // unsubscribe either, and the gateway's stream stops relaying updates policy would not allow.
+  for (const [schema, method] of [
+    [SubscribeRequestSchema, 'resources/subscribe'],
+    [UnsubscribeRequestSchema, 'resources/unsubscribe'],
+  ] as const) {
+    server.setRequestHandler(schema, async (request) => {
+      const { uri, _meta: meta } = request.params;
+      const verdict = await decide('subscribe_resource', uri, undefined, meta);
+      return forward(verdict, (client, options) =>
+        client.request({ method, params: request.params }, EmptyResultSchema, options),
+      );
+    });
+  }
+
+  server.setRequestHandler(SetLevelRequestSchema, async (request) => {
+    const verdict = await decide('listen', context.upstream, undefined, request.params._meta);
+    return forward(verdict, (client, options) =>
       client.request(
-        { method: 'resources/read', params: request.params },
-        ReadResourceResultSchema,
-        { timeout },
+        { method: 'logging/setLevel', params: request.params },
+        EmptyResultSchema,
+        options,
       ),
     );
   });
 
   server.setRequestHandler(ListPromptsRequestSchema, async (request) => {
     const verdict = await listing(request.params?._meta);
-    const result = await forward(verdict, (client, timeout) =>
+    const result = await forward(verdict, (client, options) =>
       listOrEmpty(
         client.request(
           { method: 'prompts/list', params: request.params ?? {} },
           ListPromptsResultSchema,
-          { timeout },
+          options,
         ),
         { prompts: [] },
       ),
@@ -312,13 +664,18 @@ function addHandlers(
     return { ...result, prompts };
   });
 
-  server.setRequestHandler(GetPromptRequestSchema, async (request) => {
+  server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('get_prompt', name, args ?? {}, meta);
-    return forward(verdict, (client, timeout) =>
-      client.request({ method: 'prompts/get', params: request.params }, GetPromptResultSchema, {
-        timeout,
-      }),
+    return forward(
+      verdict,
+      (client, options) =>
+        client.request(
+          { method: 'prompts/get', params: request.params },
+          GetPromptResultSchema,
+          options,
+        ),
+      { extra, operation: name },
     );
   });
 }
@@ -356,3 +713,32 @@ function traceparentOf(meta: unknown, context: McpRequestContext): string | unde
 }
 
 const TRACEPARENT = /^[0-9a-f]{2}-[0-9a-f]{32}-[0-9a-f]{16}-[0-9a-f]{2}$/;
+
+/**
+ * A call's silence limit: `onIdle` after `ms` without activity, restarted by `touch`, held while
+ * `pause(true)` (a relayed request waits for the agent).
+ */
+function idleTimer(
+  ms: number,
+  onIdle: () => void,
+): {
+  touch(): void;
+  pause(on: boolean): void;
+  clear(): void;
+} {
+  let paused = 0;
+  let timer: NodeJS.Timeout | undefined;
+  const arm = () => {
+    clearTimeout(timer);
+    timer = paused > 0 ? undefined : setTimeout(onIdle, ms);
+  };
+  arm();
+  return {
+    touch: arm,
+    pause(on) {
+      paused += on ? 1 : -1;
+      arm();
+    },
+    clear: () => clearTimeout(timer),
+  };
+}

@@ -2,6 +2,8 @@ import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream } from '../../upstreams/types.js';
+import type { RelayTarget } from './relay.js';
+import type { McpSession, McpSessionStore } from './sessions.js';
 import {
   connectUpstream,
   outsideCalls,
@@ -24,6 +26,8 @@ export interface UpstreamPoolOptions {
   readonly idleMs?: number | undefined;
   /** Milliseconds on a monotonic clock (default: `performance.now`). */
   readonly now?: (() => number) | undefined;
+  /** Where agent sessions record the upstream session they share across replicas. */
+  readonly sessions?: Pick<McpSessionStore, 'claimUpstream' | 'forgetUpstream' | 'upstreamOf'>;
 }
 
 /** Whom a call is for, and what it carries: the verdict's upstream, caller and injection. */
@@ -36,6 +40,15 @@ export interface UpstreamCallTarget {
     readonly query: Readonly<Record<string, string>>;
   };
   readonly traceparent?: string | undefined;
+  /**
+   * The agent's session: its upstream session is its own (declaring what the agent declared),
+   * shared by every replica that serves it. Without one, the identity's pooled session is used.
+   */
+  readonly session?: McpSession | undefined;
+  /** Where the upstream's messages about this call go. */
+  readonly relay?: RelayTarget | undefined;
+  /** How long one upstream HTTP request of this call may stay open (default: `timeoutMs`). */
+  readonly socketMs?: number | undefined;
 }
 
 /**
@@ -56,6 +69,16 @@ export interface UpstreamPool {
     target: UpstreamCallTarget,
     send: (client: Client, timeoutMs: number) => Promise<T>,
   ): Promise<T>;
+  /**
+   * Opens the upstream session's standalone stream for `target` (its agent session's, with its
+   * credential) and relays what arrives to `target.relay` until `signal` aborts or it ends.
+   */
+  listen(target: UpstreamCallTarget, signal: AbortSignal): Promise<void>;
+  /**
+   * Drops this replica's clients of an agent session; with `terminate`, ends the upstream session
+   * too (the agent ended its own).
+   */
+  endSession(hash: string, terminate: boolean): void;
   /** How many clients are pooled (connected or connecting). */
   readonly size: number;
   /** Closes the clients idle for longer than the idle limit; the pool also does this on a timer. */
@@ -66,6 +89,8 @@ export interface UpstreamPool {
 
 interface Entry {
   readonly key: string;
+  /** The agent session whose upstream session this is, if any. */
+  readonly session: string | undefined;
   readonly url: string;
   readonly upstreamId: string;
   readonly ready: Promise<UpstreamConnection>;
@@ -120,16 +145,15 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
       // eslint-disable-next-line prefer-const
       let created: Entry;
       // Started inside the first caller's call scope: `initialize` carries its credential.
-      const ready = connectUpstream({ key, url: upstream.url, timeoutMs, fetch: baseFetch }).then(
-        (connection) => {
-          created.connection = connection;
-          // Closed under us (the transport gave up): a later call connects anew.
-          connection.client.onclose = () => retire(created, false);
-          return connection;
-        },
-      );
+      const ready = connectFor(key, target, timeoutMs).then((connection) => {
+        created.connection = connection;
+        // Closed under us (the transport gave up): a later call connects anew.
+        connection.client.onclose = () => retire(created, false);
+        return connection;
+      });
       created = {
         key,
+        session: target.session?.hash,
         url: upstream.url,
         upstreamId: upstream.id,
         ready,
@@ -156,6 +180,36 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     return entry;
   }
 
+  /**
+   * Connects for `target`. An agent session's upstream session is opened once, by whichever
+   * replica needs it first, and recorded; the others join it (no second `initialize`). Two that
+   * raced: the first recorded wins, the other ends its own and joins.
+   */
+  async function connectFor(
+    key: string,
+    target: UpstreamCallTarget,
+    timeoutMs: number,
+  ): Promise<UpstreamConnection> {
+    const base = { key, url: target.upstream.url, timeoutMs, fetch: baseFetch };
+    const session = target.session;
+    const store = options.sessions;
+    if (session === undefined || store === undefined) return connectUpstream(base);
+    const capabilities = session.capabilities;
+    const recorded = session.upstreamSession ?? (await store.upstreamOf(session.hash));
+    if (recorded !== undefined)
+      return connectUpstream({ ...base, capabilities, session: recorded });
+    const connection = await connectUpstream({ ...base, capabilities });
+    const own = connection.sessionId;
+    if (own === undefined) return connection;
+    const winner = await store.claimUpstream(session.hash, {
+      id: own,
+      protocolVersion: connection.protocolVersion ?? '',
+    });
+    if (winner === undefined || winner.id === own) return connection;
+    await outsideCalls(() => connection.close(true));
+    return connectUpstream({ ...base, capabilities, session: winner });
+  }
+
   function release(entry: Entry): void {
     entry.inFlight -= 1;
     entry.lastUsed = now();
@@ -166,7 +220,8 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   function retire(entry: Entry, terminate: boolean): void {
     if (entry.retired) return;
     entry.retired = true;
-    entry.terminate = terminate;
+    // An agent session's upstream session is shared by the replicas: only its end ends it.
+    entry.terminate = terminate && entry.session === undefined;
     if (entries.get(entry.key) === entry) entries.delete(entry.key);
     if (entry.inFlight === 0) shut(entry);
   }
@@ -189,24 +244,37 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     send: (client: Client, timeoutMs: number) => Promise<T>,
   ): Promise<T> {
     if (closed) throw new Error('The upstream client pool is closed.');
+    return run(target, (connection) => send(connection.client, target.upstream.timeoutMs));
+  }
+
+  async function run<T>(
+    target: UpstreamCallTarget,
+    use: (connection: UpstreamConnection) => Promise<T>,
+  ): Promise<T> {
+    if (closed) throw new Error('The upstream client pool is closed.');
     const { upstream } = target;
     // Names match NAME_PATTERN (no spaces), so the key is unambiguous.
-    const key = `${upstream.name} ${target.identity}`;
+    const key = `${upstream.name} ${target.identity} ${target.session?.hash ?? ''}`;
     const data: UpstreamCallData = {
       headers: target.inject.headers,
       query: target.inject.query,
       traceparent: target.traceparent,
-      timeoutMs: upstream.timeoutMs,
+      timeoutMs: target.socketMs ?? upstream.timeoutMs,
+      relay: target.relay,
     };
     return withCallData(key, data, async () => {
       for (let attempt = 1; ; attempt += 1) {
         const entry = acquire(key, target, upstream.timeoutMs);
         try {
           const connection = await entry.ready;
-          return await send(connection.client, upstream.timeoutMs);
+          return await use(connection);
         } catch (error) {
           const lost = sessionLost(error, entry);
           if (lost || !answeredOn(error, entry)) retire(entry, false);
+          if (lost && entry.session !== undefined && entry.connection?.sessionId !== undefined) {
+            // The upstream lost the shared session: the next connection opens and records one.
+            await options.sessions?.forgetUpstream(entry.session, entry.connection.sessionId);
+          }
           if (lost && attempt === 1) continue;
           throw error;
         } finally {
@@ -227,6 +295,16 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
 
   return {
     call,
+    listen: (target, signal) => run(target, (connection) => connection.listen(signal)),
+    endSession(hash, terminate) {
+      for (const entry of [...entries.values()]) {
+        if (entry.session !== hash || entry.retired) continue;
+        retire(entry, false);
+        // The agent ended its session: so ends the upstream one, once, from here (read when
+        // the connection closes, after its last call).
+        entry.terminate = terminate;
+      }
+    },
     get size() {
       return entries.size;
     },

@@ -241,9 +241,15 @@ for (const database of await testDatabases()) {
       }
     });
 
-    it('answers GET and DELETE with 405: the gateway keeps no session', async () => {
+    it('answers GET and DELETE without a session with 405, and without a token with 401', async () => {
+      const token = await gw.token();
       for (const method of ['GET', 'DELETE']) {
-        const response = await fetch(`${url()}/gw/mcp/${UPSTREAM}`, { method });
+        const anonymous = await fetch(`${url()}/gw/mcp/${UPSTREAM}`, { method });
+        assert.equal(anonymous.status, 401);
+        const response = await fetch(`${url()}/gw/mcp/${UPSTREAM}`, {
+          method,
+          headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' },
+        });
         assert.equal(response.status, 405);
         assert.equal(response.headers.get('allow'), 'POST');
       }
