@@ -2,8 +2,9 @@
  * What the documentation tells people to type, held to the code: every `steward …` command and
  * flag in README.md, docs/, the examples' and the SDK's READMEs and the CLI's own --help examples
  * exists in the CLI (read from the commander program itself); every `npm run X` is a script of
- * package.json; every STEWARD_* variable named is read somewhere; and docs/audit-events.md lists
- * exactly the event types of src/audit, each of which some code writes.
+ * package.json; every STEWARD_* variable named is read somewhere; docs/architecture.md's layout
+ * names every folder of src/; and docs/audit-events.md lists exactly the event types of
+ * src/audit, each of which some code writes.
  */
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -255,6 +256,39 @@ describe('the documentation matches the code', () => {
       }
     }
     assert.deepEqual([...problems], []);
+  });
+
+  it('docs/architecture.md lists every folder of src/, and no other; README.md the top ones', () => {
+    // The layout block: `src/` and then two spaces of indent per level (`  gateway/`, `    http/`).
+    const layout = read('docs/architecture.md').split('```')[1] ?? '';
+    const listed: string[] = [];
+    const stack: string[] = [];
+    let inSrc = false;
+    for (const line of layout.split('\n')) {
+      const entry = /^( *)([\w.-]+)\/(?: |$)/.exec(line);
+      if (!entry) continue;
+      const depth = (entry[1] ?? '').length / 2;
+      if (depth === 0) {
+        inSrc = entry[2] === 'src';
+        continue;
+      }
+      if (!inSrc) continue;
+      stack.length = depth - 1;
+      stack.push(entry[2] ?? '');
+      listed.push(stack.join('/'));
+    }
+    const folders = readdirSync(path.join(ROOT, 'src'), { recursive: true, withFileTypes: true })
+      .filter((entry) => entry.isDirectory())
+      .map((entry) =>
+        path.relative(path.join(ROOT, 'src'), path.join(entry.parentPath, entry.name)),
+      )
+      .map((folder) => folder.split(path.sep).join('/'));
+    assert.ok(folders.length > 20, `found only ${folders.length} folders`);
+    assert.deepEqual([...listed].sort(), [...folders].sort());
+    // The README's "Where things are" names every top-level one too.
+    const readme = read('README.md');
+    const missing = folders.filter((f) => !f.includes('/') && !readme.includes(`\`src/${f}/\``));
+    assert.deepEqual(missing, [], 'README.md, "Where things are"');
   });
 
   describe('audit event types', () => {
