@@ -4,7 +4,7 @@
  * records of them, exit 0, and leave nothing behind: no listening port, no data.
  */
 import assert from 'node:assert/strict';
-import { spawn } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -15,6 +15,8 @@ import { fileURLToPath } from 'node:url';
 import { runCli } from '../support/cli.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** Every process a test started: one that a failed assertion left running is ended after. */
+const started: ChildProcess[] = [];
 
 interface Run {
   readonly code: number | null;
@@ -43,6 +45,7 @@ function start(
   ready?: RegExp,
 ): { until: Promise<string>; done: Promise<Run>; signal(name: NodeJS.Signals): void } {
   const child = spawn(command, args, { cwd: ROOT, env: cleanEnv() });
+  started.push(child);
   let stdout = '';
   let stderr = '';
   let markReady: (text: string) => void = () => undefined;
@@ -107,7 +110,12 @@ describe('steward demo', () => {
   before(async () => {
     work = await mkdtemp(path.join(tmpdir(), 'steward-demo-test-'));
   });
-  after(async () => rm(work, { recursive: true, force: true }));
+  after(async () => {
+    for (const child of started) {
+      if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL');
+    }
+    await rm(work, { recursive: true, force: true });
+  });
 
   it('npm run demo: shows the refusals and the trail, exits 0, and leaves nothing running', async () => {
     const run = await start('npm', ['run', '--silent', 'demo']).done;

@@ -52,7 +52,8 @@ Steward, the example MCP server and HTTP API (examples/), and the example agent,
 checkout of Steward (it loads examples/ with tsx, a development dependency).
 
 With --data-dir naming the data of an existing Steward (stopped), set STEWARD_ADMIN_KEY to one of
-its admin keys; the example is added beside what is there.
+its admin keys. The example is then added beside what is there, and stays: team "orders", its
+service, identity, secrets and upstreams, its policies, and an egress allowance for 127.0.0.1.
 
 Examples:
   npm run demo
