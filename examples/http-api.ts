@@ -6,7 +6,7 @@
  *
  * `setup.ts` (and so `steward demo`) starts it in its own process with {@link startOrdersApi}.
  */
-import { isMain, serveWithKey, type ExampleServer } from './serve.js';
+import { serveAlone, serveWithKey, type ExampleServer } from './serve.js';
 
 /** Starts the API on 127.0.0.1 (`port` 0, the default, picks a free one). */
 export function startOrdersApi(options: { key: string; port?: number }): Promise<ExampleServer> {
@@ -23,12 +23,9 @@ export function startOrdersApi(options: { key: string; port?: number }): Promise
   });
 }
 
-if (isMain(import.meta.url)) {
-  const key = process.env['ORDERS_API_KEY'] ?? '';
-  if (key.length < 16) {
-    console.error('Set ORDERS_API_KEY (16 characters or more).');
-    process.exit(1);
-  }
-  const server = await startOrdersApi({ key, port: Number(process.env['PORT'] ?? 4020) });
-  console.log(`orders HTTP API on ${server.url}`);
-}
+await serveAlone(import.meta.url, {
+  name: 'orders HTTP API',
+  variable: 'ORDERS_API_KEY',
+  port: 4020,
+  start: startOrdersApi,
+});

@@ -15,7 +15,7 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from '@modelcontextprotocol/sdk/types.js';
-import { isMain, serveWithKey, type ExampleServer } from './serve.js';
+import { serveAlone, serveWithKey, type ExampleServer } from './serve.js';
 
 /** The tools, in JSON Schema: the protocol-level handlers need no schema library. */
 function buildServer(): McpServer {
@@ -73,12 +73,9 @@ export function startOrdersMcpServer(options: {
   });
 }
 
-if (isMain(import.meta.url)) {
-  const key = process.env['ORDERS_MCP_KEY'] ?? '';
-  if (key.length < 16) {
-    console.error('Set ORDERS_MCP_KEY (16 characters or more).');
-    process.exit(1);
-  }
-  const server = await startOrdersMcpServer({ key, port: Number(process.env['PORT'] ?? 4010) });
-  console.log(`orders MCP server on ${server.url}`);
-}
+await serveAlone(import.meta.url, {
+  name: 'orders MCP server',
+  variable: 'ORDERS_MCP_KEY',
+  port: 4010,
+  start: startOrdersMcpServer,
+});

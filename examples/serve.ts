@@ -54,3 +54,26 @@ export function isMain(moduleUrl: string): boolean {
   const script = process.argv[1];
   return script !== undefined && moduleUrl === pathToFileURL(path.resolve(script)).href;
 }
+
+/**
+ * Runs an example tool alone when its module is the program (`npx tsx examples/<file>.ts`): its
+ * API key from `variable`, its port from PORT (default `port`). Imported, it does nothing.
+ */
+export async function serveAlone(
+  moduleUrl: string,
+  tool: {
+    name: string;
+    variable: string;
+    port: number;
+    start(options: { key: string; port: number }): Promise<ExampleServer>;
+  },
+): Promise<void> {
+  if (!isMain(moduleUrl)) return;
+  const key = process.env[tool.variable] ?? '';
+  if (key.length < 16) {
+    console.error(`Set ${tool.variable} (16 characters or more).`);
+    process.exit(1);
+  }
+  const server = await tool.start({ key, port: Number(process.env['PORT'] ?? tool.port) });
+  console.log(`${tool.name} on ${server.url}`);
+}
