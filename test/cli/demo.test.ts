@@ -1,10 +1,13 @@
 /**
  * `steward demo`, the README's short path, end to end: the real command as a subprocess, as a
  * newcomer runs it (`npm run demo`). It must narrate the gateway's refusals and the trail's
- * records of them, exit 0, and leave nothing behind: no listening port, no data.
+ * records of them, exit 0, and leave nothing behind: no listening port, no data. What it runs,
+ * examples/setup.ts, is run twice here too, in this process, on both databases: running it again
+ * on the same Steward must work.
  */
 import assert from 'node:assert/strict';
 import { spawn, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect } from 'node:net';
@@ -12,9 +15,15 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { fileURLToPath } from 'node:url';
+import { loadConfig } from '../../src/config/index.js';
+import { up } from '../../src/server/index.js';
+import { runExample } from '../../examples/setup.js';
 import { runCli } from '../support/cli.js';
+import { testDatabases, type TestDatabase } from '../support/databases.js';
 
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
+/** The admin key of the Stewards this file starts itself. */
+const EARLIER_KEY = 'demo-test-admin-key-0123456789abcdefghij';
 /** Every process a test started: one that a failed assertion left running is ended after. */
 const started: ChildProcess[] = [];
 
@@ -42,9 +51,10 @@ function cleanEnv(): Record<string, string> {
 function start(
   command: string,
   args: readonly string[],
-  ready?: RegExp,
+  options: { ready?: RegExp; env?: Record<string, string> } = {},
 ): { until: Promise<string>; done: Promise<Run>; signal(name: NodeJS.Signals): void } {
-  const child = spawn(command, args, { cwd: ROOT, env: cleanEnv() });
+  const { ready } = options;
+  const child = spawn(command, args, { cwd: ROOT, env: { ...cleanEnv(), ...options.env } });
   started.push(child);
   let stdout = '';
   let stderr = '';
@@ -84,8 +94,8 @@ function listening(url: string): Promise<boolean> {
   });
 }
 
-/** The narration every successful run prints: allowed, hidden, refused, recorded. */
-function assertNarration(stdout: string): void {
+/** The narration every successful run prints: allowed, hidden, refused, and (`trail`) recorded. */
+function assertNarration(stdout: string, { trail = true } = {}): void {
   assert.match(
     stdout,
     /^ {2}running as spiffe:\/\/steward\.local\/sandbox\/orders-agent\/planner$/m,
@@ -95,6 +105,7 @@ function assertNarration(stdout: string): void {
   assert.match(stdout, /^ {2}refund → refused by the gateway: /m);
   assert.match(stdout, /^ {2}GET \/orders\/1234 → 200 /m);
   assert.match(stdout, /^ {2}POST \/refunds → 403 refused by the gateway: forbidden: /m);
+  if (!trail) return;
   // The trail, as the demo prints it: the refused calls were decided and recorded.
   assert.match(stdout, /decision\.allow +invoke_tool +orders-mcp\/lookup_order +permitted by/);
   assert.match(stdout, /decision\.deny +invoke_tool +orders-mcp\/refund +no policy permits it/);
@@ -132,30 +143,43 @@ describe('steward demo', () => {
     assert.equal(existsSync(dataDir), false, `${dataDir} is left behind`);
   });
 
-  describe('with --data-dir', () => {
+  describe('with --data-dir of an existing Steward', () => {
     let dataDir: string;
-    let adminKey: string;
-    before(() => {
+    before(async () => {
+      // A Steward that ran before, stopped now: its data, and an admin key of its own.
       dataDir = path.join(work, 'data');
+      const earlier = await up(
+        loadConfig({
+          STEWARD_PORT: '0',
+          STEWARD_DATA_DIR: dataDir,
+          STEWARD_ADMIN_KEY: EARLIER_KEY,
+          STEWARD_LOG_LEVEL: 'silent',
+        }),
+        { announce: () => undefined },
+      );
+      await earlier.close();
     });
 
-    it('--keep: keeps Steward and the tools running with a working admin key until stopped', async () => {
+    it('--keep with its admin key: keeps Steward and the tools running until stopped', async () => {
       const demo = start(
         process.execPath,
         ['--import', 'tsx', 'src/cli/main.ts', 'demo', '--keep', '--data-dir', dataDir],
-        /Ctrl-C stops them[\s\S]*\(the tools: .*\)\n/,
+        {
+          ready: /Ctrl-C stops them[\s\S]*\(the tools: .*\)\n/,
+          env: { STEWARD_ADMIN_KEY: EARLIER_KEY },
+        },
       );
       const stdout = await demo.until;
       assertNarration(stdout);
       const url = /export STEWARD_URL=(\S+)/.exec(stdout)?.[1];
-      adminKey = /export STEWARD_ADMIN_KEY=(stw_key_\w+)/.exec(stdout)?.[1] ?? '';
-      assert.ok(url !== undefined && adminKey !== '', `prints the URL and the key:\n${stdout}`);
+      assert.ok(url !== undefined, `prints the URL:\n${stdout}`);
+      assert.ok(stdout.includes(`export STEWARD_ADMIN_KEY=${EARLIER_KEY}\n`), 'and the key');
       const whoami = await fetch(`${url}/v1/whoami`, {
-        headers: { authorization: `Bearer ${adminKey}` },
+        headers: { authorization: `Bearer ${EARLIER_KEY}` },
       });
-      assert.equal(whoami.status, 200);
       assert.equal(((await whoami.json()) as { role: string }).role, 'admin');
       const urls = printedUrls(stdout);
+      assert.equal(urls.length, 3, `Steward and two tools, in ${urls.join(' ')}`);
       for (const each of urls) assert.equal(await listening(each), true, `${each} is down`);
 
       demo.signal('SIGTERM');
@@ -166,8 +190,7 @@ describe('steward demo', () => {
       assert.ok(existsSync(path.join(dataDir, 'steward.db')), 'a given data dir is kept');
     });
 
-    it('on an existing Steward: refuses without its admin key (exit 2), runs again with it', async () => {
-      assert.ok(adminKey, 'the --keep test ran first');
+    it('without its admin key, or with a wrong one: refused with exit 2, saying what to set', async () => {
       const refused = await runCli(['demo', '--data-dir', dataDir], {
         url: 'http://127.0.0.1:9',
         key: '',
@@ -175,15 +198,99 @@ describe('steward demo', () => {
       });
       assert.equal(refused.code, 2, refused.stderr);
       assert.match(refused.stderr, /holds a Steward already[^\n]*set STEWARD_ADMIN_KEY/);
+      assert.equal(refused.stdout, '', 'said before anything started');
 
-      // Again, with the key: what exists is kept, and the tools' new addresses are taken.
-      const again = await runCli(['demo', '--data-dir', dataDir], {
+      // A key it does not know is found once Steward is up, which then stops: the process ends.
+      const wrong = await runCli(['demo', '--data-dir', dataDir], {
         url: 'http://127.0.0.1:9',
-        key: adminKey,
+        key: 'stw_key_not-a-key-of-this-steward-at-all',
       });
-      assert.equal(again.code, 0, again.stderr);
-      assertNarration(again.stdout);
-      assert.match(again.stdout, /Steward and the tools are stopped\.\n/);
+      assert.equal(wrong.code, 2, wrong.stderr);
+      assert.match(wrong.stderr, /holds a Steward already[^\n]*set STEWARD_ADMIN_KEY/);
+      assert.doesNotMatch(wrong.stdout, /running as/, 'nothing ran');
+      const url = /Steward is up at (\S+),/.exec(wrong.stdout)?.[1] ?? '';
+      assert.equal(await listening(url), false, `${url} still listens`);
     });
   });
 });
+
+/** A Steward of this process on `database`, as `steward up` starts it; and how to stop it. */
+async function stewardOn(database: TestDatabase): Promise<{ url: string; close(): Promise<void> }> {
+  if (database.name === 'sqlite') {
+    const dataDir = await mkdtemp(path.join(tmpdir(), 'steward-example-'));
+    const running = await up(
+      loadConfig({
+        STEWARD_PORT: '0',
+        STEWARD_DATA_DIR: dataDir,
+        STEWARD_ADMIN_KEY: EARLIER_KEY,
+        STEWARD_LOG_LEVEL: 'silent',
+      }),
+      { announce: () => undefined },
+    );
+    return {
+      url: running.url,
+      close: async () => {
+        await running.close();
+        await rm(dataDir, { recursive: true, force: true });
+      },
+    };
+  }
+  const store = await database.open();
+  assert.equal(store.location.kind, 'postgres');
+  const running = await up(
+    loadConfig({
+      STEWARD_PORT: '0',
+      DATABASE_URL: store.location.url,
+      STEWARD_MASTER_KEY: randomBytes(32).toString('hex'),
+      STEWARD_ADMIN_KEY: EARLIER_KEY,
+      STEWARD_LOG_LEVEL: 'silent',
+    }),
+    { announce: () => undefined },
+  );
+  return {
+    url: running.url,
+    close: async () => {
+      await running.close();
+      await store.dispose();
+    },
+  };
+}
+
+// What `steward demo` runs, in this process: run twice on one Steward, as the demo on a data dir
+// it used before (or setup.ts against the same `npm start`) does.
+for (const database of await testDatabases()) {
+  describe(`examples/setup.ts, run twice on one Steward (${database.name})`, () => {
+    it('keeps what exists, rotates the keys, follows the tools to their new ports, adds the policies once', async () => {
+      const steward = await stewardOn(database);
+      try {
+        const admin = async (route: string) => {
+          const response = await fetch(steward.url + route, {
+            headers: { authorization: `Bearer ${EARLIER_KEY}` },
+          });
+          assert.equal(response.status, 200, route);
+          return (await response.json()) as Record<string, unknown>;
+        };
+        for (const round of [1, 2]) {
+          const lines: string[] = [];
+          const run = await runExample({
+            steward: steward.url,
+            adminKey: EARLIER_KEY,
+            log: (line) => lines.push(line),
+          });
+          try {
+            assertNarration(lines.join('\n'), { trail: false });
+            assert.equal((await admin('/v1/upstreams/orders-mcp'))['url'], run.mcpUrl);
+            assert.equal((await admin('/v1/upstreams/orders-api'))['url'], run.apiUrl);
+            assert.equal((await admin('/v1/secrets/orders-api-key'))['version'], round);
+          } finally {
+            await run.close();
+          }
+        }
+        const { text } = (await admin('/v1/policies')) as { text: string };
+        assert.equal(text.split('@id("orders-agent-list-tools")').length, 2, 'the policies once');
+      } finally {
+        await steward.close();
+      }
+    });
+  });
+}

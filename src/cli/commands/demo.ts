@@ -34,6 +34,9 @@ const EXAMPLES = new URL('../../../examples/', import.meta.url);
 
 const print = (line = '') => process.stdout.write(`${line}\n`);
 
+const EXISTING_STEWARD =
+  'This data directory holds a Steward already, which does not know the demo: set STEWARD_ADMIN_KEY to one of its admin keys.';
+
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -64,7 +67,24 @@ Examples:
 
 async function runDemo(options: DemoOptions): Promise<void> {
   const started = Date.now();
-  const example = await loadExample();
+  const throwaway = options.dataDir === undefined;
+  const dataDir = throwaway
+    ? mkdtempSync(path.join(tmpdir(), 'steward-demo-'))
+    : path.resolve(options.dataDir ?? '');
+  const removeData = () => {
+    if (throwaway) rmSync(dataDir, { recursive: true, force: true });
+  };
+  // Said before anything starts; a key that is given but wrong is found once Steward is up.
+  if (!throwaway && existsSync(path.join(dataDir, 'steward.db'))) {
+    if (!process.env['STEWARD_ADMIN_KEY']) throw new UsageError(EXISTING_STEWARD);
+  }
+  let example: ExampleModule;
+  try {
+    example = await loadExample();
+  } catch (error) {
+    removeData();
+    throw error;
+  }
   // Loaded here, not at the top, as `up` does: the other commands are small HTTP clients.
   const [{ loadConfig }, { up, createLogger }, { DataDirLockedError }, { generateSecret }] =
     await Promise.all([
@@ -74,13 +94,6 @@ async function runDemo(options: DemoOptions): Promise<void> {
       import('../../access/index.js'),
     ]);
 
-  const throwaway = options.dataDir === undefined;
-  const dataDir = throwaway
-    ? mkdtempSync(path.join(tmpdir(), 'steward-demo-'))
-    : path.resolve(options.dataDir ?? '');
-  const removeData = () => {
-    if (throwaway) rmSync(dataDir, { recursive: true, force: true });
-  };
   // A fresh Steward takes this key as its first admin key; one that exists keeps its own.
   const bootstrapKey = generateSecret('key');
   let config: Config;
@@ -120,14 +133,14 @@ async function runDemo(options: DemoOptions): Promise<void> {
     removeData();
   };
   try {
-    const adminKey = await usableAdminKey(steward.url, [
-      bootstrapKey,
-      process.env['STEWARD_ADMIN_KEY'],
-    ]);
     print(
       `Steward is up at ${steward.url}, data in ${dataDir} (SQLite${throwaway ? ', thrown away at the end' : ''}).`,
     );
     print();
+    const adminKey = await usableAdminKey(steward.url, [
+      bootstrapKey,
+      process.env['STEWARD_ADMIN_KEY'],
+    ]);
     const since = new Date(started).toISOString();
     tools = await example.runExample({ steward: steward.url, adminKey, log: print });
 
@@ -206,9 +219,7 @@ async function usableAdminKey(url: string, candidates: (string | undefined)[]): 
     const body = (await response.json()) as { role?: string };
     if (response.ok && body.role === 'admin') return key;
   }
-  throw new UsageError(
-    'This data directory holds a Steward already, which does not know the demo: set STEWARD_ADMIN_KEY to one of its admin keys.',
-  );
+  throw new UsageError(EXISTING_STEWARD);
 }
 
 /** The gateway's records since `since`, oldest first, one line each. */
