@@ -37,6 +37,11 @@ const print = (line = '') => process.stdout.write(`${line}\n`);
 const EXISTING_STEWARD =
   'This data directory holds a Steward already, which does not know the demo: set STEWARD_ADMIN_KEY to one of its admin keys.';
 
+/**
+ * `steward demo`: the short path of the README. A Steward of its own (throwaway unless
+ * `--data-dir`), the example tools and agent of examples/, the refusals and the trail narrated;
+ * then everything stopped, or kept running with `--keep`.
+ */
 export function registerDemo(program: Command): void {
   program
     .command('demo')
@@ -246,14 +251,20 @@ function describeCall(event: TrailEvent): string | undefined {
     return typeof text === 'string' ? text : '?';
   };
   if (event.type.startsWith('decision.')) {
-    const gateway = (after['gateway'] ?? {}) as { method?: string | null; path?: string | null };
+    const gateway = (after['gateway'] ?? {}) as {
+      method?: string | null;
+      path?: string | null;
+      verdict?: string;
+    };
     const policies = (after['policies'] ?? []) as string[];
     const why =
-      after['decision'] === 'allow'
-        ? `permitted by ${policies.join(', ')}`
-        : policies.length > 0
-          ? `forbidden by ${policies.join(', ')}`
-          : 'no policy permits it';
+      gateway.verdict === 'no_decision'
+        ? 'no decision could be made'
+        : after['decision'] === 'allow'
+          ? `permitted by ${policies.join(', ')}`
+          : policies.length > 0
+            ? `forbidden by ${policies.join(', ')}`
+            : 'no policy permits it';
     const request = gateway.method ? `${gateway.method} ${gateway.path ?? ''}: ` : '';
     return `${id(after['action']).padEnd(13)} ${id(after['resource']).padEnd(24)} ${request}${why}`;
   }
