@@ -4,9 +4,9 @@
  * a key only Steward holds: agents reach it through the gateway, never directly.
  *
  *   ORDERS_MCP_KEY=… PORT=4010 npx tsx examples/mcp-server.ts
+ *
+ * `setup.ts` (and so `steward demo`) starts it in its own process with {@link startOrdersMcpServer}.
  */
-import { createServer } from 'node:http';
-import { timingSafeEqual } from 'node:crypto';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
@@ -15,13 +15,7 @@ import {
   ListToolsRequestSchema,
   McpError,
 } from '@modelcontextprotocol/sdk/types.js';
-
-const key = process.env['ORDERS_MCP_KEY'];
-if (key === undefined || key.length < 16) {
-  console.error('Set ORDERS_MCP_KEY (16 characters or more).');
-  process.exit(1);
-}
-const port = Number(process.env['PORT'] ?? 4010);
+import { serveAlone, serveWithKey, type ExampleServer } from './serve.js';
 
 /** The tools, in JSON Schema: the protocol-level handlers need no schema library. */
 function buildServer(): McpServer {
@@ -60,28 +54,28 @@ function buildServer(): McpServer {
   return mcp;
 }
 
-function keyMatches(offered: string | string[] | undefined): boolean {
-  if (typeof offered !== 'string' || key === undefined) return false;
-  const a = Buffer.from(offered);
-  const b = Buffer.from(key);
-  return a.length === b.length && timingSafeEqual(a, b);
+/** Starts the MCP server on 127.0.0.1 at `/mcp` (`port` 0, the default, picks a free one). */
+export function startOrdersMcpServer(options: {
+  key: string;
+  port?: number;
+}): Promise<ExampleServer> {
+  return serveWithKey({ ...options, path: '/mcp' }, (req, res) => {
+    // Stateless: a fresh server and transport per request, as the SDK's stateless example does.
+    const server = buildServer();
+    const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
+    res.on('close', () => void server.close());
+    server
+      .connect(transport)
+      .then(() => transport.handleRequest(req, res))
+      .catch(() => {
+        if (!res.headersSent) res.writeHead(500).end();
+      });
+  });
 }
 
-createServer((req, res) => {
-  if (!keyMatches(req.headers['x-api-key'])) {
-    res.writeHead(401, { 'content-type': 'application/json' }).end('{"error":"unauthorized"}');
-    return;
-  }
-  // Stateless: a fresh server and transport per request, as the SDK's stateless example does.
-  const server = buildServer();
-  const transport = new StreamableHTTPServerTransport({ enableJsonResponse: true });
-  res.on('close', () => void server.close());
-  server
-    .connect(transport)
-    .then(() => transport.handleRequest(req, res))
-    .catch(() => {
-      if (!res.headersSent) res.writeHead(500).end();
-    });
-}).listen(port, '127.0.0.1', () => {
-  console.log(`orders MCP server on http://127.0.0.1:${port}/mcp`);
+await serveAlone(import.meta.url, {
+  name: 'orders MCP server',
+  variable: 'ORDERS_MCP_KEY',
+  port: 4010,
+  start: startOrdersMcpServer,
 });

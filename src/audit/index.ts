@@ -2,3 +2,5 @@ export { recordChange, auditRow } from './record.js';
 export type { ChangeRecord } from './record.js';
 export { queryAudit } from './query.js';
 export type { AuditEvent, AuditFilter } from './query.js';
+export { AUDIT_EVENT_TYPES } from './event-types.js';
+export type { AuditEventType } from './event-types.js';

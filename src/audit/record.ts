@@ -4,11 +4,12 @@ import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 import type { AuditEventTable } from '../store/schema.js';
+import type { AuditEventType } from './event-types.js';
 
 /** What changed, as one audit event. `before`/`after` are the API views, never secrets. */
 export interface ChangeRecord {
   /** Dotted event type: `team.created`, `identity.disabled`, `apikey.revoked`. */
-  readonly type: string;
+  readonly type: AuditEventType;
   readonly targetKind: string;
   readonly targetId: string;
   /** Names and ids that the trail is filtered by. */

@@ -2,6 +2,7 @@
 import { Command } from 'commander';
 import { registerApiKey, registerWhoami } from './commands/apikey.js';
 import { registerAudit } from './commands/audit.js';
+import { registerDemo } from './commands/demo.js';
 import { registerFederation } from './commands/federation.js';
 import { registerIdentity } from './commands/identity.js';
 import { registerKey } from './commands/key.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerUp(program);
+  registerDemo(program);
   registerTeam(program);
   registerPerson(program);
   registerService(program);

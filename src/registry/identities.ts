@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { canManageTeam, type ChangeContext } from '../access/index.js';
-import { recordChange } from '../audit/index.js';
+import { recordChange, type AuditEventType } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
@@ -108,7 +108,10 @@ function toIdentity(row: IdentityRow): Identity {
 }
 
 const TRANSITIONS: Readonly<
-  Record<StatusChange, { from: readonly IdentityStatus[]; to: IdentityStatus; event: string }>
+  Record<
+    StatusChange,
+    { from: readonly IdentityStatus[]; to: IdentityStatus; event: AuditEventType }
+  >
 > = {
   disable: { from: ['active'], to: 'disabled', event: 'identity.disabled' },
   enable: { from: ['disabled'], to: 'active', event: 'identity.enabled' },
@@ -164,7 +167,7 @@ export function createIdentityService(deps: {
   async function save(
     trx: Transaction<Database>,
     context: ChangeContext,
-    type: string,
+    type: AuditEventType,
     before: IdentityRow,
     after: IdentityRow,
   ): Promise<Identity> {

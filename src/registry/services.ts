@@ -1,6 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
 import { canManageTeam, type ChangeContext } from '../access/index.js';
-import { recordChange } from '../audit/index.js';
+import { recordChange, type AuditEventType } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
@@ -137,7 +137,7 @@ export function createServiceService(deps: {
   async function change(
     trx: Transaction<Database>,
     context: ChangeContext,
-    type: string,
+    type: AuditEventType,
     before: ServiceRow,
     after: ServiceRow,
     extra: Record<string, unknown> = {},

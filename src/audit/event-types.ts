@@ -1,0 +1,55 @@
+/**
+ * Every type of event the trail holds, in one list: writers name their event with
+ * {@link AuditEventType}, so a new type cannot be written before it is listed here, and
+ * docs/audit-events.md, which describes each, is held to this list by test/docs/drift.test.ts.
+ */
+export const AUDIT_EVENT_TYPES = [
+  'team.created',
+  'team.updated',
+  'team.deleted',
+  'person.created',
+  'person.updated',
+  'service.created',
+  'service.updated',
+  'service.admission_changed',
+  'identity.created',
+  'identity.updated',
+  'identity.disabled',
+  'identity.enabled',
+  'identity.decommissioned',
+  'apikey.created',
+  'apikey.revoked',
+  'join_token.created',
+  'federation_trust.created',
+  'federation_trust.removed',
+  'token.issued',
+  'revocation.token',
+  'revocation.session',
+  'revocation.identity',
+  'revocation.service_environment',
+  'revocation.task',
+  'signing_key.rotated',
+  'signing_key.withdrawn',
+  'task.opened',
+  'task.completed',
+  'task.expired',
+  'policy.updated',
+  'policy.rolled_back',
+  'decision.allow',
+  'decision.deny',
+  'secret.created',
+  'secret.rotated',
+  'secret.deleted',
+  'master_key.rewrapped',
+  'upstream.created',
+  'upstream.updated',
+  'upstream.deleted',
+  'egress.allowed',
+  'egress.removed',
+  'gateway.refused',
+  'gateway.outcome',
+  'finding.credential_exposed',
+] as const;
+
+/** A dotted event type: `team.created`, `decision.deny`, `gateway.outcome`. */
+export type AuditEventType = (typeof AUDIT_EVENT_TYPES)[number];
