@@ -1,8 +1,11 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
+import type { Clock } from '../../shared/clock.js';
+import type { ToolPinService } from '../../toolpins/index.js';
 import { TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { upstreamAudiences } from '../core.js';
 import type { EnforcementCore } from '../types.js';
+import { createMcpCatalog } from './catalog/index.js';
 import {
   bearerChallenge,
   MCP_GATEWAY_PATH,
@@ -19,6 +22,10 @@ export interface McpRouteOptions {
   readonly issuer: string;
   readonly verifier: TokenVerifier;
   readonly enforcement: EnforcementCore;
+  /** Tool-definition pins; the catalog checks every tool against them. */
+  readonly toolPins: Pick<ToolPinService, 'state' | 'observe' | 'onChanged'>;
+  /** For the age of cached upstream listings. */
+  readonly clock: Clock;
   /** The upstream leg's `fetch` (default: the global one); an egress-guarded one in production. */
   readonly fetch?: typeof fetch;
   /** Called once the upstream sessions have ended on close: frees what `fetch` holds. */
@@ -59,6 +66,14 @@ export async function mcpGatewayRoutes(
     fetch: options.fetch,
     maxClients: options.upstreamPool?.maxClients,
     idleMs: options.upstreamPool?.idleMs,
+    // Called back only once a session exists, after `catalog` below is set.
+    onListChanged: (upstream, list) => catalog.invalidate(upstream, list),
+  });
+  const catalog = createMcpCatalog({
+    pool: upstreams,
+    pins: options.toolPins,
+    enforcement: options.enforcement,
+    clock: options.clock,
   });
   // Ends the upstream sessions (a DELETE each, best effort) when the app closes.
   app.addHook('onClose', async () => {
@@ -66,7 +81,7 @@ export async function mcpGatewayRoutes(
     await upstreams.close();
     await options.onClosed?.();
   });
-  const deps = { enforcement: options.enforcement, upstreams };
+  const deps = { enforcement: options.enforcement, upstreams, catalog };
 
   // The SDK's transport parses the JSON-RPC body itself, so that a malformed message gets a
   // JSON-RPC parse error rather than a problem document.

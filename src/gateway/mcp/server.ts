@@ -21,6 +21,7 @@ import {
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
+import type { McpCatalog } from './catalog/index.js';
 import { JsonRpcError, plainMessage, refusalError } from './errors.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -36,6 +37,8 @@ export interface McpGatewayDeps {
   readonly enforcement: EnforcementCore;
   /** This replica's connected upstream clients (see `createUpstreamPool`). */
   readonly upstreams: UpstreamPool;
+  /** What each upstream lists, and its tools' pins: names are taken only as listed. */
+  readonly catalog: McpCatalog;
 }
 
 /** The HTTP request around one MCP message, as the gateway saw it. */
@@ -237,15 +240,20 @@ function addHandlers(
         },
       ),
     );
-    return {
-      ...result,
-      tools: await visibleOnly(result.tools, 'invoke_tool', (tool) => tool.name),
-    };
+    const complete = request.params?.cursor === undefined && result.nextCursor === undefined;
+    const shown = await deps.catalog.listedTools(
+      verdict,
+      result.tools,
+      complete,
+      context.requestId,
+    );
+    return { ...result, tools: await visibleOnly(shown, 'invoke_tool', (tool) => tool.name) };
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('invoke_tool', name, args ?? {}, meta);
+    await deps.catalog.admit(verdict, 'tool', name, context.requestId);
     return forward(verdict, (client, timeout) =>
       client.request({ method: 'tools/call', params: request.params }, CallToolResultSchema, {
         timeout,
@@ -287,6 +295,7 @@ function addHandlers(
   server.setRequestHandler(ReadResourceRequestSchema, async (request) => {
     const { uri, _meta: meta } = request.params;
     const verdict = await decide('read_resource', uri, undefined, meta);
+    await deps.catalog.admit(verdict, 'resource', uri, context.requestId);
     return forward(verdict, (client, timeout) =>
       client.request(
         { method: 'resources/read', params: request.params },
@@ -315,6 +324,7 @@ function addHandlers(
   server.setRequestHandler(GetPromptRequestSchema, async (request) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('get_prompt', name, args ?? {}, meta);
+    await deps.catalog.admit(verdict, 'prompt', name, context.requestId);
     return forward(verdict, (client, timeout) =>
       client.request({ method: 'prompts/get', params: request.params }, GetPromptResultSchema, {
         timeout,

@@ -1,6 +1,12 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream } from '../../upstreams/types.js';
 import {
   connectUpstream,
@@ -24,6 +30,9 @@ export interface UpstreamPoolOptions {
   readonly idleMs?: number | undefined;
   /** Milliseconds on a monotonic clock (default: `performance.now`). */
   readonly now?: (() => number) | undefined;
+  /** Told when an upstream says (on a caller's session) that its tools, prompts or resources changed. */
+  readonly onListChanged?:
+    ((upstream: string, list: 'tools' | 'prompts' | 'resources') => void) | undefined;
 }
 
 /** Whom a call is for, and what it carries: the verdict's upstream, caller and injection. */
@@ -125,6 +134,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
           created.connection = connection;
           // Closed under us (the transport gave up): a later call connects anew.
           connection.client.onclose = () => retire(created, false);
+          listChanges(connection.client, upstream.name);
           return connection;
         },
       );
@@ -182,6 +192,19 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     entry.closing = done;
     closing.add(done);
     void done.finally(() => closing.delete(done));
+  }
+
+  /** Passes the upstream's list_changed notifications on, so cached listings are dropped. */
+  function listChanges(client: Client, upstream: string): void {
+    const told = options.onListChanged;
+    if (told === undefined) return;
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => told(upstream, 'tools'));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, () =>
+      told(upstream, 'prompts'),
+    );
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, () =>
+      told(upstream, 'resources'),
+    );
   }
 
   async function call<T>(
