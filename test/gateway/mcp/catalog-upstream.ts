@@ -9,7 +9,7 @@
 import { randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server as HttpServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import {
   CallToolRequestSchema,
@@ -114,8 +114,9 @@ export async function startCatalogUpstream(): Promise<CatalogUpstream> {
     close: async () => {},
   };
 
-  function build(): Server {
-    const server = new Server(
+  /** Handlers on the protocol-level server: the lists change, so nothing is registered once. */
+  function build(): McpServer {
+    const mcp = new McpServer(
       { name: 'notes', version: '1.0.0' },
       {
         capabilities: {
@@ -125,6 +126,7 @@ export async function startCatalogUpstream(): Promise<CatalogUpstream> {
         },
       },
     );
+    const server = mcp.server;
     server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: state.tools }));
     server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
       const wanted = carelessName(request.params.name);
@@ -155,13 +157,14 @@ export async function startCatalogUpstream(): Promise<CatalogUpstream> {
       ran.push({ method: 'resources/read', requested: request.params.uri, resolved });
       return { contents: [{ uri: request.params.uri, text: `contents of ${resolved}` }] };
     });
-    return server;
+    return mcp;
   }
 
   const http: HttpServer = createServer((req, res) => {
     void (async () => {
       const body = req.method === 'POST' ? await readBody(req) : undefined;
-      for (const message of Array.isArray(body) ? body : [body]) {
+      const messages: unknown[] = Array.isArray(body) ? body : [body];
+      for (const message of messages) {
         if (typeof message === 'object' && message !== null && 'method' in message) {
           rpc.push(String(message.method));
         }

@@ -37,11 +37,20 @@ describe(
 
     const listed = async (client: Client) =>
       (await client.listTools()).tools.map((tool) => tool.name).sort();
-    const lookup = () => cg.notes.tools.find((tool) => tool.name === 'lookup')!;
+    const lookup = () => {
+      const tool = cg.notes.tools.find((candidate) => candidate.name === 'lookup');
+      assert.ok(tool);
+      return tool;
+    };
+    const replica = (index: number) => {
+      const found = cg.gw.replicas[index];
+      assert.ok(found);
+      return found;
+    };
 
     /** Resolves once replica B's store has delivered the next pin notification (after B's own handler). */
     function nextPinNotification(): Promise<void> {
-      const notifications = cg.gw.replicas[1]!.core.store.notifications;
+      const notifications = replica(1).core.store.notifications;
       return new Promise((resolve) => {
         const stop = notifications.subscribe('tool_pins', () => {
           stop();
@@ -95,7 +104,7 @@ describe(
     it("re-reads the pins within seconds when B missed the notification, before B's listing ages", async () => {
       await b.callTool({ name: 'lookup', arguments: { id: '4' } });
       // B stops listening (as if its LISTEN connection had dropped); it still serves.
-      await cg.gw.replicas[1]!.core.stop();
+      await replica(1).core.stop();
       const ran = cg.notes.ran.length;
       lookup().inputSchema = { type: 'object', properties: { id: { type: 'string' }, cc: {} } };
       assert.deepEqual(await listed(a), ['announce']);

@@ -80,7 +80,11 @@ for (const database of await testDatabases()) {
       url: string,
       body?: unknown,
       status?: number,
-    ) => adminCall<T>(cg.gw.replicas[0]!.app, keys[who], method, url, body, status);
+    ) => {
+      const [first] = cg.gw.replicas;
+      assert.ok(first);
+      return adminCall<T>(first.app, keys[who], method, url, body, status);
+    };
 
     const pins = () => cg.gw.admin<ToolPins>('GET', `/v1/upstreams/${NOTES}/tools`);
     const pinOf = async (tool: string) => {
@@ -102,7 +106,16 @@ for (const database of await testDatabases()) {
         { hash },
         status,
       );
-    const lookup = () => cg.notes.tools.find((tool) => tool.name === 'lookup')!;
+    const lookup = () => {
+      const tool = cg.notes.tools.find((candidate) => candidate.name === 'lookup');
+      assert.ok(tool);
+      return tool;
+    };
+    const currentHash = async (tool: string) => {
+      const { current } = await pinOf(tool);
+      assert.ok(current);
+      return current.hash;
+    };
     const findings = async (tool: string) =>
       (await cg.audit('finding.tool_definition_changed')).filter(
         (event) => event.after['tool'] === tool,
@@ -262,7 +275,7 @@ for (const database of await testDatabases()) {
         pin.changes.map((change) => [change.path, change.change]),
         [['/inputSchema/properties/forward_to', 'added']],
       );
-      await accept('lookup', pin.current!.hash);
+      await accept('lookup', await currentHash('lookup'));
     });
 
     it('drops its listing when the upstream says its tools changed, without waiting for the TTL', async () => {
@@ -278,7 +291,7 @@ for (const database of await testDatabases()) {
         cg.notes.ran.slice(ran).map((entry) => entry.resolved),
         ['announce'],
       );
-      await accept('lookup', (await pinOf('lookup')).current!.hash);
+      await accept('lookup', await currentHash('lookup'));
     });
 
     it('serves a changed tool with a finding when its upstream is set to warn; hides it again on hide', async () => {

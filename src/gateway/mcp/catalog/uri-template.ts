@@ -133,35 +133,41 @@ export function matchesAnyTemplate(
 }
 
 function run(template: CompiledTemplate, uri: string, left: { steps: number }): boolean {
-  const final = template.char.length;
+  const { char, loop, skip } = template;
+  const final = char.length;
+  // Two state lists, swapped per character; `seen` marks a state as listed in this generation.
+  let current = new Int32Array(final + 1);
+  let next = new Int32Array(final + 1);
   const seen = new Int32Array(final + 1).fill(-1);
-  let current: number[] = [];
   let generation = 0;
-  const add = (into: number[], state: number) => {
-    // Follows ε (skip) edges at once; they only lead forward, so this ends.
-    for (
-      let s = state;
-      s >= 0 && seen[s] !== generation;
-      s = s < final ? (template.skip[s] ?? -1) : -1
-    ) {
+  // Lists `state` and what its ε (skip) edges reach; they only lead forward, so this ends.
+  const add = (into: Int32Array, count: number, state: number): number => {
+    let s = state;
+    while (s >= 0 && seen[s] !== generation) {
       seen[s] = generation;
-      into.push(s);
+      into[count] = s;
+      count += 1;
+      s = s < final ? (skip[s] ?? -1) : -1;
     }
+    return count;
   };
-  add(current, 0);
+  let size = add(current, 0, 0);
   for (let position = 0; position < uri.length; position += 1) {
     const code = uri.charCodeAt(position);
     if (code >= 128) return false;
     generation += 1;
-    const next: number[] = [];
-    for (const state of current) {
+    let count = 0;
+    for (let index = 0; index < size; index += 1) {
+      const state = current[index] ?? final;
       if (state === final) continue;
-      if (template.char[state] === code) add(next, state + 1);
-      if (template.loop[state]?.[code] === 1) add(next, state);
+      if (char[state] === code) count = add(next, count, state + 1);
+      if (loop[state]?.[code] === 1) count = add(next, count, state);
     }
-    left.steps -= next.length + 1;
-    if (next.length === 0 || left.steps <= 0) return false;
-    current = next;
+    left.steps -= count + 1;
+    if (count === 0 || left.steps <= 0) return false;
+    [current, next] = [next, current];
+    size = count;
   }
-  return current.includes(final);
+  for (let index = 0; index < size; index += 1) if (current[index] === final) return true;
+  return false;
 }
