@@ -18,6 +18,9 @@ export const PINNED_FIELDS = [
 /** A definition larger than this (canonical JSON, bytes) is not pinned: the tool stays hidden. */
 export const MAX_DEFINITION_BYTES = 256 * 1024;
 
+const UNSTORABLE =
+  /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;
+
 /** One tool's definition as pinned: its canonical JSON and the SHA-256 of it (hex). */
 export interface ToolFingerprint {
   readonly hash: string;
@@ -26,7 +29,8 @@ export interface ToolFingerprint {
 
 /**
  * The fingerprint of an MCP tool as an upstream listed it (`tools/list`), or undefined when it
- * has none: not canonical JSON (nested too deep), or over {@link MAX_DEFINITION_BYTES}. A tool
+ * has none: a name with a control character or a lone surrogate, not canonical JSON (nested too
+ * deep), or over {@link MAX_DEFINITION_BYTES}. A tool
  * without one cannot be pinned, so it is never served.
  *
  * @example
@@ -34,6 +38,9 @@ export interface ToolFingerprint {
  *   ?.hash; // 64 hex digits, the same for any member order or number spelling
  */
 export function fingerprint(tool: Readonly<Record<string, unknown>>): ToolFingerprint | undefined {
+  // A name that cannot be stored as written (a control character, half a surrogate pair) would
+  // be pinned under another spelling.
+  if (typeof tool['name'] !== 'string' || UNSTORABLE.test(tool['name'])) return undefined;
   const pinned: Record<string, unknown> = {};
   for (const field of PINNED_FIELDS) {
     if (tool[field] !== undefined) pinned[field] = tool[field];

@@ -54,6 +54,8 @@ const ToolParams = Strict({
   tool: Type.String({
     minLength: 1,
     maxLength: 256,
+    // No control characters: no tool is pinned under such a name (see `fingerprint`).
+    pattern: '^[^\\u0000-\\u001f\\u007f]+$',
     description: 'The tool name exactly as the upstream lists it (percent-encoded in the path).',
   }),
 });

@@ -116,6 +116,19 @@ describe('tool fingerprints', () => {
     }
   });
 
+  it('has none for a name that cannot be stored as written', () => {
+    for (const name of [
+      're\u0000fund',
+      'refund\n',
+      'refund\u007f',
+      'refund\ud800',
+      '\udc00refund',
+    ]) {
+      assert.equal(fingerprint({ ...tool, name }), undefined, JSON.stringify(name));
+    }
+    assert.ok(fingerprint({ ...tool, name: 'refund\u{1f600}' }));
+  });
+
   it('has none for a definition too large or too deep to pin', () => {
     assert.equal(
       fingerprint({ ...tool, description: 'x'.repeat(MAX_DEFINITION_BYTES) }),
