@@ -16,7 +16,7 @@ export const PINNED_FIELDS = [
 ] as const;
 
 /** A definition larger than this (canonical JSON, bytes) is not pinned: the tool stays hidden. */
-export const MAX_DEFINITION_BYTES = 256 * 1024;
+export const MAX_DEFINITION_BYTES = 64 * 1024;
 
 const UNSTORABLE =
   /[\u0000-\u001f\u007f]|[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/;

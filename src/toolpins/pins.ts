@@ -24,7 +24,7 @@ export const TOOL_PINS_CHANNEL = 'tool_pins';
 export const PIN_STATE_MAX_AGE_MS = 5_000;
 
 /** Tools kept per upstream (removed ones included); tools beyond are never pinned, so never served. */
-export const MAX_PINNED_TOOLS = 5_000;
+export const MAX_PINNED_TOOLS = 2_000;
 
 /**
  * Where a changed tool definition sits in the standards: a third-party tool provider's change
@@ -196,9 +196,9 @@ export function createToolPinService(deps: {
 
   async function state(upstream: PinnedUpstream): Promise<PinState> {
     const cached = cache.get(upstream.id);
-    if (cached !== undefined && clock.now() - cached.loadedAt < PIN_STATE_MAX_AGE_MS) {
-      return cached.state;
-    }
+    const age = cached === undefined ? -1 : clock.now() - cached.loadedAt;
+    // A clock that went back makes the copy stale, not fresh.
+    if (cached !== undefined && age >= 0 && age < PIN_STATE_MAX_AGE_MS) return cached.state;
     const pending = loading.get(upstream.id);
     if (pending !== undefined) return pending;
     const loadedAt = clock.now();
@@ -262,20 +262,23 @@ export function createToolPinService(deps: {
         if (Number(updated.numUpdatedRows) === 0) return false;
       }
       const tools = [...seen.tools].slice(0, MAX_PINNED_TOOLS);
-      for (const [tool, fingerprint] of tools) {
+      // In batches, well within both databases' limits on parameters per statement.
+      for (let start = 0; start < tools.length; start += 200) {
         await trx
           .insertInto('tool_pins')
-          .values({
-            upstream_id: upstream.id,
-            tool,
-            pinned_hash: fingerprint.hash,
-            pinned_definition: fingerprint.definition,
-            pinned_by: SYSTEM_ACTOR.ref,
-            pinned_at: now,
-            current_hash: fingerprint.hash,
-            current_definition: fingerprint.definition,
-            observed_at: now,
-          })
+          .values(
+            tools.slice(start, start + 200).map(([tool, fingerprint]) => ({
+              upstream_id: upstream.id,
+              tool,
+              pinned_hash: fingerprint.hash,
+              pinned_definition: fingerprint.definition,
+              pinned_by: SYSTEM_ACTOR.ref,
+              pinned_at: now,
+              current_hash: fingerprint.hash,
+              current_definition: fingerprint.definition,
+              observed_at: now,
+            })),
+          )
           .onConflict((conflict) => conflict.columns(['upstream_id', 'tool']).doNothing())
           .execute();
       }

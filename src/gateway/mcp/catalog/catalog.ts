@@ -31,6 +31,8 @@ export type CatalogKind = 'tool' | 'prompt' | 'resource';
 export const DEFAULT_LISTING_TTL_MS = 30_000;
 /** Listings kept per replica (one per upstream, calling identity and kind); the oldest goes. */
 export const DEFAULT_MAX_LISTINGS = 1024;
+/** Names (tools, prompts, URIs, templates) kept over all listings of a replica; the oldest go. */
+export const MAX_LISTED_NAMES = 200_000;
 
 /** Bounds on what one listing may hold; beyond them entries are not known, so not served. */
 export const LISTING_LIMITS = {
@@ -91,13 +93,13 @@ interface Listing {
   readonly upstream: string;
   readonly kind: CatalogKind;
   readonly fetchedAt: number;
-  /** Tools: name → fingerprint (undefined: listed twice, or not pinnable). */
-  readonly tools?: ReadonlyMap<string, ToolFingerprint | undefined>;
+  /** Tools: name → definition hash (undefined: listed twice, or not pinnable). */
+  readonly tools?: ReadonlyMap<string, string | undefined>;
   /** Prompt names, or resource URIs. */
   readonly names?: ReadonlySet<string>;
   readonly templates?: readonly CompiledTemplate[];
-  /** A tools listing cut short by the limits: not complete, so never used to pin or to remove. */
-  readonly truncated: boolean;
+  /** How many names it holds, against {@link MAX_LISTED_NAMES}. */
+  readonly weight: number;
 }
 
 /** The listing ran into a bound before it ended (pages, bytes). */
@@ -122,11 +124,19 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   /** Insertion order is recency: the first entry is the least recently used. */
   const listings = new Map<string, Listing>();
   const fetching = new Map<string, Promise<Listing>>();
+  let weight = 0;
+
+  function forget(key: string): void {
+    const listing = listings.get(key);
+    if (listing === undefined) return;
+    listings.delete(key);
+    weight -= listing.weight;
+  }
 
   // A tool accepted (or seen changed) on any replica: this replica's listings may be stale.
   pins.onChanged((upstreamId) => {
     for (const [key, listing] of listings) {
-      if (listing.upstreamId === upstreamId) listings.delete(key);
+      if (listing.upstreamId === upstreamId) forget(key);
     }
   });
 
@@ -137,12 +147,19 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   }
 
   function remember(key: string, listing: Listing): void {
-    listings.delete(key);
+    forget(key);
     listings.set(key, listing);
+    weight += listing.weight;
     for (const [oldest] of listings) {
-      if (listings.size <= maxListings) break;
-      listings.delete(oldest);
+      if (listings.size <= maxListings && weight <= MAX_LISTED_NAMES) break;
+      forget(oldest);
     }
+  }
+
+  /** Fresh: fetched less than the TTL ago (a clock that went back makes it stale, not fresh). */
+  function fresh(listing: Listing): boolean {
+    const age = clock.now() - listing.fetchedAt;
+    return age >= 0 && age < ttlMs;
   }
 
   async function listingOf(
@@ -152,7 +169,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   ): Promise<Listing> {
     const key = keyOf(verdict, kind);
     const known = listings.get(key);
-    if (known !== undefined && clock.now() - known.fetchedAt < ttlMs) {
+    if (known !== undefined && fresh(known)) {
       listings.delete(key);
       listings.set(key, known);
       return known;
@@ -194,19 +211,17 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       const { items, truncated } = await pool.call(target, (client, timeout) =>
         pages(client, timeout, maxBytes, 'tools/list', LISTING_LIMITS.tools),
       );
-      const tools = fingerprints(items as readonly { readonly name: string }[]);
-      await observe(verdict, tools, !truncated, requestId);
-      return { ...base, tools, truncated };
+      const prints = fingerprints(items as readonly { readonly name: string }[]);
+      // A listing cut short by the limits is not complete: it neither pins nor removes.
+      await observe(verdict, prints, !truncated, requestId);
+      return { ...base, tools: hashes(prints), weight: prints.size };
     }
     if (kind === 'prompt') {
       const { items } = await pool.call(target, (client, timeout) =>
         pages(client, timeout, maxBytes, 'prompts/list', LISTING_LIMITS.prompts),
       );
-      return {
-        ...base,
-        names: new Set(items.map((item) => (item as { name: string }).name)),
-        truncated: false,
-      };
+      const names = new Set(items.map((item) => (item as { name: string }).name));
+      return { ...base, names, weight: names.size };
     }
     const { resources, templates } = await pool.call(target, async (client, timeout) => ({
       resources: await pages(client, timeout, maxBytes, 'resources/list', LISTING_LIMITS.resources),
@@ -218,15 +233,12 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
         LISTING_LIMITS.templates,
       ),
     }));
-    return {
-      ...base,
-      names: new Set(resources.items.map((item) => (item as { uri: string }).uri)),
-      templates: templates.items.flatMap((item) => {
-        const compiled = compileTemplate((item as { uriTemplate: string }).uriTemplate);
-        return compiled === undefined ? [] : [compiled];
-      }),
-      truncated: false,
-    };
+    const names = new Set(resources.items.map((item) => (item as { uri: string }).uri));
+    const compiled = templates.items.flatMap((item) => {
+      const template = compileTemplate((item as { uriTemplate: string }).uriTemplate);
+      return template === undefined ? [] : [template];
+    });
+    return { ...base, names, templates: compiled, weight: names.size + compiled.length };
   }
 
   async function observe(
@@ -318,12 +330,12 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     try {
       listing = await listingOf(verdict, kind, requestId);
       if (kind === 'tool') {
-        const print = listing.tools?.get(name);
-        if (print !== undefined) {
+        const hash = listing.tools?.get(name);
+        if (hash !== undefined) {
           const state = await pins.state(verdict.upstream).catch((error: unknown) => {
             throw new PinsUnavailable('the tool pins could not be read', { cause: error });
           });
-          served = servedUnder(state, toolStanding(state, name, print.hash));
+          served = servedUnder(state, toolStanding(state, name, hash));
         }
       }
     } catch (error) {
@@ -384,8 +396,8 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
         upstream: verdict.upstream.name,
         kind: 'tool',
         fetchedAt: clock.now(),
-        tools: prints,
-        truncated: false,
+        tools: hashes(prints),
+        weight: prints.size,
       });
     }
     return tools.filter((tool) => {
@@ -401,7 +413,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       const kind: CatalogKind =
         list === 'tools' ? 'tool' : list === 'prompts' ? 'prompt' : 'resource';
       for (const [key, listing] of listings) {
-        if (listing.upstream === upstream && listing.kind === kind) listings.delete(key);
+        if (listing.upstream === upstream && listing.kind === kind) forget(key);
       }
     },
     get size() {
@@ -475,6 +487,13 @@ function fingerprints(
     prints.set(tool.name, prints.has(tool.name) ? undefined : fingerprint(tool));
   }
   return prints;
+}
+
+/** What a listing keeps of each tool: its definition's hash, not the definition. */
+function hashes(
+  prints: ReadonlyMap<string, ToolFingerprint | undefined>,
+): Map<string, string | undefined> {
+  return new Map([...prints].map(([name, print]) => [name, print?.hash]));
 }
 
 /** The SDK's request timeout, or the socket cap of the upstream leg's fetch. */
