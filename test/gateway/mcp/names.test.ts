@@ -158,5 +158,24 @@ for (const database of await testDatabases()) {
         await client.close();
       }
     });
+
+    it("refuses a call when the upstream's listing is over its response limit", async () => {
+      const client = await cg.agent();
+      const ran = cg.notes.ran.length;
+      try {
+        await cg.gw.admin('PATCH', '/v1/upstreams/notes', { maxResponseBytes: 200 });
+        cg.clock.advance(31_000);
+        const refused = await refusal(client.callTool({ name: 'lookup', arguments: { id: '1' } }));
+        assert.equal(refused.data?.['code'], 'response_too_large');
+        const outcome = (await cg.audit('gateway.outcome')).find(
+          (event) => event.target.id === refused.data?.['recordId'],
+        );
+        assert.equal(outcome?.after['error'], 'response_too_large');
+        assert.deepEqual(cg.notes.ran.slice(ran), []);
+      } finally {
+        await cg.gw.admin('PATCH', '/v1/upstreams/notes', { maxResponseBytes: 1_048_576 });
+        await client.close();
+      }
+    });
   });
 }

@@ -208,8 +208,10 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     };
     const maxBytes = verdict.upstream.maxResponseBytes;
     if (kind === 'tool') {
-      const { items, truncated } = await pool.call(target, (client, timeout) =>
-        pages(client, timeout, maxBytes, 'tools/list', LISTING_LIMITS.tools),
+      const { items, truncated } = whole(
+        await pool.call(target, (client, timeout) =>
+          pages(client, timeout, maxBytes, 'tools/list', LISTING_LIMITS.tools),
+        ),
       );
       const prints = fingerprints(items as readonly { readonly name: string }[]);
       // A listing cut short by the limits is not complete: it neither pins nor removes.
@@ -217,8 +219,10 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return { ...base, tools: hashes(prints), weight: prints.size };
     }
     if (kind === 'prompt') {
-      const { items } = await pool.call(target, (client, timeout) =>
-        pages(client, timeout, maxBytes, 'prompts/list', LISTING_LIMITS.prompts),
+      const { items } = whole(
+        await pool.call(target, (client, timeout) =>
+          pages(client, timeout, maxBytes, 'prompts/list', LISTING_LIMITS.prompts),
+        ),
       );
       const names = new Set(items.map((item) => (item as { name: string }).name));
       return { ...base, names, weight: names.size };
@@ -233,8 +237,8 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
         LISTING_LIMITS.templates,
       ),
     }));
-    const names = new Set(resources.items.map((item) => (item as { uri: string }).uri));
-    const compiled = templates.items.flatMap((item) => {
+    const names = new Set(whole(resources).items.map((item) => (item as { uri: string }).uri));
+    const compiled = whole(templates).items.flatMap((item) => {
       const template = compileTemplate((item as { uriTemplate: string }).uriTemplate);
       return template === undefined ? [] : [template];
     });
@@ -341,7 +345,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     } catch (error) {
       return unavailable(verdict, error);
     }
-    const noun = kind === 'resource' ? 'resource' : kind;
     const listed =
       kind === 'tool'
         ? listing.tools?.has(name) === true
@@ -354,7 +357,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
         verdict,
         'not_listed',
         404,
-        `The upstream lists no ${noun} ${JSON.stringify(name)}; names are taken exactly as it lists them.`,
+        `The upstream lists no ${kind} ${JSON.stringify(name)}; names are taken exactly as it lists them.`,
       );
     }
     if (kind === 'tool' && (listing.tools?.get(name) === undefined || !served)) {
@@ -380,15 +383,20 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       if (!complete) await listingOf(verdict, 'tool', requestId);
       state = await observe(verdict, prints, complete, requestId);
     } catch (error) {
-      if (error instanceof PinsUnavailable) {
-        throw refusalError({
-          code: 'audit_unavailable',
-          status: 503,
-          message: 'The tool definitions cannot be checked against their pins.',
-          recordId: verdict.recordId,
-        });
-      }
-      throw error;
+      // The listing itself is recorded already; what failed is the check of what it shows.
+      throw error instanceof PinsUnavailable
+        ? refusalError({
+            code: 'audit_unavailable',
+            status: 503,
+            message: 'The tool definitions cannot be checked against their pins.',
+            recordId: verdict.recordId,
+          })
+        : refusalError({
+            code: 'upstream_unavailable',
+            status: 502,
+            message: 'The upstream MCP server did not list all its tools.',
+            recordId: verdict.recordId,
+          });
     }
     if (complete) {
       remember(keyOf(verdict, 'tool'), {
@@ -421,14 +429,18 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     },
   };
 
-  /** Every page of a listing, within the limits; `truncated` when a limit ended it early. */
+  /**
+   * Every page of a listing, within the limits; `truncated` when a limit ended it early. Over
+   * `maxBytes` it stops and says so, rather than throwing: the pool would take an error for a
+   * broken connection and drop it.
+   */
   async function pages(
     client: Client,
     timeout: number,
     maxBytes: number,
     method: 'tools/list' | 'prompts/list' | 'resources/list' | 'resources/templates/list',
     maxItems: number,
-  ): Promise<{ items: unknown[]; truncated: boolean }> {
+  ): Promise<{ items: unknown[]; truncated: boolean; tooLarge?: true }> {
     const items: unknown[] = [];
     let bytes = 0;
     let cursor: string | undefined;
@@ -448,7 +460,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
         throw error;
       }
       bytes += Buffer.byteLength(JSON.stringify(result));
-      if (bytes > maxBytes) throw new ListingTooLarge();
+      if (bytes > maxBytes) return { items: [], truncated: true, tooLarge: true };
       const entries: unknown = result[ITEMS[method]];
       if (Array.isArray(entries)) {
         items.push(...(entries as unknown[]).slice(0, maxItems - items.length));
@@ -487,6 +499,12 @@ function fingerprints(
     prints.set(tool.name, prints.has(tool.name) ? undefined : fingerprint(tool));
   }
   return prints;
+}
+
+/** The pages, unless they were over the upstream's response limit. */
+function whole<T extends { readonly tooLarge?: true }>(listing: T): T {
+  if (listing.tooLarge === true) throw new ListingTooLarge();
+  return listing;
 }
 
 /** What a listing keeps of each tool: its definition's hash, not the definition. */
