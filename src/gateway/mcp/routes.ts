@@ -79,6 +79,7 @@ export async function mcpGatewayRoutes(
   app.addHook('onClose', async () => {
     // The pool first: ending its sessions needs the connections that `onClosed` then closes.
     await upstreams.close();
+    catalog.close();
     await options.onClosed?.();
   });
   const deps = { enforcement: options.enforcement, upstreams, catalog };

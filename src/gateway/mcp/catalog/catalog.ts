@@ -86,6 +86,8 @@ export interface McpCatalog {
   invalidate(upstream: string, list: 'tools' | 'prompts' | 'resources'): void;
   /** How many listings are kept. */
   readonly size: number;
+  /** Stops following pin changes (the gateway is closing). */
+  close(): void;
 }
 
 interface Listing {
@@ -134,7 +136,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   }
 
   // A tool accepted (or seen changed) on any replica: this replica's listings may be stale.
-  pins.onChanged((upstreamId) => {
+  const unsubscribe = pins.onChanged((upstreamId) => {
     for (const [key, listing] of listings) {
       if (listing.upstreamId === upstreamId) forget(key);
     }
@@ -426,6 +428,11 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     },
     get size() {
       return listings.size;
+    },
+    close() {
+      unsubscribe();
+      listings.clear();
+      weight = 0;
     },
   };
 
