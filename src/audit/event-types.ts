@@ -49,6 +49,10 @@ export const AUDIT_EVENT_TYPES = [
   'gateway.refused',
   'gateway.outcome',
   'finding.credential_exposed',
+  'tool.pinned',
+  'tool.accepted',
+  'tool.on_change_set',
+  'finding.tool_definition_changed',
 ] as const;
 
 /** A dotted event type: `team.created`, `decision.deny`, `gateway.outcome`. */

@@ -34,6 +34,7 @@ export type ErrorCode =
   | 'secret_in_use'
   | 'upstream_exists'
   | 'egress_refused'
+  | 'tool_hash_mismatch'
   | 'not_ready'
   | 'internal_error';
 
@@ -65,6 +66,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   secret_in_use: { status: 409, title: 'Secret is used by an upstream' },
   upstream_exists: { status: 409, title: 'Upstream already exists' },
   egress_refused: { status: 400, title: 'Upstream address not allowed' },
+  tool_hash_mismatch: { status: 409, title: 'Not the current tool definition' },
   not_ready: { status: 503, title: 'Not ready' },
   internal_error: { status: 500, title: 'Internal server error' },
 };

@@ -21,6 +21,7 @@ import { serviceRoutes } from './routes/services.js';
 import { teamRoutes } from './routes/teams.js';
 import { secretRoutes } from './routes/secrets.js';
 import { upstreamRoutes } from './routes/upstreams.js';
+import { toolPinRoutes } from './routes/tool-pins.js';
 import { Problem } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
@@ -112,6 +113,7 @@ export async function buildHttpApp(
     policyRoutes,
     secretRoutes,
     upstreamRoutes,
+    toolPinRoutes,
   ]) {
     await app.register(routes, { core });
   }
@@ -123,11 +125,12 @@ export async function buildHttpApp(
     issuer: core.issuer,
     verifier: core.verifier,
     enforcement: core.gateway,
+    toolPins: core.toolPins,
+    clock: core.clock,
     fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url), mcpEgress),
     onClosed: () => mcpEgress.close(),
     db: core.store.db,
     notifications: core.store.notifications,
-    clock: core.clock,
   });
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {

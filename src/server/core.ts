@@ -50,6 +50,7 @@ import {
 } from '../signing/index.js';
 import type { Store } from '../store/index.js';
 import { createTaskService, type TaskService } from '../tasks/index.js';
+import { createToolPinService, type ToolPinService } from '../toolpins/index.js';
 import {
   createInventory,
   createMinter,
@@ -126,6 +127,8 @@ export interface Core {
   readonly upstreams: UpstreamService;
   /** Addresses an admin allowed upstreams to reach despite the egress guard. */
   readonly egress: EgressAllowlist;
+  /** MCP tool definitions pinned per upstream; the MCP gateway serves only accepted ones. */
+  readonly toolPins: ToolPinService;
   /**
    * The enforcement core both gateways call: verify, decide, record durably, inject. `drain`
    * waits for records in flight (on shutdown).
@@ -222,6 +225,8 @@ export function createCore(options: CoreOptions): Core {
     ...(options.rateLimits ? { limits: options.rateLimits } : {}),
     ...(options.onGatewayError ? { onError: options.onGatewayError } : {}),
   });
+  const teams = createTeamService({ db, clock, onChange: registryChanged });
+  const toolPins = createToolPinService({ store, clock, upstreams, teams });
   let scheduler: Scheduler | undefined;
   const unsubscribe: (() => void)[] = [];
 
@@ -231,7 +236,7 @@ export function createCore(options: CoreOptions): Core {
     trustDomain,
     issuer,
     apiKeys,
-    teams: createTeamService({ db, clock, onChange: registryChanged }),
+    teams,
     people: createPersonService({ db, clock }),
     services: createServiceService({ db, clock, onChange: registryChanged }),
     identities: createIdentityService({
@@ -254,6 +259,7 @@ export function createCore(options: CoreOptions): Core {
     secrets,
     upstreams,
     egress,
+    toolPins,
     gateway,
     tracer,
 
@@ -274,6 +280,7 @@ export function createCore(options: CoreOptions): Core {
       unsubscribe.push(policies.listen());
       unsubscribe.push(secrets.listen());
       unsubscribe.push(upstreams.listen());
+      unsubscribe.push(toolPins.listen());
       await keyring.maintain();
       await upstreams.reload();
       await revocations.refresh(true);

@@ -284,6 +284,29 @@ export interface McpSessionMessageTable {
   expires_at: string;
 }
 
+/** Per MCP upstream: whether its tools are pinned, and what a changed definition does (src/toolpins). */
+export interface ToolPinUpstreamTable {
+  upstream_id: string;
+  /** `hide` or `warn`. */
+  on_change: string;
+  pinned_at: string | null;
+  updated_by: string;
+  updated_at: string;
+}
+
+/** One MCP tool's accepted definition and the one last seen (canonical JSON, SHA-256 hex). */
+export interface ToolPinTable {
+  upstream_id: string;
+  tool: string;
+  pinned_hash: string | null;
+  pinned_definition: string | null;
+  pinned_by: string | null;
+  pinned_at: string | null;
+  current_hash: string | null;
+  current_definition: string | null;
+  observed_at: string;
+}
+
 export interface MetaTable {
   key: string;
   value: string;
@@ -310,4 +333,6 @@ export interface Database {
   egress_allowlist: EgressAllowTable;
   mcp_sessions: McpSessionTable;
   mcp_session_messages: McpSessionMessageTable;
+  tool_pin_upstreams: ToolPinUpstreamTable;
+  tool_pins: ToolPinTable;
 }

@@ -10,6 +10,7 @@ import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import { SYSTEM_ACTOR, type Role } from '../../src/access/index.js';
 import type { Identity } from '../../src/registry/index.js';
+import { fingerprint } from '../../src/toolpins/index.js';
 import { OWNER_TEAM, type TestApp } from '../support/app.js';
 
 export { OWNER_TEAM };
@@ -150,6 +151,29 @@ export async function makeUpstream(t: TestApp, team: string): Promise<string> {
     operations: [{ name: 'lookup' }, { name: 'refund', sensitive: true }],
   });
   return name;
+}
+
+/**
+ * An MCP upstream whose tool `lookup` was pinned at its first listing and has changed since: the
+ * hash of its current definition is what an accept names.
+ */
+export async function makeChangedTool(
+  t: TestApp,
+  team: string,
+): Promise<{ upstream: string; hash: string }> {
+  const upstream = await t.core.upstreams.get(await makeUpstream(t, team));
+  const definition = (description: string) => {
+    const print = fingerprint({ name: 'lookup', description, inputSchema: { type: 'object' } });
+    assert.ok(print);
+    return print;
+  };
+  const seen = (description: string) => ({
+    tools: new Map([['lookup', definition(description)]]),
+    complete: true,
+  });
+  await t.core.toolPins.observe(upstream, seen('Look up an order.'));
+  await t.core.toolPins.observe(upstream, seen('Look up an order, and more.'));
+  return { upstream: upstream.name, hash: definition('Look up an order, and more.').hash };
 }
 
 /** A tool the registry does not know yet, described in the request. */
@@ -558,6 +582,24 @@ export const ROUTE_FIXTURES: Readonly<Record<string, RouteFixture>> = {
       url: `/v1/upstreams/${await makeUpstream(t, team)}`,
     }),
   },
+  'GET /v1/upstreams/:name/tools': {
+    build: async ({ t, team }) => ({
+      method: 'GET',
+      url: `/v1/upstreams/${(await makeChangedTool(t, team)).upstream}/tools`,
+    }),
+  },
+  'PATCH /v1/upstreams/:name/tools': {
+    teamScoped: true,
+    build: async ({ t, team }) =>
+      json('PATCH', `/v1/upstreams/${await makeUpstream(t, team)}/tools`, { onChange: 'warn' }),
+  },
+  'POST /v1/upstreams/:name/tools/:tool/accept': {
+    teamScoped: true,
+    build: async ({ t, team }) => {
+      const { upstream, hash } = await makeChangedTool(t, team);
+      return json('POST', `/v1/upstreams/${upstream}/tools/lookup/accept`, { hash });
+    },
+  },
   'POST /v1/egress/allow': {
     build: async () => {
       counter += 1;
@@ -644,6 +686,8 @@ const TABLES = [
   'secret_versions',
   'upstreams',
   'egress_allowlist',
+  'tool_pin_upstreams',
+  'tool_pins',
 ];
 
 /**

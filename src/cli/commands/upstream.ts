@@ -1,5 +1,5 @@
 import { readFile } from 'node:fs/promises';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { printDone, printList, printRecord } from '../context.js';
 import { httpUrl, integer, name, UsageError } from '../flags.js';
 import {
@@ -19,6 +19,101 @@ const UPSTREAMS = '/v1/upstreams';
 const EGRESS = '/v1/egress/allow';
 
 const collect = (value: string, previous: string[] = []): string[] => [...previous, value];
+
+/** A tool definition's hash as `steward upstream tools` shows it: SHA-256, 64 hex digits. */
+function definitionHash(value: string): string {
+  if (!/^[0-9a-f]{64}$/.test(value)) {
+    throw new UsageError(
+      `--hash must be a SHA-256 in hex (64 characters, as \`steward upstream tools\` shows it), not ${JSON.stringify(value)}`,
+    );
+  }
+  return value;
+}
+
+/** One tool's pins as `GET /v1/upstreams/{name}/tools` lists it. */
+type ToolPinRow = {
+  readonly name: string;
+  readonly status: string;
+  readonly pinned: { readonly hash: string } | null;
+  readonly current: { readonly hash: string } | null;
+  readonly changes: readonly { readonly path: string }[];
+};
+
+/** `steward upstream tools` and `steward upstream accept-tool`: pinned MCP tool definitions. */
+function registerToolPins(upstream: Command): void {
+  const tools = subcommand(
+    upstream,
+    'tools',
+    "An MCP upstream's tools: pinned definitions against the ones last seen (--json: with the definitions and what changed)",
+    [
+      'steward upstream tools crm',
+      'steward upstream tools crm --json',
+      'steward upstream tools crm --on-change warn',
+    ],
+  );
+  nameArgument(tools, 'upstream')
+    .addOption(
+      new Option(
+        '--on-change <mode>',
+        'set what a changed or new tool does: hide (held until accepted, the default) or warn (served, with a finding)',
+      ).choices(['hide', 'warn']),
+    )
+    .action(async () => {
+      const onChange = tools.opts<{ onChange?: string }>().onChange;
+      const path = item(UPSTREAMS, tools.args, 'tools');
+      const view = await send<{
+        upstream: string;
+        onChange: string;
+        pinnedAt: string | null;
+        tools: ToolPinRow[];
+      }>(
+        tools,
+        onChange === undefined
+          ? { method: 'GET', path }
+          : { method: 'PATCH', path, body: { onChange } },
+      );
+      if (tools.optsWithGlobals<{ json?: boolean }>().json) {
+        printRecord(tools, view);
+        return;
+      }
+      process.stdout.write(
+        `${view.upstream}: a changed or new tool is ${view.onChange === 'warn' ? 'served with a finding (warn)' : 'held until accepted (hide)'}; ${view.pinnedAt === null ? 'not pinned yet (at its first listing)' : `pinned ${view.pinnedAt}`}\n`,
+      );
+      printList(
+        tools,
+        { items: view.tools },
+        columns({
+          tool: 'name',
+          status: 'status',
+          pinned: (row) => (row as unknown as ToolPinRow).pinned?.hash.slice(0, 12) ?? '-',
+          current: (row) => (row as unknown as ToolPinRow).current?.hash ?? '-',
+          changed: (row) =>
+            (row as unknown as ToolPinRow).changes.map((change) => change.path).join(' ') || '-',
+        }),
+      );
+    });
+
+  const accept = subcommand(
+    upstream,
+    'accept-tool',
+    "Accept a tool's current definition, named by its hash (from `steward upstream tools`); recorded",
+    [
+      'steward upstream accept-tool crm refund --hash 9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08',
+    ],
+  );
+  nameArgument(accept, 'upstream')
+    .argument('<tool>', 'the tool name, exactly as the upstream lists it')
+    .addOption(
+      new Option('--hash <sha256>', 'the current definition, as `steward upstream tools` shows it')
+        .argParser(definitionHash)
+        .makeOptionMandatory(),
+    );
+  showsRecord(accept, ([name, tool], flags) => ({
+    method: 'POST',
+    path: item(UPSTREAMS, [name ?? ''], 'tools', tool ?? '', 'accept'),
+    body: { hash: flags['hash'] },
+  }));
+}
 
 /** `name`, or `name=METHOD /path`: one operation of an upstream. */
 function operation(spec: string): Record<string, unknown> {
@@ -111,7 +206,10 @@ async function bodyOf(flags: Flags): Promise<Record<string, unknown>> {
   return body;
 }
 
-/** `steward upstream create|list|get|update|delete` and `steward egress allow|list|remove`. */
+/**
+ * `steward upstream create|list|get|update|delete|tools|accept-tool` and
+ * `steward egress allow|list|remove`.
+ */
 export function registerUpstream(program: Command): void {
   const upstream = subcommand(
     program,
@@ -189,6 +287,8 @@ export function registerUpstream(program: Command): void {
     await send(remove, { method: 'DELETE', path: item(UPSTREAMS, remove.args) });
     printDone(remove, `deleted upstream ${remove.args[0] ?? ''}`);
   });
+
+  registerToolPins(upstream);
 
   const egress = subcommand(
     program,

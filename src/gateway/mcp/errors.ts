@@ -7,7 +7,7 @@ import type { GatewayRefusal } from '../types.js';
  * closed, -32001 request timeout, -32042 URL elicitation). The stable, documented part is
  * `error.data.code`; the number only lets a client tell classes of refusal apart without parsing.
  */
-export const MCP_REFUSAL_CODES: Readonly<Record<GatewayRefusal, number>> = {
+export const MCP_REFUSAL_CODES: Readonly<Record<McpRefusal, number>> = {
   unauthenticated: -32010,
   forbidden: -32011,
   approval_required: -32012,
@@ -20,6 +20,8 @@ export const MCP_REFUSAL_CODES: Readonly<Record<GatewayRefusal, number>> = {
   upstream_timeout: -32018,
   no_decision: -32019,
   response_too_large: -32020,
+  not_listed: -32021,
+  tool_definition_changed: -32022,
 };
 
 /**
@@ -28,9 +30,15 @@ export const MCP_REFUSAL_CODES: Readonly<Record<GatewayRefusal, number>> = {
  */
 export const REQUEST_CANCELLED = -32800;
 
+/**
+ * The MCP gateway's refusals: the core's, and the catalog's after an allow (see `catalog/`): a
+ * name the upstream does not list, a tool whose definition is not the accepted one.
+ */
+export type McpRefusal = GatewayRefusal | 'not_listed' | 'tool_definition_changed';
+
 /** What a refusal carries in `error.data`: the stable code, the HTTP-equivalent status, the record. */
 export interface RefusalData {
-  readonly code: GatewayRefusal;
+  readonly code: McpRefusal;
   readonly status: number;
   readonly recordId?: string;
   readonly retryAfterSeconds?: number;
@@ -54,7 +62,7 @@ export class JsonRpcError extends Error {
 
 /** A Steward refusal as the JSON-RPC error the agent receives; the upstream never sees the call. */
 export function refusalError(refusal: {
-  readonly code: GatewayRefusal;
+  readonly code: McpRefusal;
   readonly status: number;
   readonly message: string;
   readonly recordId?: string | undefined;

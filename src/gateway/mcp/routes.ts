@@ -5,9 +5,11 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Database, Notifications } from '../../store/index.js';
+import type { ToolPinService } from '../../toolpins/index.js';
 import { TokenError, type AccessTokenClaims, type TokenVerifier } from '../../tokens/index.js';
 import { upstreamAudiences } from '../core.js';
 import type { EnforcementCore } from '../types.js';
+import { createMcpCatalog } from './catalog/index.js';
 import {
   bearerChallenge,
   MCP_GATEWAY_PATH,
@@ -28,6 +30,10 @@ export interface McpRouteOptions {
   readonly issuer: string;
   readonly verifier: TokenVerifier;
   readonly enforcement: EnforcementCore;
+  /** Tool-definition pins; the catalog checks every tool against them. */
+  readonly toolPins: Pick<ToolPinService, 'state' | 'observe' | 'onChanged'>;
+  /** For the age of cached upstream listings, and sessions' expiry. */
+  readonly clock: Clock;
   /** The upstream leg's `fetch` (default: the global one); an egress-guarded one in production. */
   readonly fetch?: typeof fetch;
   /** Called once the upstream sessions have ended on close: frees what `fetch` holds. */
@@ -37,7 +43,6 @@ export interface McpRouteOptions {
   /** Where agent sessions and relayed messages are kept (shared by the replicas). */
   readonly db: Kysely<Database>;
   readonly notifications: Notifications;
-  readonly clock: Clock;
   /** Agent sessions: idle lifetime (default 1 h), live sessions per identity and upstream (32). */
   readonly sessions?: { readonly idleMs?: number; readonly maxPerIdentity?: number };
   /** Bounds of relaying (defaults: `DEFAULT_RELAY_LIMITS`, calls at most 15 minutes). */
@@ -95,6 +100,14 @@ export async function mcpGatewayRoutes(
     maxClients: options.upstreamPool?.maxClients,
     idleMs: options.upstreamPool?.idleMs,
     sessions,
+    // Called back only once a session exists, after `catalog` below is set.
+    onListChanged: (upstream, list) => catalog.invalidate(upstream, list),
+  });
+  const catalog = createMcpCatalog({
+    pool: upstreams,
+    pins: options.toolPins,
+    enforcement: options.enforcement,
+    clock: options.clock,
   });
   // A session ended on another replica (or expired): this replica's clients of it go too.
   sessions.onEnded((hash) => upstreams.endSession(hash, false));
@@ -107,11 +120,13 @@ export async function mcpGatewayRoutes(
     sessions.close();
     // The pool first: ending its sessions needs the connections that `onClosed` then closes.
     await upstreams.close();
+    catalog.close();
     await options.onClosed?.();
   });
   const deps = {
     enforcement: options.enforcement,
     upstreams,
+    catalog,
     sessions,
     mailbox,
     limits: {

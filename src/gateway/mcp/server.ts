@@ -41,6 +41,7 @@ import {
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
+import type { McpCatalog } from './catalog/index.js';
 import { JsonRpcError, plainMessage, REQUEST_CANCELLED, refusalError } from './errors.js';
 import type { Mailbox } from './mailbox.js';
 import { answerBox, cancelBox, createRelay, type RelayLimits } from './relay.js';
@@ -68,6 +69,8 @@ export interface McpGatewayDeps {
     /** How long a call may run at most, however often its upstream reports progress. */
     readonly maxCallMs: number;
   };
+  /** What each upstream lists, and its tools' pins: names are taken only as listed. */
+  readonly catalog: McpCatalog;
 }
 
 /** The HTTP request around one MCP message, as the gateway saw it. */
@@ -555,15 +558,20 @@ function addHandlers(
         options,
       ),
     );
-    return {
-      ...result,
-      tools: await visibleOnly(result.tools, 'invoke_tool', (tool) => tool.name),
-    };
+    const complete = request.params?.cursor === undefined && result.nextCursor === undefined;
+    const shown = await deps.catalog.listedTools(
+      verdict,
+      result.tools,
+      complete,
+      context.requestId,
+    );
+    return { ...result, tools: await visibleOnly(shown, 'invoke_tool', (tool) => tool.name) };
   });
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('invoke_tool', name, args ?? {}, meta);
+    await deps.catalog.admit(verdict, 'tool', name, context.requestId);
     return forward(
       verdict,
       (client, options) =>
@@ -610,6 +618,7 @@ function addHandlers(
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const { uri, _meta: meta } = request.params;
     const verdict = await decide('read_resource', uri, undefined, meta);
+    await deps.catalog.admit(verdict, 'resource', uri, context.requestId);
     return forward(
       verdict,
       (client, options) =>
@@ -631,6 +640,7 @@ function addHandlers(
     server.setRequestHandler(schema, async (request) => {
       const { uri, _meta: meta } = request.params;
       const verdict = await decide('subscribe_resource', uri, undefined, meta);
+      await deps.catalog.admit(verdict, 'resource', uri, context.requestId);
       return forward(verdict, (client, options) =>
         client.request({ method, params: request.params }, EmptyResultSchema, options),
       );
@@ -667,6 +677,7 @@ function addHandlers(
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('get_prompt', name, args ?? {}, meta);
+    await deps.catalog.admit(verdict, 'prompt', name, context.requestId);
     return forward(
       verdict,
       (client, options) =>

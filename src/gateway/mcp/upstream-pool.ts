@@ -1,6 +1,13 @@
 import type { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { ErrorCode, McpError } from '@modelcontextprotocol/sdk/types.js';
+import {
+  ErrorCode,
+  McpError,
+  type Notification,
+  PromptListChangedNotificationSchema,
+  ResourceListChangedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import type { Upstream } from '../../upstreams/types.js';
 import type { RelayTarget } from './relay.js';
 import type { McpSession, McpSessionStore } from './sessions.js';
@@ -28,6 +35,9 @@ export interface UpstreamPoolOptions {
   readonly now?: (() => number) | undefined;
   /** Where agent sessions record the upstream session they share across replicas. */
   readonly sessions?: Pick<McpSessionStore, 'claimUpstream' | 'forgetUpstream' | 'upstreamOf'>;
+  /** Told when an upstream says (on a caller's session) that its tools, prompts or resources changed. */
+  readonly onListChanged?:
+    ((upstream: string, list: 'tools' | 'prompts' | 'resources') => void) | undefined;
 }
 
 /** Whom a call is for, and what it carries: the verdict's upstream, caller and injection. */
@@ -149,6 +159,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
         created.connection = connection;
         // Closed under us (the transport gave up): a later call connects anew.
         connection.client.onclose = () => retire(created, false);
+        listChanges(connection.client, upstream.name);
         return connection;
       });
       created = {
@@ -237,6 +248,23 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     entry.closing = done;
     closing.add(done);
     void done.finally(() => closing.delete(done));
+  }
+
+  /** Passes the upstream's list_changed notifications on, so cached listings are dropped. */
+  function listChanges(client: Client, upstream: string): void {
+    const told = options.onListChanged;
+    if (told === undefined) return;
+    // The catalog hears of the change first; the agent's relay (the fallback handler, see
+    // `connectUpstream`) is still handed the notification.
+    const relayed =
+      (list: 'tools' | 'prompts' | 'resources') =>
+      async (notification: Notification): Promise<void> => {
+        told(upstream, list);
+        await client.fallbackNotificationHandler?.(notification);
+      };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, relayed('tools'));
+    client.setNotificationHandler(PromptListChangedNotificationSchema, relayed('prompts'));
+    client.setNotificationHandler(ResourceListChangedNotificationSchema, relayed('resources'));
   }
 
   async function call<T>(

@@ -68,12 +68,14 @@ for (const database of await testDatabases()) {
       }
       assert.equal(posts(upstream, 'initialize').length, 1);
       assert.equal(posts(upstream, 'tools/call').length, calls);
-      // initialize, notifications/initialized, then the calls: no GET stream, no DELETE.
+      // initialize, notifications/initialized, the listing the catalog checks tool names
+      // against (once per TTL), then the calls: no GET stream, no DELETE.
       assert.deepEqual(
         upstream.requests.map((request) => `${request.method} ${request.rpc.join()}`),
         [
           'POST initialize',
           'POST notifications/initialized',
+          'POST tools/list',
           ...Array.from({ length: calls }, () => 'POST tools/call'),
         ],
       );

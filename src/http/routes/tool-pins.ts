@@ -1,0 +1,137 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { Type } from 'typebox';
+import { ROLES } from '../../access/index.js';
+import type { Core } from '../../server/core.js';
+import { ON_CHANGE_MODES, type ToolPinsView, type ToolPinView } from '../../toolpins/index.js';
+import { changeContext } from '../plugins/authentication.js';
+import { Enum, ERROR_RESPONSES, Name, NullableTimestamp, Strict, Timestamp } from '../schemas.js';
+
+const Hash = Type.String({
+  pattern: '^[0-9a-f]{64}$',
+  description: "SHA-256 (hex) of the tool definition's RFC 8785 canonical JSON.",
+});
+const OnChange = Enum(ON_CHANGE_MODES, {
+  description: 'hide: a changed or new tool is held until accepted; warn: served, with a finding.',
+});
+
+const Change = Type.Object({
+  path: Type.String(),
+  change: Type.String(),
+  pinned: Type.Optional(Type.Unknown()),
+  current: Type.Optional(Type.Unknown()),
+});
+
+const ToolPin = Type.Object({
+  name: Type.String(),
+  status: Type.String({ description: 'accepted, changed, new or removed.' }),
+  pinned: Type.Union([
+    Type.Object({
+      hash: Type.String(),
+      definition: Type.Unknown(),
+      pinnedAt: NullableTimestamp,
+      pinnedBy: Type.Union([Type.String(), Type.Null()]),
+    }),
+    Type.Null(),
+  ]),
+  current: Type.Union([
+    Type.Object({ hash: Type.String(), definition: Type.Unknown() }),
+    Type.Null(),
+  ]),
+  observedAt: Timestamp,
+  changes: Type.Array(Change),
+});
+
+const ToolPins = Type.Object({
+  upstream: Type.String(),
+  onChange: Type.String(),
+  pinnedAt: NullableTimestamp,
+  tools: Type.Array(ToolPin),
+});
+
+const Params = Strict({ name: Name });
+const ToolParams = Strict({
+  name: Name,
+  tool: Type.String({
+    minLength: 1,
+    maxLength: 256,
+    // No control characters: no tool is pinned under such a name (see `fingerprint`).
+    pattern: '^[^\\u0000-\\u001f\\u007f]+$',
+    description: 'The tool name exactly as the upstream lists it (percent-encoded in the path).',
+  }),
+});
+
+/** The API view: the service's read-only lists, copied for the serialiser's types. */
+function toolView(tool: ToolPinView) {
+  return { ...tool, changes: [...tool.changes] };
+}
+
+function view(pins: ToolPinsView) {
+  return { ...pins, tools: pins.tools.map(toolView) };
+}
+
+/**
+ * `/v1/upstreams/{name}/tools`: an MCP upstream's pinned tool definitions against the ones last
+ * seen, what a change does there, and accepting a new definition.
+ */
+export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+  const tags = ['upstreams'];
+
+  app.get(
+    '/v1/upstreams/:name/tools',
+    {
+      config: { roles: ROLES },
+      schema: {
+        tags,
+        summary: "An MCP upstream's tools: pinned and current definitions, with their differences",
+        params: Params,
+        response: { 200: ToolPins, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) => view(await core.toolPins.view(request.params.name)),
+  );
+
+  app.patch(
+    '/v1/upstreams/:name/tools',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: 'Set what a changed or new tool definition does on this upstream',
+        params: Params,
+        body: Strict({ onChange: OnChange }),
+        response: { 200: ToolPins, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      view(
+        await core.toolPins.configure(
+          changeContext(request),
+          request.params.name,
+          request.body.onChange,
+        ),
+      ),
+  );
+
+  app.post(
+    '/v1/upstreams/:name/tools/:tool/accept',
+    {
+      config: { roles: ['admin', 'security', 'owner'] },
+      schema: {
+        tags,
+        summary: "Accept a tool's current definition, named by its hash",
+        params: ToolParams,
+        body: Strict({ hash: Hash }),
+        response: { 200: ToolPin, ...ERROR_RESPONSES },
+      },
+    },
+    async (request) =>
+      toolView(
+        await core.toolPins.accept(
+          changeContext(request),
+          request.params.name,
+          request.params.tool,
+          request.body.hash,
+        ),
+      ),
+  );
+};
