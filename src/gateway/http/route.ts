@@ -14,7 +14,7 @@ import {
   type BodyMeter,
 } from './forward.js';
 import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { matchOperation, parseGatewayTarget, queryArguments } from './path.js';
+import { matchOperation, parseGatewayTarget } from './path.js';
 
 export interface HttpGatewayOptions {
   readonly gateway: EnforcementCore;
@@ -106,7 +106,7 @@ export async function httpGatewayRoutes(
       upstream: target.upstream,
       operation: matchOperation(known?.operations ?? [], request.method, target.path),
       path: target.path,
-      arguments: queryArguments(target.query),
+      arguments: target.parameters,
       ...(declaredBytes !== undefined ? { declaredBytes } : {}),
     };
     const verdict = await gateway.check(call);
@@ -271,7 +271,8 @@ function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVe
 
 /** The agent's query with any parameter named like an injected one removed, then the injection. */
 function withInjectedQuery(query: string, inject: Readonly<Record<string, string>>): string {
-  const names = new Set(Object.keys(inject));
+  // In any letter case: case-insensitive servers would read the agent's as the credential.
+  const names = new Set(Object.keys(inject).map((name) => name.toLowerCase()));
   const kept =
     names.size === 0 || query === ''
       ? query === ''
@@ -285,7 +286,7 @@ function withInjectedQuery(query: string, inject: Readonly<Record<string, string
           } catch {
             return false;
           }
-          return !names.has(decoded);
+          return !names.has(decoded.toLowerCase());
         });
   const added = Object.entries(inject).map(
     ([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`,

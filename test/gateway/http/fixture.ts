@@ -2,10 +2,13 @@
  * The HTTP gateway under test: a real Steward listening on a loopback port, a real HTTP API (node:http)
  * behind it registered through the admin API, and tokens obtained through /oauth2/token as agents do.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
 import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
 import { SYSTEM_ACTOR } from '../../../src/access/index.js';
 import { buildHttpApp } from '../../../src/http/index.js';
 import type { CoreOptions } from '../../../src/server/core.js';
@@ -231,4 +234,61 @@ export async function startGateway(
       await store.dispose();
     },
   };
+}
+
+/** An agent's call as it came back: status, headers and text. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json(): Record<string, unknown>;
+}
+
+/** One call through the gateway with undici, as an agent makes it. */
+export async function call(
+  g: TestGateway,
+  path: string,
+  options: {
+    token?: string | undefined;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer | Readable;
+  } = {},
+): Promise<Answer> {
+  const response = await request(`${g.url}${path}`, {
+    method: (options.method ?? 'GET') as 'GET',
+    headers: {
+      ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.headers ?? {}),
+    },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const text = await response.body.text();
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
+}
+
+/** Sends raw bytes and returns the raw answer: for requests no client library would send. */
+export function raw(g: TestGateway, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(g.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    socket.setTimeout(5_000, () => socket.destroy());
+    let out = '';
+    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
+    socket.on('end', () => resolve(out));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+/** `answer` is a problem+json refusal with `status` and `code`. */
+export function assertProblem(answer: Answer, status: number, code: string): void {
+  assert.equal(answer.status, status, answer.text);
+  assert.match(String(answer.headers['content-type']), /application\/problem\+json/);
+  assert.equal(answer.json()['code'], code);
 }
