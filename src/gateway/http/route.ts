@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
+import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
@@ -14,6 +15,7 @@ import {
   type BodyMeter,
 } from './forward.js';
 import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
+import { createScrubber } from '../scrub.js';
 import { matchOperation, parseGatewayTarget } from './path.js';
 
 export interface HttpGatewayOptions {
@@ -118,6 +120,7 @@ export async function httpGatewayRoutes(
       bytes: number,
       error?: string,
       content?: unknown,
+      secretEchoed?: readonly string[],
     ): Promise<void> =>
       gateway.complete({
         recordId,
@@ -126,7 +129,10 @@ export async function httpGatewayRoutes(
         latencyMs: Math.round(performance.now() - started),
         ...(error !== undefined ? { error } : {}),
         ...(content !== undefined ? { content } : {}),
+        ...(secretEchoed !== undefined && secretEchoed.length > 0 ? { secretEchoed } : {}),
       });
+    // The injected secret, in every form it may come back in, is scrubbed from the answer.
+    const scrubber = createScrubber(verdict.inject.scrub);
 
     const baseUrl = new URL(upstream.url);
     const prefix = baseUrl.pathname.replace(/\/+$/, '');
@@ -150,6 +156,9 @@ export async function httpGatewayRoutes(
       traceparent: verdict.traceparent,
       contentLength: chunked ? undefined : declaredBytes,
     });
+    // An answer compressed by the upstream could carry the secret past the scrubber: ask for
+    // none (and decode one that comes anyway, below).
+    if (scrubber.active) headers['accept-encoding'] = 'identity';
 
     let response;
     try {
@@ -195,9 +204,40 @@ export async function httpGatewayRoutes(
         recordId,
       });
     }
-    const responseMeter = meterBody('response', upstream.maxResponseBytes, SCAN_BYTES);
+    let source: Readable = response.body;
+    const agentHeaders = agentResponseHeaders(response.headers);
+    if (scrubber.active) {
+      const encoding = (single(response.headers['content-encoding']) ?? '').trim().toLowerCase();
+      if (encoding !== '' && encoding !== 'identity') {
+        const decoder = decoderFor(encoding);
+        if (decoder === undefined) {
+          response.body.destroy();
+          await finish(502, 0, `upstream_unavailable: unscannable content-encoding`);
+          return refuse(request, reply, {
+            outcome: 'refuse',
+            code: 'upstream_unavailable',
+            status: 502,
+            message: `The upstream's answer is in an encoding the gateway cannot check for its credential.`,
+            recordId,
+          });
+        }
+        response.body.once('error', (error: Error) => decoder.destroy(error));
+        decoder.once('close', () => response.body.destroy());
+        source = response.body.pipe(decoder);
+        delete agentHeaders['content-encoding'];
+        delete agentHeaders['content-length'];
+      }
+    }
+    const scrubbedHeaders = scrubber.headers(agentHeaders);
+    const bodyScrubber = scrubber.active ? scrubber.body() : undefined;
+    const responseMeter = meterBody(
+      'response',
+      upstream.maxResponseBytes,
+      SCAN_BYTES,
+      bodyScrubber,
+    );
     let streamError: string | undefined;
-    passThrough(response.body, responseMeter, 'upstream', (error) => {
+    passThrough(source, responseMeter, 'upstream', (error) => {
       if (error) {
         streamError =
           error instanceof BodyLimitError ? 'response_too_large' : classifyForwardError(error).code;
@@ -210,23 +250,28 @@ export async function httpGatewayRoutes(
       const aborted = !reply.raw.writableFinished;
       const requestText = requestMeter?.text();
       const responseText = responseMeter.text();
+      const echoed = [
+        ...(scrubbedHeaders.found ? ['response.headers'] : []),
+        ...(bodyScrubber?.found() === true ? ['response.body'] : []),
+      ];
       void finish(
         response.status,
         responseMeter.bytes(),
         streamError ?? (aborted ? 'aborted' : undefined),
-        requestText === undefined && responseText === undefined
-          ? undefined
-          : {
-              ...(requestText !== undefined ? { request: requestText } : {}),
-              ...(responseText !== undefined ? { response: responseText } : {}),
-            },
+        {
+          // Headers too are scanned for credentials (and recorded with `recordContent`).
+          responseHeaders: scrubbedHeaders.headers,
+          ...(requestText !== undefined ? { request: requestText } : {}),
+          ...(responseText !== undefined ? { response: responseText } : {}),
+        },
+        echoed,
       );
     };
     reply.raw.once('close', record);
     reply.raw.once('finish', record);
     reply
       .code(response.status)
-      .headers(agentResponseHeaders(response.headers))
+      .headers(scrubbedHeaders.headers)
       .header('x-steward-record', recordId);
     return reply.send(responseMeter);
   }
@@ -267,6 +312,14 @@ function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVe
       requestId: request.id,
       ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
     });
+}
+
+/** A decoder for a `Content-Encoding` the upstream sent although asked for none. */
+function decoderFor(encoding: string): Transform | undefined {
+  if (encoding === 'gzip' || encoding === 'x-gzip') return createGunzip();
+  if (encoding === 'deflate') return createInflate();
+  if (encoding === 'br') return createBrotliDecompress();
+  return undefined;
 }
 
 /** The agent's query with any parameter named like an injected one removed, then the injection. */

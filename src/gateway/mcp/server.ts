@@ -21,6 +21,7 @@ import {
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
+import { scrubResult } from '../scrub.js';
 import { JsonRpcError, plainMessage, refusalError } from './errors.js';
 import type { UpstreamPool } from './upstream-pool.js';
 
@@ -162,8 +163,15 @@ function addHandlers(
     send: (client: Client, timeout: number) => Promise<T>,
   ): Promise<T> {
     const started = performance.now();
-    const record = (status: number, bytes: number, error?: string, content?: unknown) =>
+    const record = (
+      status: number,
+      bytes: number,
+      error?: string,
+      content?: unknown,
+      secretEchoed?: readonly string[],
+    ) =>
       enforcement.complete({
+        ...(secretEchoed !== undefined ? { secretEchoed } : {}),
         recordId: verdict.recordId,
         status,
         bytes,
@@ -198,8 +206,11 @@ function addHandlers(
       }
       if (error instanceof McpError && error.code !== CONNECTION_CLOSED) {
         // The upstream answered with a JSON-RPC error: its answer, passed on as it is.
-        await record(200, 0, `jsonrpc_error ${error.code}`);
-        throw new JsonRpcError(error.code, plainMessage(error), error.data);
+        // The upstream's own words, but never the credential it was sent.
+        const answer = { message: plainMessage(error), data: error.data };
+        const scrubbed = scrubResult(verdict.inject.scrub, answer, 'error');
+        await record(200, 0, `jsonrpc_error ${error.code}`, undefined, scrubbed.secretEchoed);
+        throw new JsonRpcError(error.code, scrubbed.value.message, scrubbed.value.data);
       }
       await record(502, 0, 'upstream_unavailable');
       throw refusalError({
@@ -219,8 +230,10 @@ function addHandlers(
         recordId: verdict.recordId,
       });
     }
-    await record(200, bytes, undefined, result);
-    return result;
+    // The injected secret never comes back to the agent, nor into the record.
+    const scrubbed = scrubResult(verdict.inject.scrub, result);
+    await record(200, bytes, undefined, scrubbed.value, scrubbed.secretEchoed);
+    return scrubbed.value;
   }
 
   /** The listing decision for an MCP upstream is about the upstream itself (`list_tools` on `Upstream`). */

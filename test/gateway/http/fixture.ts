@@ -7,6 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import { connect, type AddressInfo } from 'node:net';
 import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
 import { SYSTEM_ACTOR } from '../../../src/access/index.js';
@@ -20,7 +21,7 @@ import { adminCall, workloadToken } from '../../support/inject.js';
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'billing';
 export const UPSTREAM_KEY = 'upstream-real-key-0123456789';
-const TEAM = 'finance';
+export const TEAM = 'finance';
 export const SERVICE = 'invoice-agent';
 
 /** GET and POST anywhere on the upstream, but never its admin routes or the refund operation. */
@@ -69,6 +70,42 @@ export async function startUpstream(): Promise<TestUpstream> {
         // The request body back as the result: a leak in either direction.
         res.setHeader('content-type', 'application/json');
         res.end(Buffer.concat(chunks));
+        return;
+      }
+      if (req.url?.startsWith('/reflect')) {
+        // Every request header back, as response headers and in the body (also as a base64
+        // dump, as debugging endpoints do); gzipped whatever the request accepted on
+        // `/reflect/gzip`.
+        const dump = JSON.stringify({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (typeof value === 'string' && name !== 'connection') {
+            res.setHeader(`x-echo-${name}`, value);
+          }
+        }
+        res.setHeader('content-type', 'application/json');
+        const payload = JSON.stringify({
+          echo: JSON.parse(dump) as unknown,
+          base64: Buffer.from(dump).toString('base64'),
+        });
+        if (req.url.startsWith('/reflect/gzip')) {
+          res.setHeader('content-encoding', 'gzip');
+          res.end(gzipSync(payload));
+          return;
+        }
+        res.end(payload);
+        return;
+      }
+      if (req.url?.startsWith('/whoami')) {
+        // Basic authentication decoded, user and password told apart, as "who am I" routes do.
+        const basic = /^Basic (.*)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+        const [user, password] = Buffer.from(basic, 'base64').toString('utf8').split(':');
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ user, password }));
         return;
       }
       if (req.url?.startsWith('/big')) {
