@@ -75,7 +75,7 @@ export async function startUpstream(): Promise<TestUpstream> {
       if (req.url?.startsWith('/reflect')) {
         // Every request header back, as response headers and in the body (also as a base64
         // dump, as debugging endpoints do); gzipped whatever the request accepted on
-        // `/reflect/gzip`.
+        // `/reflect/gzip`; in headers only on `/reflect/headers`.
         const dump = JSON.stringify({
           method: req.method,
           url: req.url,
@@ -88,6 +88,10 @@ export async function startUpstream(): Promise<TestUpstream> {
           }
         }
         res.setHeader('content-type', 'application/json');
+        if (req.url.startsWith('/reflect/headers')) {
+          res.end('{}');
+          return;
+        }
         const payload = JSON.stringify({
           echo: JSON.parse(dump) as unknown,
           base64: Buffer.from(dump).toString('base64'),

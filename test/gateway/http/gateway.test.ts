@@ -496,6 +496,31 @@ forbid(principal, action == Steward::Action::"http_request", resource)
       );
     });
 
+    test('a Steward token in a response header is found, revoked and kept out of the trail', async () => {
+      const token = await g.token();
+      const leaked = await g.token();
+      // The upstream answers with the request's headers as its own, and an empty body.
+      const answer = await call(g, `/gw/http/${UPSTREAM}/reflect/headers`, {
+        token,
+        headers: { 'x-debug': `token ${leaked}` },
+      });
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.text, '{}');
+      let refused = await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked });
+      for (let i = 0; i < 100 && refused.status !== 401; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        refused = await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked });
+      }
+      assertProblem(refused, 401, 'unauthenticated');
+      const finding = (await g.events('finding.credential_exposed')).findLast(
+        (f) => f.after['where'] === 'result/responseHeaders/x-echo-x-debug',
+      );
+      assert.equal(finding?.after['kind'], 'jwt');
+      assert.match(String(finding?.after['revoked']), /^token:/);
+      const rows = await g.store.db.selectFrom('audit_events').select('after').execute();
+      assert.ok(!rows.some((r) => (r.after ?? '').includes(leaked)), 'the token is in the trail');
+    });
+
     test('an upstream pointing at the metadata address is refused at registration', async () => {
       const refused = await g.app.inject({
         method: 'POST',
