@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import type { Readable, Transform } from 'node:stream';
-import { createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
+import { constants as zlib, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
@@ -206,7 +206,10 @@ export async function httpGatewayRoutes(
     }
     let source: Readable = response.body;
     const agentHeaders = agentResponseHeaders(response.headers);
-    if (scrubber.active) {
+    // HEAD, 204 and 304 answers have no body to decode.
+    const bodyless =
+      request.method === 'HEAD' || response.status === 204 || response.status === 304;
+    if (scrubber.active && !bodyless) {
       const encoding = (single(response.headers['content-encoding']) ?? '').trim().toLowerCase();
       if (encoding !== '' && encoding !== 'identity') {
         const decoder = decoderFor(encoding);
@@ -316,9 +319,14 @@ function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVe
 
 /** A decoder for a `Content-Encoding` the upstream sent although asked for none. */
 function decoderFor(encoding: string): Transform | undefined {
-  if (encoding === 'gzip' || encoding === 'x-gzip') return createGunzip();
-  if (encoding === 'deflate') return createInflate();
-  if (encoding === 'br') return createBrotliDecompress();
+  // Lenient about a body that ends early (or is empty), as browsers and fetch are.
+  if (encoding === 'gzip' || encoding === 'x-gzip') {
+    return createGunzip({ finishFlush: zlib.Z_SYNC_FLUSH });
+  }
+  if (encoding === 'deflate') return createInflate({ finishFlush: zlib.Z_SYNC_FLUSH });
+  if (encoding === 'br') {
+    return createBrotliDecompress({ finishFlush: zlib.BROTLI_OPERATION_FLUSH });
+  }
   return undefined;
 }
 

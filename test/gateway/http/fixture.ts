@@ -104,6 +104,12 @@ export async function startUpstream(): Promise<TestUpstream> {
         res.end(payload);
         return;
       }
+      if (req.url?.startsWith('/empty-gzip')) {
+        // Declared compressed, and empty, as some servers answer.
+        res.setHeader('content-encoding', 'gzip');
+        res.end();
+        return;
+      }
       if (req.url?.startsWith('/whoami')) {
         // Basic authentication decoded, user and password told apart, as "who am I" routes do.
         const basic = /^Basic (.*)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';

@@ -164,6 +164,10 @@ permit(principal, action == Steward::Action::"http_request", resource in Steward
       const findings = await echoFindings(g, answer.headers['x-steward-record']);
       assert.ok(findings.some((f) => f['where'] === 'response.body'));
       await assertTrailClean(g, UPSTREAM_KEY);
+      // An empty answer declared compressed is an empty answer.
+      const empty = await call(g, `/gw/http/${UPSTREAM}/empty-gzip`, { token });
+      assert.equal(empty.status, 200, empty.text);
+      assert.equal(empty.text, '');
     });
 
     test('a secret injected in the query is scrubbed as sent (URL-encoded) and as written', async () => {
