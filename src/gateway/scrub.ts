@@ -50,7 +50,7 @@ export interface Scrubber {
 /**
  * A scrubber for `values`: the secret and the forms it was injected in (`Bearer {secret}`, a
  * query parameter's value). Each is looked for as written, percent-encoded (`%20` and `+`),
- * JSON-escaped (also with `\/`), in base64 and base64url (whole, and the parts that any base64
+ * JSON-escaped (also with `\/`, and with non-ASCII as `\uXXXX`), HTML-escaped, in base64 and base64url (whole, and the parts that any base64
  * text containing it must contain, at each of the three alignments: `user:secret` encoded for
  * Basic authentication), and, when the secret is itself base64 of text (a Basic credential),
  * that text decoded and the password in it.
@@ -196,6 +196,9 @@ export function scrubForms(values: readonly string[]): Buffer[] {
       encoded.replaceAll('%20', '+'),
       json,
       json.replaceAll('/', '\\/'),
+      // As serialisers that escape every non-ASCII character write it (Python's json.dumps).
+      json.replace(/[^\x00-\x7f]/g, (ch) => `\\u${ch.charCodeAt(0).toString(16).padStart(4, '0')}`),
+      escapeHtml(value),
     ]) {
       forms.add(form);
     }
@@ -224,6 +227,16 @@ export function scrubForms(values: readonly string[]): Buffer[] {
     if (!kept.some((shorter) => form.includes(shorter))) kept.push(form);
   }
   return kept;
+}
+
+/** `value` as an HTML page quotes it. */
+function escapeHtml(value: string): string {
+  return value
+    .replaceAll('&', '&amp;')
+    .replaceAll('<', '&lt;')
+    .replaceAll('>', '&gt;')
+    .replaceAll('"', '&quot;')
+    .replaceAll("'", '&#39;');
 }
 
 /**

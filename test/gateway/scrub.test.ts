@@ -44,6 +44,22 @@ test('each form of the secret is scrubbed: as written, encoded, escaped, in base
   assert.deepEqual(scrubber.text('nothing to see'), { text: 'nothing to see', found: false });
 });
 
+test('a secret with non-ASCII and markup characters: as Python JSON and an HTML page quote it', () => {
+  const secret = 'clé-secrète&<value>"0123';
+  const scrubber = createScrubber([secret]);
+  for (const form of [
+    secret,
+    JSON.stringify({ k: secret }),
+    // Python's json.dumps, ensure_ascii by default.
+    '{"k": "cl\\u00e9-secr\\u00e8te&<value>\\"0123"}',
+    '<td>clé-secrète&amp;&lt;value&gt;&quot;0123</td>',
+  ]) {
+    const result = scrubber.text(form);
+    assert.ok(result.found, form);
+    assert.match(result.text, /REDACTED|\*{6}/, form);
+  }
+});
+
 test('a Basic credential is scrubbed decoded too: user:password, and the password alone', () => {
   const basic = Buffer.from('svc-billing:pw-0123456789abcdef').toString('base64');
   const scrubber = createScrubber([basic, `Basic ${basic}`]);

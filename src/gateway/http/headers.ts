@@ -37,6 +37,9 @@ const DROPPED_FROM_CLIENT = new Set([
   // Addresses and hosts a client can claim: an upstream that trusts them would believe the call
   // came from somewhere else. Steward sets X-Forwarded-* and Forwarded from what it knows.
   'x-real-ip',
+  'x-forwarded',
+  'forwarded-for',
+  'x-proxyuser-ip',
   'x-client-ip',
   'client-ip',
   'true-client-ip',

@@ -303,6 +303,8 @@ forbid(principal, action == Steward::Action::"http_request", resource)
         'x-original-uri': '/admin/users',
         'x-envoy-original-path': '/admin/users',
         'x-real-ip': '10.0.0.1',
+        'x-forwarded': 'for=10.0.0.1',
+        'forwarded-for': '10.0.0.1',
         'x-client-ip': '10.0.0.1',
         'client-ip': '10.0.0.1',
         'true-client-ip': '10.0.0.1',
