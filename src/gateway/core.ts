@@ -757,7 +757,8 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
 
   /**
    * The upstream sent the injected secret back (the adapter scrubbed it): a finding, and the
-   * secret marked for rotation, since the agent may have seen it before Steward could know.
+   * secret marked for rotation, since an upstream that reflects its credential may also hand it
+   * out in forms, or to callers, that Steward does not see.
    */
   async function secretEchoed(
     entry: Pending,

@@ -194,7 +194,7 @@ export async function httpGatewayRoutes(
 
     const declaredResponse = Number(single(response.headers['content-length']) ?? Number.NaN);
     if (Number.isFinite(declaredResponse) && declaredResponse > upstream.maxResponseBytes) {
-      response.body.destroy();
+      discard(response.body);
       await finish(502, 0, 'response_too_large');
       return refuse(request, reply, {
         outcome: 'refuse',
@@ -214,7 +214,7 @@ export async function httpGatewayRoutes(
       if (encoding !== '' && encoding !== 'identity') {
         const decoder = decoderFor(encoding);
         if (decoder === undefined) {
-          response.body.destroy();
+          discard(response.body);
           await finish(502, 0, `upstream_unavailable: unscannable content-encoding`);
           return refuse(request, reply, {
             outcome: 'refuse',
@@ -225,7 +225,7 @@ export async function httpGatewayRoutes(
           });
         }
         response.body.once('error', (error: Error) => decoder.destroy(error));
-        decoder.once('close', () => response.body.destroy());
+        decoder.once('close', () => discard(response.body));
         source = response.body.pipe(decoder);
         delete agentHeaders['content-encoding'];
         delete agentHeaders['content-length'];
@@ -315,6 +315,15 @@ function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVe
       requestId: request.id,
       ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
     });
+}
+
+/**
+ * Drops an upstream's answer unread, freeing its connection. undici reports an answer destroyed
+ * before its end as an `error` ("Request aborted"): expected here, so it is heard and let go.
+ */
+function discard(body: Readable): void {
+  body.once('error', () => {});
+  body.destroy();
 }
 
 /** A decoder for a `Content-Encoding` the upstream sent although asked for none. */

@@ -104,6 +104,12 @@ export async function startUpstream(): Promise<TestUpstream> {
         res.end(payload);
         return;
       }
+      if (req.url?.startsWith('/zstd')) {
+        // An encoding the gateway does not decode.
+        res.setHeader('content-encoding', 'zstd');
+        res.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+        return;
+      }
       if (req.url?.startsWith('/empty-gzip')) {
         // Declared compressed, and empty, as some servers answer.
         res.setHeader('content-encoding', 'gzip');

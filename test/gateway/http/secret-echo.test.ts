@@ -8,6 +8,7 @@ import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { testDatabases } from '../../support/databases.js';
 import {
+  assertProblem,
   call,
   POLICIES,
   startGateway,
@@ -168,6 +169,13 @@ permit(principal, action == Steward::Action::"http_request", resource in Steward
       const empty = await call(g, `/gw/http/${UPSTREAM}/empty-gzip`, { token });
       assert.equal(empty.status, 200, empty.text);
       assert.equal(empty.text, '');
+      // An encoding the gateway cannot read is not passed on unchecked.
+      const unreadable = await call(g, `/gw/http/${UPSTREAM}/zstd`, { token });
+      assertProblem(unreadable, 502, 'upstream_unavailable');
+      const outcome = (await g.events('gateway.outcome')).find(
+        (e) => e.targetId === unreadable.headers['x-steward-record'],
+      );
+      assert.match(String(outcome?.after['error']), /content-encoding/);
     });
 
     test('a secret injected in the query is scrubbed as sent (URL-encoded) and as written', async () => {
