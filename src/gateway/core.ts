@@ -117,6 +117,8 @@ interface Pending {
   readonly recordContent: boolean;
   readonly requestId: string;
   readonly startedMs: number;
+  /** The secret injected into the call, to mark if the upstream echoes it back. */
+  readonly secret?: { readonly name: string; readonly value: string };
 }
 
 /** Calls decided but not completed yet; bounded so that adapters that never complete cannot leak. */
@@ -624,7 +626,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     }
 
     // 7. The credential to inject. Failing here is failing closed.
-    const inject = { headers: {} as Record<string, string>, query: {} as Record<string, string> };
+    const inject = {
+      headers: {} as Record<string, string>,
+      query: {} as Record<string, string>,
+      scrub: [] as string[],
+    };
     if (upstream.credential !== null) {
       let secret: string;
       try {
@@ -662,6 +668,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       else if (upstream.credential.in === 'bearer')
         inject.headers['authorization'] = value.startsWith('Bearer ') ? value : `Bearer ${value}`;
       else inject.headers[upstream.credential.name.toLowerCase()] = value;
+      inject.scrub.push(secret, ...Object.values(inject.headers), ...Object.values(inject.query));
     }
     rememberPending(recordId, {
       span,
@@ -672,6 +679,9 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       recordContent: upstream.recordContent,
       requestId: call.requestId,
       startedMs,
+      ...(upstream.credential !== null && inject.scrub[0] !== undefined
+        ? { secret: { name: upstream.credential.secret, value: inject.scrub[0] } }
+        : {}),
     });
     return {
       outcome: 'allow',
@@ -712,6 +722,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         });
       }
     }
+    if (entry?.secret !== undefined) {
+      for (const where of outcome.secretEchoed ?? []) {
+        findingRows.push(await secretEchoed(entry, entry.secret, where, outcome.recordId));
+      }
+    }
     const row = auditRow(
       clock,
       entry
@@ -748,6 +763,45 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     void recorder.writeLater([...findingRows, row]).catch((error: unknown) => {
       onError('gateway: an outcome record could not be written', error);
     });
+  }
+
+  /**
+   * The upstream sent the injected secret back (the adapter scrubbed it): a finding, and the
+   * secret marked for rotation, since an upstream that reflects its credential may also hand it
+   * out in forms, or to callers, that Steward does not see.
+   */
+  async function secretEchoed(
+    entry: Pending,
+    secret: { readonly name: string; readonly value: string },
+    where: string,
+    recordId: string,
+  ): Promise<Insertable<AuditEventTable>> {
+    const marked = await secrets.markExposed(secret.name, secret.value).catch((error: unknown) => {
+      onError('gateway: could not mark an exposed secret for rotation', error);
+      return false;
+    });
+    return auditRow(
+      clock,
+      { actor: SYSTEM_ACTOR, requestId: entry.requestId },
+      {
+        type: 'finding.credential_exposed',
+        targetKind: 'finding',
+        targetId: newId(clock.now()),
+        team: entry.team,
+        service: entry.service,
+        identityId: entry.identityId,
+        after: {
+          kind: 'injected_secret',
+          where,
+          upstream: entry.upstream,
+          call: recordId,
+          revoked: null,
+          secret: secret.name,
+          rotation: marked ? 'due' : 'already_rotated',
+          mapping: ['OWASP-NHI-2025:NHI2', 'NIST-CSF-2.0:PR.AA-01'],
+        },
+      },
+    );
   }
 
   async function reject(

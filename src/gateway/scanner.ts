@@ -28,34 +28,41 @@ export interface ScanResult<T> {
   readonly matches: readonly CredentialMatch[];
 }
 
-interface Pattern {
+/**
+ * One credential format. `regex` is matched with `String.replace`, so it must stay linear on any
+ * input: no unbounded quantifier whose failure can be retried from many start positions. Formats
+ * that cannot be written so (a JWT, a PEM block) give `find`, a hand-written linear search.
+ */
+type Pattern = {
   readonly kind: CredentialKind;
-  readonly regex: RegExp;
   /** A check beyond the shape (a checksum), so that a look-alike is not a finding. */
   readonly accept?: (value: string) => boolean;
-}
+} & (
+  | { readonly regex: RegExp }
+  | { readonly find: (text: string) => Iterable<readonly [start: number, end: number]> }
+);
 
 /**
  * The formats looked for, most specific first (`sk-ant-` before `sk-`). Shapes follow the
  * providers' published formats and what gitleaks' and GitHub secret scanning's rules match.
+ *
+ * Steward's own formats need no word boundary: their prefix, fixed length and checksum are
+ * enough, and a key glued to what precedes it (`xstw_key_…`, `Bearerstw_key_…`) or follows it
+ * is still the key.
  */
 const PATTERNS: readonly Pattern[] = [
-  {
-    kind: 'private_key',
-    regex:
-      /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----[\s\S]*?-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g,
-  },
+  { kind: 'private_key', find: findPrivateKeys },
   {
     kind: 'steward_api_key',
-    regex: /\bstw_key_[0-9A-Za-z]{38}\b/g,
+    regex: /stw_key_[0-9A-Za-z]{38}/g,
     accept: (v) => isWellFormedSecret(v, 'key'),
   },
   {
     kind: 'steward_join_token',
-    regex: /\bstw_join_[0-9A-Za-z]{38}\b/g,
+    regex: /stw_join_[0-9A-Za-z]{38}/g,
     accept: (v) => isWellFormedSecret(v, 'join'),
   },
-  { kind: 'jwt', regex: /\beyJ[A-Za-z0-9_-]{8,}\.eyJ[A-Za-z0-9_-]{8,}\.[A-Za-z0-9_-]{16,}/g },
+  { kind: 'jwt', find: findJwts },
   { kind: 'aws_access_key', regex: /\b(?:AKIA|ASIA|ABIA|ACCA)[0-9A-Z]{16}\b/g },
   {
     kind: 'github_token',
@@ -68,25 +75,103 @@ const PATTERNS: readonly Pattern[] = [
   { kind: 'stripe_key', regex: /\b(?:sk|rk)_live_[0-9A-Za-z]{16,250}\b/g },
 ];
 
+const PEM_BEGIN = /-----BEGIN (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+const PEM_END = /-----END (?:[A-Z0-9]+ )*PRIVATE KEY(?: BLOCK)?-----/g;
+
+/**
+ * PEM private-key blocks, each from a BEGIN line to the first END line after it. One pass: a
+ * regex with a lazy `[\s\S]*?` between the two lines rescans the rest of the text from every
+ * unclosed BEGIN, quadratic in the number of BEGIN lines; here, once no END follows a BEGIN, none
+ * follows any later one either, and the search stops.
+ */
+function* findPrivateKeys(text: string): Generator<readonly [number, number]> {
+  const begin = new RegExp(PEM_BEGIN.source, 'g');
+  const end = new RegExp(PEM_END.source, 'g');
+  for (;;) {
+    const opened = begin.exec(text);
+    if (opened === null) return;
+    end.lastIndex = begin.lastIndex;
+    const closed = end.exec(text);
+    if (closed === null) return;
+    yield [opened.index, end.lastIndex];
+    begin.lastIndex = end.lastIndex;
+  }
+}
+
+/** Runs of the characters a JWT (three base64url parts joined by dots) is made of. */
+const JWT_RUN = /[A-Za-z0-9_.-]+/g;
+
+/**
+ * JWTs: `eyJ…` (at least 11 characters) `.eyJ…` (at least 11) `.…` (at least 16), also when
+ * glued to what precedes it (`BearereyJ…`). A regex for this shape retries its long first part
+ * from every `eyJ` of a run like `-eyJa-eyJa-eyJa…`, quadratic in the run's length; here each
+ * run of token characters is split at its dots once, and each part is looked at a bounded
+ * number of times.
+ */
+function* findJwts(text: string): Generator<readonly [number, number]> {
+  const runs = new RegExp(JWT_RUN.source, 'g');
+  for (let run = runs.exec(text); run !== null; run = runs.exec(text)) {
+    const parts = run[0].split('.');
+    if (parts.length < 3) continue;
+    let offset = run.index;
+    for (let i = 0; i + 2 < parts.length;) {
+      const first = parts[i] ?? '';
+      const second = parts[i + 1] ?? '';
+      const third = parts[i + 2] ?? '';
+      const at = first.indexOf('eyJ');
+      if (
+        at !== -1 &&
+        first.length - at >= 11 &&
+        second.startsWith('eyJ') &&
+        second.length >= 11 &&
+        third.length >= 16
+      ) {
+        const start = offset + at;
+        const end = offset + first.length + second.length + third.length + 2;
+        yield [start, end];
+        offset = end + 1;
+        i += 3;
+      } else {
+        offset += first.length + 1;
+        i += 1;
+      }
+    }
+  }
+}
+
 /** Strings longer than this are scanned in their first part only: a bound on the work per call. */
 const MAX_SCANNED_CHARS = 1_000_000;
 /** Nesting deeper than this is not walked (and is replaced), so a hostile value cannot recurse us out. */
 const MAX_DEPTH = 32;
 
-/** Scans one string; returns it redacted and what was found. */
+/**
+ * Scans one string; returns it redacted and what was found. Linear in the length of `text`
+ * (each format's search is), so a hostile argument or body cannot stall the event loop.
+ */
 export function scanText(text: string, where = ''): ScanResult<string> {
   const matches: CredentialMatch[] = [];
   let out = text.length > MAX_SCANNED_CHARS ? text.slice(0, MAX_SCANNED_CHARS) : text;
-  // A cheap pre-check: most strings contain none of the markers and skip the regexes.
+  // A cheap pre-check: most strings contain none of the markers and skip the searches.
   if (!/stw_|eyJ|A[KSBC][IC]A|gh[pousr]_|github_pat_|xox|sk-|AIza|_live_|PRIVATE KEY/.test(out)) {
     return { redacted: text, matches };
   }
   for (const pattern of PATTERNS) {
-    out = out.replace(pattern.regex, (found) => {
+    const redact = (found: string): string => {
       if (pattern.accept && !pattern.accept(found)) return found;
       matches.push({ kind: pattern.kind, value: found, where });
       return `[REDACTED:${pattern.kind}]`;
-    });
+    };
+    if ('regex' in pattern) {
+      out = out.replace(pattern.regex, redact);
+      continue;
+    }
+    let rebuilt = '';
+    let from = 0;
+    for (const [start, end] of pattern.find(out)) {
+      rebuilt += out.slice(from, start) + redact(out.slice(start, end));
+      from = end;
+    }
+    if (from > 0) out = rebuilt + out.slice(from);
   }
   return { redacted: matches.length === 0 ? text : out, matches };
 }

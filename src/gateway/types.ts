@@ -55,6 +55,11 @@ export type GatewayVerdict =
       readonly inject: {
         readonly headers: Readonly<Record<string, string>>;
         readonly query: Readonly<Record<string, string>>;
+        /**
+         * The secret and the values it was injected as: what the adapter scrubs from the
+         * upstream's answer (`src/gateway/scrub.ts`). Empty when nothing is injected.
+         */
+        readonly scrub: readonly string[];
       };
       /** The W3C `traceparent` to send upstream (the gateway span's, or the caller's continued). */
       readonly traceparent: string;
@@ -82,6 +87,12 @@ export interface GatewayOutcome {
    * requests, by method; `refused`, `withheld`), counted, never their content.
    */
   readonly relayed?: Readonly<Record<string, number>>;
+  /**
+   * Where the injected secret came back in the upstream's answer (`response.headers`,
+   * `response.body`, `result`), scrubbed by the adapter: each raises a finding, and the secret
+   * is marked for rotation.
+   */
+  readonly secretEchoed?: readonly string[];
 }
 
 export interface EnforcementCore {

@@ -149,6 +149,8 @@ export const SCHEMA_TEXT = `namespace ${NAMESPACE} {
     path?: String,
     // The caller's network address.
     clientAddress?: ipaddr,
+    // A tool's or prompt's arguments; for HTTP upstreams the query parameters, each name once
+    // (the gateway refuses a repeated one).
     arguments?: Set<Argument>,
   };
 

@@ -1,4 +1,5 @@
-import type { Kysely, Transaction } from 'kysely';
+import { timingSafeEqual } from 'node:crypto';
+import { sql, type Kysely, type Transaction } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { masterKeyId } from '../crypto/index.js';
@@ -29,8 +30,16 @@ export interface SecretInfo {
   readonly versions: { readonly version: number; readonly createdAt: string }[];
   readonly rotationPeriodSeconds: number | null;
   readonly lastRotatedAt: string;
-  /** True when a rotation period is set and it has passed since the last rotation. */
+  /**
+   * True when the current value was exposed (`exposedAt`), or when a rotation period is set and
+   * it has passed since the last rotation.
+   */
   readonly rotationDue: boolean;
+  /**
+   * When the gateway saw the current value come back from an upstream (and scrubbed it): the
+   * value may have reached an agent, so it is due for rotation. Null when not; a rotation clears it.
+   */
+  readonly exposedAt: string | null;
   /** Upstreams whose credential this secret is: while there are any, it cannot be deleted. */
   readonly usedBy: string[];
   readonly createdAt: string;
@@ -138,8 +147,10 @@ export function createSecretService(deps: {
       rotationPeriodSeconds: row.rotation_period_seconds,
       lastRotatedAt: row.last_rotated_at,
       rotationDue:
-        row.rotation_period_seconds !== null &&
-        Date.parse(row.last_rotated_at) + row.rotation_period_seconds * 1000 <= now,
+        row.exposed_at !== null ||
+        (row.rotation_period_seconds !== null &&
+          Date.parse(row.last_rotated_at) + row.rotation_period_seconds * 1000 <= now),
+      exposedAt: row.exposed_at,
       usedBy: users.filter((u) => u.credential_secret_id === row.id).map((u) => u.name),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
@@ -186,6 +197,46 @@ export function createSecretService(deps: {
     await store.notifications.publish(SECRETS_CHANNEL, name);
   }
 
+  /** The current version of a secret, opened: its id, version and value. */
+  async function openCurrent(
+    trx: Kysely<Database>,
+    name: string,
+  ): Promise<{ id: string; version: number; value: string }> {
+    const row = await trx
+      .selectFrom('secrets')
+      .innerJoin('secret_versions', (join) =>
+        join
+          .onRef('secret_versions.secret_id', '=', 'secrets.id')
+          .onRef('secret_versions.version', '=', 'secrets.current_version'),
+      )
+      .select([
+        'secrets.id',
+        'secret_versions.version',
+        'secret_versions.ciphertext',
+        'secret_versions.data_key',
+        'secret_versions.wrapped_by',
+      ])
+      .where('secrets.name', '=', name)
+      .executeTakeFirst();
+    if (!row) throw notFound('secret', name);
+    const key = keys.get(row.wrapped_by);
+    if (!key) {
+      throw new Error(
+        `secret ${JSON.stringify(name)} is sealed under master key ${row.wrapped_by}, which is neither STEWARD_MASTER_KEY nor STEWARD_MASTER_KEY_PREVIOUS`,
+      );
+    }
+    try {
+      const value = openVersion(key, row.id, row.version, {
+        ciphertext: row.ciphertext,
+        dataKey: row.data_key,
+      });
+      return { id: row.id, version: row.version, value };
+    } catch {
+      // Never the cause: it could carry bytes of the sealed value.
+      throw new Error(`secret ${JSON.stringify(name)} does not open: wrong key or altered row`);
+    }
+  }
+
   return {
     async create(context, input) {
       try {
@@ -226,6 +277,7 @@ export function createSecretService(deps: {
             created_at: now,
             updated_at: now,
             last_rotated_at: now,
+            exposed_at: null,
           };
           await trx.insertInto('secrets').values(row).execute();
           await insertVersion(trx, context, row.id, 1, input.value, now);
@@ -285,15 +337,22 @@ export function createSecretService(deps: {
           const now = isoTime(clock.now());
           // The primary key (secret, version) makes a concurrent rotation fail, not interleave.
           await insertVersion(trx, context, row.id, version, value, now);
+          // The new value has not been seen anywhere: an exposure mark was the old value's.
           const updated: SecretRow = {
             ...row,
             current_version: version,
             last_rotated_at: now,
             updated_at: now,
+            exposed_at: null,
           };
           await trx
             .updateTable('secrets')
-            .set({ current_version: version, last_rotated_at: now, updated_at: now })
+            .set({
+              current_version: version,
+              last_rotated_at: now,
+              updated_at: now,
+              exposed_at: null,
+            })
             .where('id', '=', row.id)
             .execute();
           const before = await describeOne(trx, row);
@@ -354,41 +413,27 @@ export function createSecretService(deps: {
       const cached = cache.get(name);
       if (cached && cached.until > now) return cached.value;
       const readAt = generation;
-      const row = await db
-        .selectFrom('secrets')
-        .innerJoin('secret_versions', (join) =>
-          join
-            .onRef('secret_versions.secret_id', '=', 'secrets.id')
-            .onRef('secret_versions.version', '=', 'secrets.current_version'),
-        )
-        .select([
-          'secrets.id',
-          'secret_versions.version',
-          'secret_versions.ciphertext',
-          'secret_versions.data_key',
-          'secret_versions.wrapped_by',
-        ])
-        .where('secrets.name', '=', name)
-        .executeTakeFirst();
-      if (!row) throw notFound('secret', name);
-      const key = keys.get(row.wrapped_by);
-      if (!key) {
-        throw new Error(
-          `secret ${JSON.stringify(name)} is sealed under master key ${row.wrapped_by}, which is neither STEWARD_MASTER_KEY nor STEWARD_MASTER_KEY_PREVIOUS`,
-        );
-      }
-      let value: string;
-      try {
-        value = openVersion(key, row.id, row.version, {
-          ciphertext: row.ciphertext,
-          dataKey: row.data_key,
-        });
-      } catch {
-        // Never the cause: it could carry bytes of the sealed value.
-        throw new Error(`secret ${JSON.stringify(name)} does not open: wrong key or altered row`);
-      }
+      const { value } = await openCurrent(db, name);
       if (readAt === generation) cache.set(name, { value, until: now + REVEAL_CACHE_MS });
       return value;
+    },
+
+    async markExposed(name, value) {
+      return db.transaction().execute(async (trx) => {
+        const current = await openCurrent(trx, name);
+        const a = Buffer.from(current.value, 'utf8');
+        const b = Buffer.from(value, 'utf8');
+        if (a.length !== b.length || !timingSafeEqual(a, b)) return false;
+        // Only while that version is current: a rotation racing this one wins. The first
+        // exposure's time is kept.
+        const marked = await trx
+          .updateTable('secrets')
+          .set({ exposed_at: sql<string>`coalesce(exposed_at, ${isoTime(clock.now())})` })
+          .where('id', '=', current.id)
+          .where('current_version', '=', current.version)
+          .executeTakeFirst();
+        return marked.numUpdatedRows > 0n;
+      });
     },
 
     listen() {

@@ -208,6 +208,8 @@ export interface SecretTable {
   created_at: string;
   updated_at: string;
   last_rotated_at: string;
+  /** When the gateway saw the current value come back from an upstream; a rotation clears it. */
+  exposed_at: string | null;
 }
 
 /**

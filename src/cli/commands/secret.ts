@@ -60,7 +60,12 @@ export function registerSecret(program: Command): void {
       team: (row) => row['team'] ?? '-',
       version: 'version',
       'last rotated': 'lastRotatedAt',
-      'rotation due': (row) => (row['rotationDue'] === true ? 'yes' : 'no'),
+      'rotation due': (row) =>
+        typeof row['exposedAt'] === 'string'
+          ? `yes: exposed ${row['exposedAt']}`
+          : row['rotationDue'] === true
+            ? 'yes'
+            : 'no',
       'used by': (row) => (Array.isArray(row['usedBy']) ? row['usedBy'].join(', ') : ''),
     }),
   );

@@ -2,6 +2,7 @@ import { isIP, type LookupFunction } from 'node:net';
 import { Transform, type Readable, type TransformCallback } from 'node:stream';
 import { Agent } from 'undici';
 import type { EgressCheck } from '../../upstreams/index.js';
+import type { BodyScrubber } from '../scrub.js';
 
 /** A body that grew past its limit while streaming. */
 export class BodyLimitError extends Error {
@@ -24,15 +25,31 @@ export type BodyMeter = Transform & {
 
 /**
  * Passes a body through as it arrives, counting it, failing it with {@link BodyLimitError} once
- * more than `limit` bytes have passed, and keeping a copy of the first `keep` bytes for the
- * credential scanner and the record (bounded copies, never buffering the stream). One transform
- * does all three: each stream in a chain costs its own buffering, events and teardown per call.
+ * more than `limit` bytes have passed, scrubbing it when given a `scrub` (the injected secret on
+ * its way back), and keeping a copy of the first `keep` bytes (as passed on) for the credential
+ * scanner and the record (bounded copies, never buffering the stream). One transform does all
+ * of it: each stream in a chain costs its own buffering, events and teardown per call.
  */
-export function meterBody(side: 'request' | 'response', limit: number, keep: number): BodyMeter {
+export function meterBody(
+  side: 'request' | 'response',
+  limit: number,
+  keep: number,
+  scrub?: BodyScrubber,
+): BodyMeter {
   let bytes = 0;
   const chunks: Buffer[] = [];
   let kept = 0;
   let truncated = false;
+  const copy = (chunk: Buffer): void => {
+    if (kept < keep) {
+      const part = chunk.subarray(0, keep - kept);
+      chunks.push(part);
+      kept += part.length;
+      if (part.length < chunk.length) truncated = true;
+    } else if (chunk.length > 0) {
+      truncated = true;
+    }
+  };
   const transform = new Transform({
     transform(chunk: Buffer, _encoding: BufferEncoding, callback: TransformCallback) {
       bytes += chunk.length;
@@ -40,15 +57,21 @@ export function meterBody(side: 'request' | 'response', limit: number, keep: num
         callback(new BodyLimitError(side, limit));
         return;
       }
-      if (kept < keep) {
-        const part = chunk.subarray(0, keep - kept);
-        chunks.push(part);
-        kept += part.length;
-        if (part.length < chunk.length) truncated = true;
-      } else if (chunk.length > 0) {
-        truncated = true;
+      const out = scrub === undefined ? chunk : scrub.push(chunk);
+      copy(out);
+      // Empty when the scrubber holds the whole chunk back: nothing to pass on yet.
+      if (out.length > 0) callback(null, out);
+      else callback();
+    },
+    flush(callback: TransformCallback) {
+      // What the scrubber held back, in case it was the start of the secret: it was not.
+      const rest = scrub?.end();
+      if (rest !== undefined && rest.length > 0) {
+        copy(rest);
+        callback(null, rest);
+        return;
       }
-      callback(null, chunk);
+      callback();
     },
   });
   return Object.assign(transform, {

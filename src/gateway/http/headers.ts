@@ -21,13 +21,52 @@ const DROPPED_FROM_CLIENT = new Set([
   'authorization',
   'host',
   'forwarded',
-  'x-real-ip',
   'via',
   'expect',
   'content-length',
   'traceparent',
   'x-request-id',
+  // Method and URL overrides: frameworks and proxies (Express's method-override, Symfony,
+  // Laravel, IIS URL Rewrite, Nginx-fronted apps) act on these instead of the request line, so
+  // the upstream would run another method or path than the one decided.
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-rewrite-url',
+  'x-override-url',
+  // Addresses and hosts a client can claim: an upstream that trusts them would believe the call
+  // came from somewhere else. Steward sets X-Forwarded-* and Forwarded from what it knows.
+  'x-real-ip',
+  'x-forwarded',
+  'forwarded-for',
+  'x-proxyuser-ip',
+  'x-client-ip',
+  'client-ip',
+  'true-client-ip',
+  'x-cluster-client-ip',
+  'cf-connecting-ip',
+  'fastly-client-ip',
+  'x-originating-ip',
+  'x-remote-ip',
+  'x-remote-addr',
+  'x-host',
 ]);
+
+/**
+ * Prefixes of the same kinds: `X-Forwarded-*`, `X-Original-*` (`-URL`, `-URI`, `-Method`,
+ * `-Host`, `-Forwarded-For`), `Proxy-*`, and Envoy's internal `X-Envoy-*` (`-Original-Path`).
+ */
+const DROPPED_PREFIXES = ['x-forwarded-', 'x-original-', 'proxy-', 'x-envoy-'];
+
+/** Whether a client's request header must not reach the upstream. */
+function droppedFromClient(lower: string): boolean {
+  // CGI-style servers (WSGI, Rack, PHP) read `X_Forwarded_For` and `X-Forwarded-For` as the same
+  // variable: a name with `_` could stand in for any header Steward drops or sets, including
+  // the injected credential's. Nginx drops them too by default.
+  if (lower.includes('_')) return true;
+  if (HOP_BY_HOP.has(lower) || DROPPED_FROM_CLIENT.has(lower)) return true;
+  return DROPPED_PREFIXES.some((prefix) => lower.startsWith(prefix));
+}
 
 /** The headers of a forwarded request: the agent's, cleaned, plus Steward's own and the injection. */
 export function upstreamRequestHeaders(
@@ -49,8 +88,7 @@ export function upstreamRequestHeaders(
   for (const [name, value] of Object.entries(incoming)) {
     const lower = name.toLowerCase();
     if (value === undefined) continue;
-    if (HOP_BY_HOP.has(lower) || DROPPED_FROM_CLIENT.has(lower) || dropped.has(lower)) continue;
-    if (lower.startsWith('proxy-') || lower.startsWith('x-forwarded-')) continue;
+    if (droppedFromClient(lower) || dropped.has(lower)) continue;
     // The agent may not supply the header the credential goes in, even empty.
     if (injected.has(lower)) continue;
     out[lower] = value;

@@ -1,5 +1,6 @@
 import { performance } from 'node:perf_hooks';
-import type { Readable } from 'node:stream';
+import type { Readable, Transform } from 'node:stream';
+import { constants as zlib, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
@@ -14,7 +15,8 @@ import {
   type BodyMeter,
 } from './forward.js';
 import { agentResponseHeaders, upstreamRequestHeaders } from './headers.js';
-import { matchOperation, parseGatewayTarget, queryArguments } from './path.js';
+import { createScrubber } from '../scrub.js';
+import { matchOperation, parseGatewayTarget } from './path.js';
 
 export interface HttpGatewayOptions {
   readonly gateway: EnforcementCore;
@@ -106,7 +108,7 @@ export async function httpGatewayRoutes(
       upstream: target.upstream,
       operation: matchOperation(known?.operations ?? [], request.method, target.path),
       path: target.path,
-      arguments: queryArguments(target.query),
+      arguments: target.parameters,
       ...(declaredBytes !== undefined ? { declaredBytes } : {}),
     };
     const verdict = await gateway.check(call);
@@ -118,6 +120,7 @@ export async function httpGatewayRoutes(
       bytes: number,
       error?: string,
       content?: unknown,
+      secretEchoed?: readonly string[],
     ): Promise<void> =>
       gateway.complete({
         recordId,
@@ -126,7 +129,10 @@ export async function httpGatewayRoutes(
         latencyMs: Math.round(performance.now() - started),
         ...(error !== undefined ? { error } : {}),
         ...(content !== undefined ? { content } : {}),
+        ...(secretEchoed !== undefined && secretEchoed.length > 0 ? { secretEchoed } : {}),
       });
+    // The injected secret, in every form it may come back in, is scrubbed from the answer.
+    const scrubber = createScrubber(verdict.inject.scrub);
 
     const baseUrl = new URL(upstream.url);
     const prefix = baseUrl.pathname.replace(/\/+$/, '');
@@ -150,6 +156,9 @@ export async function httpGatewayRoutes(
       traceparent: verdict.traceparent,
       contentLength: chunked ? undefined : declaredBytes,
     });
+    // An answer compressed by the upstream could carry the secret past the scrubber: ask for
+    // none (and decode one that comes anyway, below).
+    if (scrubber.active) headers['accept-encoding'] = 'identity';
 
     let response;
     try {
@@ -185,7 +194,7 @@ export async function httpGatewayRoutes(
 
     const declaredResponse = Number(single(response.headers['content-length']) ?? Number.NaN);
     if (Number.isFinite(declaredResponse) && declaredResponse > upstream.maxResponseBytes) {
-      response.body.destroy();
+      discard(response.body);
       await finish(502, 0, 'response_too_large');
       return refuse(request, reply, {
         outcome: 'refuse',
@@ -195,9 +204,43 @@ export async function httpGatewayRoutes(
         recordId,
       });
     }
-    const responseMeter = meterBody('response', upstream.maxResponseBytes, SCAN_BYTES);
+    let source: Readable = response.body;
+    const agentHeaders = agentResponseHeaders(response.headers);
+    // HEAD, 204 and 304 answers have no body to decode.
+    const bodyless =
+      request.method === 'HEAD' || response.status === 204 || response.status === 304;
+    if (scrubber.active && !bodyless) {
+      const encoding = (single(response.headers['content-encoding']) ?? '').trim().toLowerCase();
+      if (encoding !== '' && encoding !== 'identity') {
+        const decoder = decoderFor(encoding);
+        if (decoder === undefined) {
+          discard(response.body);
+          await finish(502, 0, `upstream_unavailable: unscannable content-encoding`);
+          return refuse(request, reply, {
+            outcome: 'refuse',
+            code: 'upstream_unavailable',
+            status: 502,
+            message: `The upstream's answer is in an encoding the gateway cannot check for its credential.`,
+            recordId,
+          });
+        }
+        response.body.once('error', (error: Error) => decoder.destroy(error));
+        decoder.once('close', () => discard(response.body));
+        source = response.body.pipe(decoder);
+        delete agentHeaders['content-encoding'];
+        delete agentHeaders['content-length'];
+      }
+    }
+    const scrubbedHeaders = scrubber.headers(agentHeaders);
+    const bodyScrubber = scrubber.active ? scrubber.body() : undefined;
+    const responseMeter = meterBody(
+      'response',
+      upstream.maxResponseBytes,
+      SCAN_BYTES,
+      bodyScrubber,
+    );
     let streamError: string | undefined;
-    passThrough(response.body, responseMeter, 'upstream', (error) => {
+    passThrough(source, responseMeter, 'upstream', (error) => {
       if (error) {
         streamError =
           error instanceof BodyLimitError ? 'response_too_large' : classifyForwardError(error).code;
@@ -210,23 +253,28 @@ export async function httpGatewayRoutes(
       const aborted = !reply.raw.writableFinished;
       const requestText = requestMeter?.text();
       const responseText = responseMeter.text();
+      const echoed = [
+        ...(scrubbedHeaders.found ? ['response.headers'] : []),
+        ...(bodyScrubber?.found() === true ? ['response.body'] : []),
+      ];
       void finish(
         response.status,
         responseMeter.bytes(),
         streamError ?? (aborted ? 'aborted' : undefined),
-        requestText === undefined && responseText === undefined
-          ? undefined
-          : {
-              ...(requestText !== undefined ? { request: requestText } : {}),
-              ...(responseText !== undefined ? { response: responseText } : {}),
-            },
+        {
+          // Headers too are scanned for credentials (and recorded with `recordContent`).
+          responseHeaders: scrubbedHeaders.headers,
+          ...(requestText !== undefined ? { request: requestText } : {}),
+          ...(responseText !== undefined ? { response: responseText } : {}),
+        },
+        echoed,
       );
     };
     reply.raw.once('close', record);
     reply.raw.once('finish', record);
     reply
       .code(response.status)
-      .headers(agentResponseHeaders(response.headers))
+      .headers(scrubbedHeaders.headers)
       .header('x-steward-record', recordId);
     return reply.send(responseMeter);
   }
@@ -269,9 +317,32 @@ function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVe
     });
 }
 
+/**
+ * Drops an upstream's answer unread, freeing its connection. undici reports an answer destroyed
+ * before its end as an `error` ("Request aborted"): expected here, so it is heard and let go.
+ */
+function discard(body: Readable): void {
+  body.once('error', () => {});
+  body.destroy();
+}
+
+/** A decoder for a `Content-Encoding` the upstream sent although asked for none. */
+function decoderFor(encoding: string): Transform | undefined {
+  // Lenient about a body that ends early (or is empty), as browsers and fetch are.
+  if (encoding === 'gzip' || encoding === 'x-gzip') {
+    return createGunzip({ finishFlush: zlib.Z_SYNC_FLUSH });
+  }
+  if (encoding === 'deflate') return createInflate({ finishFlush: zlib.Z_SYNC_FLUSH });
+  if (encoding === 'br') {
+    return createBrotliDecompress({ finishFlush: zlib.BROTLI_OPERATION_FLUSH });
+  }
+  return undefined;
+}
+
 /** The agent's query with any parameter named like an injected one removed, then the injection. */
 function withInjectedQuery(query: string, inject: Readonly<Record<string, string>>): string {
-  const names = new Set(Object.keys(inject));
+  // In any letter case: case-insensitive servers would read the agent's as the credential.
+  const names = new Set(Object.keys(inject).map((name) => name.toLowerCase()));
   const kept =
     names.size === 0 || query === ''
       ? query === ''
@@ -285,7 +356,7 @@ function withInjectedQuery(query: string, inject: Readonly<Record<string, string
           } catch {
             return false;
           }
-          return !names.has(decoded);
+          return !names.has(decoded.toLowerCase());
         });
   const added = Object.entries(inject).map(
     ([name, value]) => `${encodeURIComponent(name)}=${encodeURIComponent(value)}`,

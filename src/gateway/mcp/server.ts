@@ -41,6 +41,7 @@ import {
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
+import { scrubResult } from '../scrub.js';
 import type { McpCatalog } from './catalog/index.js';
 import { JsonRpcError, plainMessage, REQUEST_CANCELLED, refusalError } from './errors.js';
 import type { Mailbox } from './mailbox.js';
@@ -387,8 +388,15 @@ function addHandlers(
   ): Promise<T> {
     const started = performance.now();
     const relayed: Record<string, number> = {};
-    const record = (status: number, bytes: number, error?: string, content?: unknown) =>
+    const record = (
+      status: number,
+      bytes: number,
+      error?: string,
+      content?: unknown,
+      secretEchoed?: readonly string[],
+    ) =>
       enforcement.complete({
+        ...(secretEchoed !== undefined ? { secretEchoed } : {}),
         recordId: verdict.recordId,
         status,
         bytes,
@@ -502,8 +510,11 @@ function addHandlers(
       }
       if (error instanceof McpError && error.code !== CONNECTION_CLOSED) {
         // The upstream answered with a JSON-RPC error: its answer, passed on as it is.
-        await record(200, 0, `jsonrpc_error ${error.code}`);
-        throw new JsonRpcError(error.code, plainMessage(error), error.data);
+        // The upstream's own words, but never the credential it was sent.
+        const answer = { message: plainMessage(error), data: error.data };
+        const scrubbed = scrubResult(verdict.inject.scrub, answer, 'error');
+        await record(200, 0, `jsonrpc_error ${error.code}`, undefined, scrubbed.secretEchoed);
+        throw new JsonRpcError(error.code, scrubbed.value.message, scrubbed.value.data);
       }
       await record(502, 0, 'upstream_unavailable');
       throw refusalError({
@@ -529,8 +540,10 @@ function addHandlers(
         recordId: verdict.recordId,
       });
     }
-    await record(200, bytes, undefined, result);
-    return result;
+    // The injected secret never comes back to the agent, nor into the record.
+    const scrubbed = scrubResult(verdict.inject.scrub, result);
+    await record(200, bytes, undefined, scrubbed.value, scrubbed.secretEchoed);
+    return scrubbed.value;
   }
 
   /** The parts of a gateway call every decision of this request shares. */

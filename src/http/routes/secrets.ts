@@ -25,6 +25,10 @@ const Secret = Type.Object({
   rotationPeriodSeconds: Type.Union([Type.Integer(), Type.Null()]),
   lastRotatedAt: Timestamp,
   rotationDue: Type.Boolean(),
+  exposedAt: Type.Union([Timestamp, Type.Null()], {
+    description:
+      'When the gateway saw the current value come back from an upstream (and scrubbed it); due for rotation until rotated.',
+  }),
   usedBy: Type.Array(Type.String(), { description: 'Upstreams whose credential this is.' }),
   createdAt: Timestamp,
   updatedAt: Timestamp,

@@ -4,6 +4,7 @@ import { registry } from './0001_registry.js';
 import { credentials } from './0002_credentials.js';
 import { policies } from './0003_policies.js';
 import { gateway } from './0004_gateway.js';
+import { secretExposure } from './0005_secret_exposure.js';
 import { toolPins } from './0006_tool_pins.js';
 import { mcpSessions } from './0007_mcp_sessions.js';
 
@@ -17,6 +18,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     '0002_credentials': credentials(dialect),
     '0003_policies': policies(dialect),
     '0004_gateway': gateway(dialect),
+    '0005_secret_exposure': secretExposure(dialect),
     '0006_tool_pins': toolPins(dialect),
     '0007_mcp_sessions': mcpSessions(dialect),
   };

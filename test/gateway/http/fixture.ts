@@ -2,10 +2,14 @@
  * The HTTP gateway under test: a real Steward listening on a loopback port, a real HTTP API (node:http)
  * behind it registered through the admin API, and tokens obtained through /oauth2/token as agents do.
  */
+import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { connect, type AddressInfo } from 'node:net';
+import type { Readable } from 'node:stream';
+import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
+import { request } from 'undici';
 import { SYSTEM_ACTOR } from '../../../src/access/index.js';
 import { buildHttpApp } from '../../../src/http/index.js';
 import type { CoreOptions } from '../../../src/server/core.js';
@@ -17,7 +21,7 @@ import { adminCall, workloadToken } from '../../support/inject.js';
 export const ISSUER = 'http://steward.test';
 export const UPSTREAM = 'billing';
 export const UPSTREAM_KEY = 'upstream-real-key-0123456789';
-const TEAM = 'finance';
+export const TEAM = 'finance';
 export const SERVICE = 'invoice-agent';
 
 /** GET and POST anywhere on the upstream, but never its admin routes or the refund operation. */
@@ -66,6 +70,58 @@ export async function startUpstream(): Promise<TestUpstream> {
         // The request body back as the result: a leak in either direction.
         res.setHeader('content-type', 'application/json');
         res.end(Buffer.concat(chunks));
+        return;
+      }
+      if (req.url?.startsWith('/reflect')) {
+        // Every request header back, as response headers and in the body (also as a base64
+        // dump, as debugging endpoints do); gzipped whatever the request accepted on
+        // `/reflect/gzip`; in headers only on `/reflect/headers`.
+        const dump = JSON.stringify({
+          method: req.method,
+          url: req.url,
+          headers: req.headers,
+          body: Buffer.concat(chunks).toString('utf8'),
+        });
+        for (const [name, value] of Object.entries(req.headers)) {
+          if (typeof value === 'string' && name !== 'connection') {
+            res.setHeader(`x-echo-${name}`, value);
+          }
+        }
+        res.setHeader('content-type', 'application/json');
+        if (req.url.startsWith('/reflect/headers')) {
+          res.end('{}');
+          return;
+        }
+        const payload = JSON.stringify({
+          echo: JSON.parse(dump) as unknown,
+          base64: Buffer.from(dump).toString('base64'),
+        });
+        if (req.url.startsWith('/reflect/gzip')) {
+          res.setHeader('content-encoding', 'gzip');
+          res.end(gzipSync(payload));
+          return;
+        }
+        res.end(payload);
+        return;
+      }
+      if (req.url?.startsWith('/zstd')) {
+        // An encoding the gateway does not decode.
+        res.setHeader('content-encoding', 'zstd');
+        res.end(Buffer.from([0x28, 0xb5, 0x2f, 0xfd]));
+        return;
+      }
+      if (req.url?.startsWith('/empty-gzip')) {
+        // Declared compressed, and empty, as some servers answer.
+        res.setHeader('content-encoding', 'gzip');
+        res.end();
+        return;
+      }
+      if (req.url?.startsWith('/whoami')) {
+        // Basic authentication decoded, user and password told apart, as "who am I" routes do.
+        const basic = /^Basic (.*)$/.exec(req.headers.authorization ?? '')?.[1] ?? '';
+        const [user, password] = Buffer.from(basic, 'base64').toString('utf8').split(':');
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ user, password }));
         return;
       }
       if (req.url?.startsWith('/big')) {
@@ -231,4 +287,61 @@ export async function startGateway(
       await store.dispose();
     },
   };
+}
+
+/** An agent's call as it came back: status, headers and text. */
+export interface Answer {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly text: string;
+  json(): Record<string, unknown>;
+}
+
+/** One call through the gateway with undici, as an agent makes it. */
+export async function call(
+  g: TestGateway,
+  path: string,
+  options: {
+    token?: string | undefined;
+    method?: string;
+    headers?: Record<string, string>;
+    body?: string | Buffer | Readable;
+  } = {},
+): Promise<Answer> {
+  const response = await request(`${g.url}${path}`, {
+    method: (options.method ?? 'GET') as 'GET',
+    headers: {
+      ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}),
+      ...(options.headers ?? {}),
+    },
+    ...(options.body !== undefined ? { body: options.body } : {}),
+  });
+  const text = await response.body.text();
+  return {
+    status: response.statusCode,
+    headers: response.headers,
+    text,
+    json: () => JSON.parse(text) as Record<string, unknown>,
+  };
+}
+
+/** Sends raw bytes and returns the raw answer: for requests no client library would send. */
+export function raw(g: TestGateway, bytes: string): Promise<string> {
+  const { hostname, port } = new URL(g.url);
+  return new Promise((resolve, reject) => {
+    const socket = connect(Number(port), hostname, () => socket.write(bytes));
+    socket.setTimeout(5_000, () => socket.destroy());
+    let out = '';
+    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
+    socket.on('end', () => resolve(out));
+    socket.on('close', () => resolve(out));
+    socket.on('error', reject);
+  });
+}
+
+/** `answer` is a problem+json refusal with `status` and `code`. */
+export function assertProblem(answer: Answer, status: number, code: string): void {
+  assert.equal(answer.status, status, answer.text);
+  assert.match(String(answer.headers['content-type']), /application\/problem\+json/);
+  assert.equal(answer.json()['code'], code);
 }

@@ -4,65 +4,31 @@
  * forwarded that should not be.
  */
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, test } from 'node:test';
-import { request } from 'undici';
 import { testDatabases } from '../../support/databases.js';
-import { startGateway, UPSTREAM, UPSTREAM_KEY, type TestGateway } from './fixture.js';
+import {
+  assertProblem,
+  call,
+  POLICIES,
+  raw,
+  startGateway,
+  UPSTREAM,
+  UPSTREAM_KEY,
+  type TestGateway,
+} from './fixture.js';
 
-interface Answer {
-  readonly status: number;
-  readonly headers: Record<string, string | string[] | undefined>;
-  readonly text: string;
-  json(): Record<string, unknown>;
-}
-
-async function call(
-  g: TestGateway,
-  path: string,
-  options: {
-    token?: string | undefined;
-    method?: string;
-    headers?: Record<string, string>;
-    body?: string | Buffer | Readable;
-  } = {},
-): Promise<Answer> {
-  const response = await request(`${g.url}${path}`, {
-    method: (options.method ?? 'GET') as 'GET',
-    headers: {
-      ...(options.token !== undefined ? { authorization: `Bearer ${options.token}` } : {}),
-      ...(options.headers ?? {}),
-    },
-    ...(options.body !== undefined ? { body: options.body } : {}),
-  });
-  const text = await response.body.text();
-  return {
-    status: response.statusCode,
-    headers: response.headers,
-    text,
-    json: () => JSON.parse(text) as Record<string, unknown>,
-  };
-}
-
-/** Sends raw bytes and returns the raw answer: for requests no client library would send. */
-function raw(g: TestGateway, bytes: string): Promise<string> {
-  const { hostname, port } = new URL(g.url);
-  return new Promise((resolve, reject) => {
-    const socket = connect(Number(port), hostname, () => socket.write(bytes));
-    socket.setTimeout(5_000, () => socket.destroy());
-    let out = '';
-    socket.on('data', (chunk: Buffer) => (out += chunk.toString('latin1')));
-    socket.on('end', () => resolve(out));
-    socket.on('close', () => resolve(out));
-    socket.on('error', reject);
-  });
-}
-
-function assertProblem(answer: Answer, status: number, code: string): void {
-  assert.equal(answer.status, status, answer.text);
-  assert.match(String(answer.headers['content-type']), /application\/problem\+json/);
-  assert.equal(answer.json()['code'], code);
+/**
+ * `path` on the upstream is refused with 400 `bad_request`. Sent raw, because URL-parsing
+ * clients resolve dot segments and refuse backslashes before sending.
+ */
+async function assertPathRefused(g: TestGateway, token: string, path: string): Promise<void> {
+  const answer = await raw(
+    g,
+    `GET /gw/http/${UPSTREAM}${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
+  );
+  assert.match(answer, /^HTTP\/1\.1 400/, `${path}: ${answer}`);
+  assert.match(answer, /"code":"bad_request"/, path);
 }
 
 for (const database of await testDatabases()) {
@@ -219,22 +185,153 @@ for (const database of await testDatabases()) {
         '/invoices//admin',
         '/invoices/%zz',
       ]) {
-        // Raw, because URL-parsing clients resolve dot segments before sending.
-        const answer = await raw(
-          g,
-          `GET /gw/http/${UPSTREAM}${path} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
-        );
-        assert.match(answer, /^HTTP\/1\.1 400/, `${path}: ${answer}`);
-        assert.match(answer, /"code":"bad_request"/);
+        await assertPathRefused(g, token, path);
       }
-      // A backslash cannot be sent by a URL-parsing client: send it raw.
-      const answer = await raw(
-        g,
-        `GET /gw/http/${UPSTREAM}/invoices\\..\\admin HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer ${token}\r\nConnection: close\r\n\r\n`,
-      );
-      assert.match(answer, /^HTTP\/1\.1 400/);
+      await assertPathRefused(g, token, '/invoices\\..\\admin');
       assert.equal(g.upstream.received.length, seen);
       assert.ok((await g.events('gateway.refused')).some((e) => e.after['code'] === 'bad_request'));
+    });
+
+    test('path parameters, Unicode look-alikes and non-UTF-8 escapes are refused before any decision', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      for (const path of [
+        // Tomcat and Spring drop path parameters and read `..;` as `..`: policy would see
+        // `/invoices/..;/admin/users`, the server `/admin/users`.
+        '/invoices/..;/admin/users',
+        '/invoices/.;/admin',
+        '/invoices/%2e%2e;/admin',
+        '/;x=y/admin/users',
+        '/admin;jsessionid=0123/users',
+        '/invoices/%3B/admin',
+        // Full-width and other look-alikes of `.` and `/` that NFKC or best-fit mapping turn
+        // into the real thing, and a full-width `a` in `admin`.
+        '/invoices/%EF%BC%8E%EF%BC%8E/admin',
+        '/invoices/%E2%80%A4%E2%80%A4/admin',
+        '/invoices/%E3%80%82%E3%80%82/admin',
+        '/invoices%EF%BC%8Fadmin',
+        '/invoices%E2%88%95admin',
+        '/%EF%BD%81dmin/users',
+        // Overlong UTF-8 for `.`, and bytes that are no UTF-8 at all.
+        '/invoices/%C0%AE%C0%AE/admin',
+        '/invoices/%FF',
+        // Dots and a space: `..` to a server that trims.
+        '/invoices/..%20/admin',
+      ]) {
+        await assertPathRefused(g, token, path);
+      }
+      assert.equal(g.upstream.received.length, seen);
+      // Unicode that means what it says is decided and forwarded byte for byte.
+      const answer = await call(g, `/gw/http/${UPSTREAM}/invoices/caf%C3%A9`, { token });
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(g.upstream.received[seen]?.url, '/invoices/caf%C3%A9');
+      const decision = (await g.events('decision.allow')).find(
+        (e) => e.targetId === answer.headers['x-steward-record'],
+      );
+      // The path decided (in the context and the record) is the path forwarded.
+      assert.equal((decision?.after['context'] as { path?: string }).path, '/invoices/caf%C3%A9');
+      assert.equal((decision?.after['gateway'] as { path?: string }).path, '/invoices/caf%C3%A9');
+    });
+
+    test('a repeated query parameter is refused: policy sees each name once, as the upstream reads it', async () => {
+      await g.admin('PUT', '/v1/policies', {
+        policies: `${POLICIES}
+@id("no-admin-account")
+forbid(principal, action == Steward::Action::"http_request", resource)
+  when { context has arguments && context.arguments.contains({name: "account", value: "admin"}) };`,
+        message: 'no admin account',
+      });
+      const token = await g.token();
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/statements?account=admin`, { token }),
+        403,
+        'forbidden',
+      );
+      const seen = g.upstream.received.length;
+      for (const query of [
+        // Joined as "user,admin" the forbid did not see `admin`; the upstream may read the last.
+        'account=user&account=admin',
+        'account=user&ACCOUNT=admin',
+        'account=user&%61ccount=admin',
+        'account=user&account',
+        // Servers that split parameters on `;` too.
+        'account=user;account=admin',
+        // Method overrides read from the query.
+        '_method=DELETE',
+        'X-HTTP-Method-Override=DELETE',
+        // A name NFKC turns into `account`.
+        '%EF%BD%81ccount=admin',
+        // Not UTF-8.
+        'account=%C0%AE',
+      ]) {
+        const answer = await call(g, `/gw/http/${UPSTREAM}/statements?${query}`, { token });
+        assertProblem(answer, 400, 'bad_request');
+      }
+      assert.equal(g.upstream.received.length, seen);
+      const single = await call(g, `/gw/http/${UPSTREAM}/statements?account=user&from=2024`, {
+        token,
+      });
+      assert.equal(single.status, 200, single.text);
+      assert.equal(g.upstream.received[seen]?.url, '/statements?account=user&from=2024');
+      // `__proto__` is a parameter like any other, not dropped on its way to policy.
+      const proto = await call(g, `/gw/http/${UPSTREAM}/statements?__proto__=admin`, { token });
+      assert.equal(proto.status, 200, proto.text);
+      const decision = (await g.events('decision.allow')).find(
+        (e) => e.targetId === proto.headers['x-steward-record'],
+      );
+      assert.deepEqual(
+        (decision?.after['gateway'] as { argumentNames?: string[] } | undefined)?.argumentNames,
+        ['__proto__'],
+      );
+      await g.admin('PUT', '/v1/policies', { policies: POLICIES, message: 'back' });
+    });
+
+    test('method and URL overrides and client-claimed addresses never reach the upstream', async () => {
+      const token = await g.token();
+      const seen = g.upstream.received.length;
+      const sent: Record<string, string> = {
+        'x-http-method-override': 'DELETE',
+        'x-http-method': 'DELETE',
+        'x-method-override': 'DELETE',
+        'x-original-method': 'DELETE',
+        'x-original-url': '/admin/users',
+        'x-rewrite-url': '/admin/users',
+        'x-override-url': '/admin/users',
+        'x-original-uri': '/admin/users',
+        'x-envoy-original-path': '/admin/users',
+        'x-real-ip': '10.0.0.1',
+        'x-forwarded': 'for=10.0.0.1',
+        'forwarded-for': '10.0.0.1',
+        'x-client-ip': '10.0.0.1',
+        'client-ip': '10.0.0.1',
+        'true-client-ip': '10.0.0.1',
+        'x-cluster-client-ip': '10.0.0.1',
+        'cf-connecting-ip': '10.0.0.1',
+        'fastly-client-ip': '10.0.0.1',
+        'x-originating-ip': '10.0.0.1',
+        'x-remote-ip': '10.0.0.1',
+        'x-remote-addr': '10.0.0.1',
+        'x-host': 'internal.example',
+        'x-forwarded-server': 'internal.example',
+        // CGI-style servers read these as X-Forwarded-For, X-HTTP-Method-Override and the
+        // injected X-Api-Key.
+        x_forwarded_for: '10.0.0.1',
+        x_http_method_override: 'DELETE',
+        x_api_key: 'agent-chosen-key',
+        'x-kept': 'yes',
+      };
+      const answer = await call(g, `/gw/http/${UPSTREAM}/invoices`, { token, headers: sent });
+      assert.equal(answer.status, 200, answer.text);
+      const received = g.upstream.received[seen]?.headers ?? {};
+      for (const name of Object.keys(sent)) {
+        if (name === 'x-kept') continue;
+        assert.equal(received[name], undefined, `${name} reached the upstream`);
+      }
+      assert.equal(received['x-kept'], 'yes');
+      assert.equal(received['x-api-key'], UPSTREAM_KEY);
+      assert.equal(received['x-forwarded-for'], '127.0.0.1');
+      assert.equal(g.upstream.received[seen]?.method, 'GET');
+      assert.equal(g.upstream.received[seen]?.url, '/invoices');
     });
 
     test('encoded unreserved characters are decided and forwarded in one spelling', async () => {
@@ -351,7 +448,8 @@ for (const database of await testDatabases()) {
       );
       assert.equal(answer.status, 200, answer.text);
       const findings = await g.events('finding.credential_exposed');
-      const finding = findings.at(-1);
+      // The argument's finding (the upstream's answer quotes the query: a finding of its own).
+      const finding = findings.findLast((f) => f.after['where'] === 'arguments/q');
       assert.equal(finding?.after['kind'], 'jwt');
       assert.match(String(finding?.after['revoked']), /^token:/);
       // The leaked token no longer works anywhere.
@@ -395,6 +493,37 @@ for (const database of await testDatabases()) {
         !rows.some((r) => (r.after ?? '').includes(leaked)),
         'the leaked token is in the trail',
       );
+    });
+
+    test('a Steward token in a response header is found, revoked and kept out of the trail', async () => {
+      const token = await g.token();
+      const leaked = await g.token();
+      // The upstream answers with the request's headers as its own, and an empty body.
+      const answer = await call(g, `/gw/http/${UPSTREAM}/reflect/headers`, {
+        token,
+        headers: { 'x-debug': `token ${leaked}` },
+      });
+      assert.equal(answer.status, 200, answer.text);
+      assert.equal(answer.text, '{}');
+      // The outcome is scanned once the answer has gone out: wait (bounded) for its finding.
+      const headerFinding = async () =>
+        (await g.events('finding.credential_exposed')).findLast(
+          (f) => f.after['where'] === 'result/responseHeaders/x-echo-x-debug',
+        );
+      let finding = await headerFinding();
+      for (let i = 0; i < 100 && finding === undefined; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 20));
+        finding = await headerFinding();
+      }
+      assertProblem(
+        await call(g, `/gw/http/${UPSTREAM}/x`, { token: leaked }),
+        401,
+        'unauthenticated',
+      );
+      assert.equal(finding?.after['kind'], 'jwt');
+      assert.match(String(finding?.after['revoked']), /^token:/);
+      const rows = await g.store.db.selectFrom('audit_events').select('after').execute();
+      assert.ok(!rows.some((r) => (r.after ?? '').includes(leaked)), 'the token is in the trail');
     });
 
     test('an upstream pointing at the metadata address is refused at registration', async () => {

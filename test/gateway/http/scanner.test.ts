@@ -3,6 +3,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { generateSecret } from '../../../src/access/key-format.js';
 import { scanText, scanValue } from '../../../src/gateway/index.js';
+import { assertLinear } from '../linear.js';
 
 const SAMPLES: Record<string, string> = {
   steward_api_key: generateSecret('key'),
@@ -43,4 +44,45 @@ test('nested values are scanned, keys too, and the input is left alone', () => {
   );
   assert.ok(!JSON.stringify(redacted).includes('AKIA'));
   assert.equal(input.a[0]?.b, SAMPLES['aws_access_key']);
+});
+
+test('Steward credentials glued to what precedes or follows them are still found', () => {
+  const key = generateSecret('key');
+  const join = generateSecret('join');
+  const jwt = SAMPLES['jwt'] ?? '';
+  for (const [text, kind] of [
+    [`x${key}`, 'steward_api_key'],
+    [`Bearer${key}`, 'steward_api_key'],
+    [`token=abc${key}def`, 'steward_api_key'],
+    [`_${join}`, 'steward_join_token'],
+    [`Bearer${jwt}`, 'jwt'],
+    [`q=use%20${jwt}%20please`, 'jwt'],
+  ] as const) {
+    const { redacted, matches } = scanText(text);
+    assert.deepEqual(
+      matches.map((m) => m.kind),
+      [kind],
+      text,
+    );
+    assert.ok(!redacted.includes(kind === 'jwt' ? jwt : kind === 'steward_api_key' ? key : join));
+  }
+});
+
+test('scanning is linear on adversarial input (no regex retried from every start)', () => {
+  const shapes: Record<string, string> = {
+    // A JWT's first part, again and again, never followed by the rest.
+    jwt: '-eyJaaaaaaaaaaaa',
+    // PEM headers that are never closed.
+    pem: '-----BEGIN PRIVATE KEY-----\n',
+    steward: 'stw_key_stw_join_',
+    vendors: 'sk-ant-xoxb-ghp_AKIA AIza sk_live_ ',
+  };
+  for (const [name, unit] of Object.entries(shapes)) {
+    assertLinear(
+      name,
+      (size) => unit.repeat(Math.ceil(size / unit.length)),
+      (text) => scanText(text),
+      { small: 8_192 },
+    );
+  }
 });
