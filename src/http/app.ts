@@ -121,7 +121,6 @@ export async function buildHttpApp(
   // the edge (for the MCP 401 discovery) and by the enforcement core for every method.
   await app.register(mcpGatewayRoutes, {
     issuer: core.issuer,
-    verifier: core.verifier,
     enforcement: core.gateway,
     fetch: egressGuardedFetch((url) => core.upstreams.checkEgress(url), mcpEgress),
     onClosed: () => mcpEgress.close(),
@@ -129,7 +128,6 @@ export async function buildHttpApp(
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {
     gateway: core.gateway,
-    resolveUpstream: (name) => core.upstreams.resolve(name),
     checkEgress: (url) => core.upstreams.checkEgress(url),
   });
   await app.ready();

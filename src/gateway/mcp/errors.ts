@@ -20,6 +20,8 @@ export const MCP_REFUSAL_CODES: Readonly<Record<GatewayRefusal, number>> = {
   upstream_timeout: -32018,
   no_decision: -32019,
   response_too_large: -32020,
+  arguments_too_deep: -32021,
+  client_gone: -32022,
 };
 
 /** What a refusal carries in `error.data`: the stable code, the HTTP-equivalent status, the record. */

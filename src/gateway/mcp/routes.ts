@@ -1,8 +1,8 @@
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
-import { TokenError, type TokenVerifier } from '../../tokens/index.js';
-import { upstreamAudiences } from '../core.js';
+import { ARGUMENT_BOUNDS, checkJsonTextBounds } from '../limits.js';
 import type { EnforcementCore } from '../types.js';
+import { refusalError } from './errors.js';
 import {
   bearerChallenge,
   MCP_GATEWAY_PATH,
@@ -17,7 +17,6 @@ import { createUpstreamPool } from './upstream-pool.js';
 export interface McpRouteOptions {
   /** Steward's issuer: the base of the resource URL and the authorization server. */
   readonly issuer: string;
-  readonly verifier: TokenVerifier;
   readonly enforcement: EnforcementCore;
   /** The upstream leg's `fetch` (default: the global one); an egress-guarded one in production. */
   readonly fetch?: typeof fetch;
@@ -32,6 +31,17 @@ export interface McpRouteOptions {
  * (smaller or larger) limit to what it forwards.
  */
 const MCP_BODY_LIMIT_BYTES = 1024 * 1024;
+
+/**
+ * The bounds on an agent's JSON-RPC message, checked before it is parsed: those of the arguments
+ * it carries, with room for the levels and keys of the envelope around them (a batch, the
+ * message, `params`, `arguments`).
+ */
+const MESSAGE_BOUNDS = {
+  maxDepth: ARGUMENT_BOUNDS.maxDepth + 4,
+  maxKeysPerObject: ARGUMENT_BOUNDS.maxKeysPerObject,
+  maxEntries: ARGUMENT_BOUNDS.maxEntries + 100,
+};
 
 /** Request headers of Streamable HTTP the agent-facing transport reads; nothing else is passed on. */
 const MCP_HEADERS = ['content-type', 'accept', 'mcp-protocol-version'] as const;
@@ -53,7 +63,7 @@ export async function mcpGatewayRoutes(
   app: FastifyInstance,
   options: McpRouteOptions,
 ): Promise<void> {
-  const { issuer, verifier } = options;
+  const { issuer } = options;
   // Per replica, in memory: connected upstream clients, one per (upstream, calling identity).
   const upstreams = createUpstreamPool({
     fetch: options.fetch,
@@ -96,27 +106,57 @@ export async function mcpGatewayRoutes(
         const { upstream } = request.params;
         if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
         const token = bearerCredential(request.headers.authorization);
-        if (token === undefined) {
-          return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
+        // The core's token check (it checks again, with the rest, per method); a caller without
+        // a valid token is limited per address and counted, not recorded one by one.
+        const refused = options.enforcement.authenticate({
+          token,
+          upstream,
+          action: 'mcp',
+          operation: '',
+          clientAddress: request.ip,
+          requestId: request.id,
+        });
+        if (refused === undefined) return undefined;
+        if (refused.status === 401) {
+          return unauthorized(reply, issuer, upstream, token !== undefined, refused.message);
         }
-        try {
-          // The same audiences the core accepts; the core checks again, with the rest, per method.
-          verifier.verify(token, upstreamAudiences(issuer, upstream));
-        } catch (error) {
-          if (error instanceof TokenError) {
-            return unauthorized(reply, issuer, upstream, true, error.message);
-          }
-          throw error;
+        if (refused.retryAfterSeconds !== undefined) {
+          reply.header('retry-after', String(refused.retryAfterSeconds));
         }
-        return undefined;
+        return reply
+          .code(refused.status)
+          .send({ error: refused.code, error_description: refused.message });
       },
     },
     async (request, reply) => {
+      const receivedAt = performance.now();
       const { upstream } = request.params;
       const headers = new Headers();
       for (const name of MCP_HEADERS) {
         const value = request.headers[name];
         if (typeof value === 'string') headers.set(name, value);
+      }
+      const body = typeof request.body === 'string' ? request.body : '';
+      const outOfBounds = checkJsonTextBounds(body, MESSAGE_BOUNDS);
+      if (outOfBounds !== undefined) {
+        // Refused before the transport parses and validates it, the slow part of such a message.
+        const refused = await options.enforcement.reject(
+          {
+            token: bearerCredential(request.headers.authorization),
+            upstream,
+            action: 'mcp',
+            operation: '',
+            clientAddress: request.ip,
+            requestId: request.id,
+            receivedAt,
+          },
+          outOfBounds.code,
+          outOfBounds.message,
+        );
+        const { code, message, data } = refusalError(refused);
+        return reply
+          .code(refused.status)
+          .send({ jsonrpc: '2.0', error: { code, message, data }, id: null });
       }
       const traceparent = request.headers.traceparent;
       const length = Number(request.headers['content-length']);
@@ -131,11 +171,13 @@ export async function mcpGatewayRoutes(
           requestId: request.id,
           ...(typeof traceparent === 'string' ? { traceparent } : {}),
           ...(declared !== undefined ? { declaredBytes: declared } : {}),
+          receivedAt,
+          clientGone: () => reply.raw.destroyed,
         },
         new Request(mcpResourceUrl(issuer, upstream), {
           method: 'POST',
           headers,
-          body: typeof request.body === 'string' ? request.body : '',
+          body,
         }),
       );
       reply.code(response.status);

@@ -48,6 +48,10 @@ export interface McpRequestContext {
   readonly traceparent?: string | undefined;
   /** The HTTP body's declared size (Content-Length), for the core's request limit. */
   readonly declaredBytes?: number | undefined;
+  /** When the HTTP request arrived (`performance.now()`): the core's store deadline counts from it. */
+  readonly receivedAt?: number | undefined;
+  /** True once the agent's connection has closed: nothing is forwarded for it then. */
+  readonly clientGone?: (() => boolean) | undefined;
 }
 
 /**
@@ -116,6 +120,7 @@ function addHandlers(
       ...(args !== undefined ? { arguments: args } : {}),
       ...(traceparent !== undefined ? { traceparent } : {}),
       ...(context.declaredBytes !== undefined ? { declaredBytes: context.declaredBytes } : {}),
+      ...(context.receivedAt !== undefined ? { receivedAt: context.receivedAt } : {}),
     };
     return enforcement.check(call);
   }
@@ -173,6 +178,9 @@ function addHandlers(
         // content in the record only where the upstream asks for it.
         ...(content !== undefined ? { content } : {}),
       });
+    // Nothing goes upstream for an agent that has gone or a call whose deadline has passed.
+    const stopped = enforcement.beforeForward(verdict, { gone: context.clientGone?.() ?? false });
+    if (stopped !== undefined) throw refusalError(stopped);
     let result: T;
     try {
       result = await deps.upstreams.call(
