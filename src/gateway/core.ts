@@ -206,6 +206,8 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
   const tracer = deps.tracer ?? noopTracer;
   const recorder = createCallRecorder({ append: deps.appendAuditEvents });
   const limiter = createRateLimiter({ clock });
+  // Apart, so that a flood from many addresses cannot sweep the workloads' buckets away.
+  const anonymousLimiter = createRateLimiter({ clock });
   const limits = {
     perIdentity: deps.limits?.perIdentity ?? DEFAULT_LIMITS.perIdentity,
     perIdentityUpstream: deps.limits?.perIdentityUpstream ?? DEFAULT_LIMITS.perIdentityUpstream,
@@ -354,7 +356,9 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     caller: Extract<Caller, { reason: string }>,
     message: string,
   ): GatewayRefused {
-    const taken = limiter.take(`anon:${call.clientAddress}`, limits.unauthenticated);
+    // One bucket per address, however the socket spells it (`::ffff:10.0.0.1` is `10.0.0.1`).
+    const address = cedarAddress(call.clientAddress) ?? call.clientAddress;
+    const taken = anonymousLimiter.take(address, limits.unauthenticated);
     if (!taken.allowed) {
       return refuseCounted(
         call,
