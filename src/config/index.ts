@@ -42,7 +42,23 @@ export interface Config {
     readonly perIdentity: RateLimitConfig;
     readonly perIdentityUpstream: RateLimitConfig;
     readonly perUpstream: RateLimitConfig;
+    /**
+     * Gateway requests without a valid access token, per client address
+     * (`STEWARD_RATE_UNAUTHENTICATED`): beyond it they are answered 429 before anything else.
+     */
+    readonly unauthenticated: RateLimitConfig;
   };
+  /**
+   * `STEWARD_GATEWAY_STORE_TIMEOUT_MS`: how long a gateway call may wait on the database (its
+   * lookups and its decision record) before it is refused with 503 and nothing is forwarded.
+   */
+  readonly gatewayStoreTimeoutMs: number;
+  /**
+   * `STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS`: refusals of callers without a valid token (and
+   * rate-limited ones) are counted into one record per client address, code and upstream per
+   * window of this length.
+   */
+  readonly gatewayRefusalWindowSeconds: number;
   /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
   readonly signing: {
     readonly algorithm: 'EdDSA' | 'ES256';
@@ -62,7 +78,13 @@ export const DEFAULT_RATE_LIMITS = {
   perIdentity: { perSecond: 100, burst: 200 },
   perIdentityUpstream: { perSecond: 50, burst: 100 },
   perUpstream: { perSecond: 1000, burst: 2000 },
+  unauthenticated: { perSecond: 20, burst: 100 },
 } as const satisfies Config['rateLimits'];
+
+/** The default of {@link Config.gatewayStoreTimeoutMs}: a few seconds, below common client timeouts. */
+export const DEFAULT_GATEWAY_STORE_TIMEOUT_MS = 3_000;
+/** The default of {@link Config.gatewayRefusalWindowSeconds}. */
+export const DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS = 60;
 
 /** Raised for a bad configuration value; the CLI prints `message` and exits 2. */
 export class ConfigError extends Error {
@@ -176,10 +198,33 @@ export function loadConfig(env: Env = process.env): Config {
       DEFAULT_RATE_LIMITS.perIdentityUpstream,
     ),
     perUpstream: parseRate(env, 'STEWARD_RATE_PER_UPSTREAM', DEFAULT_RATE_LIMITS.perUpstream),
+    unauthenticated: parseRate(
+      env,
+      'STEWARD_RATE_UNAUTHENTICATED',
+      DEFAULT_RATE_LIMITS.unauthenticated,
+    ),
   });
+  const gatewayStoreTimeoutMs = parseWhole(
+    env,
+    'STEWARD_GATEWAY_STORE_TIMEOUT_MS',
+    DEFAULT_GATEWAY_STORE_TIMEOUT_MS,
+    100,
+    60_000,
+    'milliseconds',
+  );
+  const gatewayRefusalWindowSeconds = parseWhole(
+    env,
+    'STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS',
+    DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS,
+    1,
+    3_600,
+    'seconds',
+  );
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
     rateLimits,
+    gatewayStoreTimeoutMs,
+    gatewayRefusalWindowSeconds,
     otlpEndpoint,
     host,
     port,
@@ -227,10 +272,21 @@ function parseRate(env: Env, name: string, fallback: RateLimitConfig): RateLimit
 }
 
 function parseSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
+  return parseWhole(env, name, fallback, min, max, 'seconds');
+}
+
+function parseWhole(
+  env: Env,
+  name: string,
+  fallback: number,
+  min: number,
+  max: number,
+  unit: string,
+): number {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new ConfigError(name, `must be a whole number of seconds from ${min} to ${max}`);
+    throw new ConfigError(name, `must be a whole number of ${unit} from ${min} to ${max}`);
   }
   return Number(value);
 }

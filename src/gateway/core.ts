@@ -3,6 +3,10 @@ import type { Insertable, Kysely } from 'kysely';
 import { SYSTEM_ACTOR, type ApiKeyService, type ChangeContext } from '../access/index.js';
 import type { JoinTokenService } from '../attestation/index.js';
 import { auditRow } from '../audit/index.js';
+import {
+  DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS,
+  DEFAULT_GATEWAY_STORE_TIMEOUT_MS,
+} from '../config/index.js';
 import { StewardError } from '../errors/index.js';
 import type { Entity, GatewayDecision, PolicyService } from '../policy/index.js';
 import { uid } from '../policy/index.js';
@@ -18,8 +22,15 @@ import {
   type TokenVerifier,
 } from '../tokens/index.js';
 import type { Upstream } from '../upstreams/types.js';
-import { createRateLimiter, DEFAULT_LIMITS, type RateLimit } from './limits.js';
+import { DeadlineExceeded, startDeadline, type Deadline } from './deadline.js';
+import {
+  checkArgumentBounds,
+  createRateLimiter,
+  DEFAULT_LIMITS,
+  type RateLimit,
+} from './limits.js';
 import { createCallRecorder } from './record.js';
+import { createRefusalAggregator } from './refusals.js';
 import { scanValue, type CredentialMatch } from './scanner.js';
 import { noopTracer, type GatewaySpan, type GatewayTracer } from './tracing.js';
 import type {
@@ -27,6 +38,8 @@ import type {
   GatewayCall,
   GatewayOutcome,
   GatewayRefusal,
+  GatewayAuthenticated,
+  GatewayRefused,
   GatewayVerdict,
 } from './types.js';
 
@@ -51,7 +64,16 @@ export interface EnforcementDeps {
     readonly perIdentity?: RateLimit;
     readonly perIdentityUpstream?: RateLimit;
     readonly perUpstream?: RateLimit;
+    /** Requests without a valid token, per client address: beyond it 429, before any record. */
+    readonly unauthenticated?: RateLimit;
   };
+  /**
+   * How long a call may wait on the store (its lookups, revocations and decision record) before
+   * it is refused with 503 and nothing is forwarded; counted from the request's arrival.
+   */
+  readonly storeTimeoutMs?: number;
+  /** The window in which refusals of one caller are counted into one record (default 60 s). */
+  readonly refusalWindowMs?: number;
   /** Where failures that cannot reach the caller go (a failed outcome record, a failed revocation). */
   readonly onError?: (message: string, error: unknown) => void;
 }
@@ -80,7 +102,57 @@ const STATUS: Readonly<Record<GatewayRefusal, number>> = {
   upstream_timeout: 504,
   no_decision: 403,
   response_too_large: 502,
+  arguments_too_deep: 400,
+  client_gone: 499,
 };
+
+/**
+ * What an agent that sent an admin API key or a join token is told, and the reason counted: the
+ * prefix of Steward's formats says what it is, without a lookup.
+ */
+const WRONG_CREDENTIALS: readonly { prefix: string; reason: string; message: string }[] = [
+  {
+    prefix: 'stw_key_',
+    reason: 'api_key',
+    message:
+      'This is a Steward API key; the gateway takes access tokens. Get one with `steward token exchange` (or let the SDK do it) and send it as "Authorization: Bearer <access token>".',
+  },
+  {
+    prefix: 'stw_join_',
+    reason: 'join_token',
+    message:
+      'This is a join token; the gateway takes access tokens. Exchange it for one with `steward token exchange` (or let the SDK do it) and send that instead.',
+  },
+];
+
+/** A wait on the store on a call's path failed or outlasted the call's deadline. */
+class StoreUnavailable extends Error {
+  constructor(readonly failure: unknown) {
+    super('the store is not available', { cause: failure });
+    this.name = 'StoreUnavailable';
+  }
+  get timedOut(): boolean {
+    return this.failure instanceof DeadlineExceeded;
+  }
+}
+
+/**
+ * `pending` within `deadline`; any failure other than a domain refusal (a `StewardError`) is the
+ * store's, so the call is refused with 503 rather than a 500.
+ */
+async function storeWait<T>(deadline: Deadline, pending: Promise<T>): Promise<T> {
+  try {
+    return await deadline.wait(pending);
+  } catch (error) {
+    if (error instanceof StewardError) throw error;
+    throw new StoreUnavailable(error);
+  }
+}
+
+/** The caller, from its token: its claims, or why it is not accepted (and what to tell it). */
+type Caller =
+  | { readonly claims: AccessTokenClaims }
+  | { readonly claims?: undefined; readonly reason: string; readonly message: string };
 
 /** The MCP method each action answers to, for `mcp.method.name`. */
 const MCP_METHODS: Readonly<Record<string, string>> = {
@@ -117,9 +189,14 @@ interface Pending {
   readonly recordContent: boolean;
   readonly requestId: string;
   readonly startedMs: number;
+  /** The call's store deadline (`performance.now()` time line): not forwarded after it. */
+  readonly deadlineAt: number;
   /** The secret injected into the call, to mark if the upstream echoes it back. */
   readonly secret?: { readonly name: string; readonly value: string };
 }
+
+/** The span of a call whose span has ended already (a refusal recorded after the fact). */
+const ENDED_SPAN: GatewaySpan = { traceparent: '', setAttributes() {}, end() {} };
 
 /** Calls decided but not completed yet; bounded so that adapters that never complete cannot leak. */
 const MAX_PENDING = 50_000;
@@ -134,19 +211,29 @@ const MAX_PENDING = 50_000;
  * if (verdict.outcome === 'allow') { forward(verdict.inject); await core.complete({ … }); }
  */
 export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & {
-  /** Resolves when every record submitted so far has been written. */
+  /** Resolves when every record submitted so far, counted refusals included, has been written. */
   drain(): Promise<void>;
 } {
   const { clock, issuer, verifier, policies, upstreams, secrets } = deps;
   const tracer = deps.tracer ?? noopTracer;
   const recorder = createCallRecorder({ append: deps.appendAuditEvents });
   const limiter = createRateLimiter({ clock });
+  // Apart, so that a flood from many addresses cannot sweep the workloads' buckets away.
+  const anonymousLimiter = createRateLimiter({ clock });
   const limits = {
     perIdentity: deps.limits?.perIdentity ?? DEFAULT_LIMITS.perIdentity,
     perIdentityUpstream: deps.limits?.perIdentityUpstream ?? DEFAULT_LIMITS.perIdentityUpstream,
     perUpstream: deps.limits?.perUpstream ?? DEFAULT_LIMITS.perUpstream,
+    unauthenticated: deps.limits?.unauthenticated ?? DEFAULT_LIMITS.unauthenticated,
   };
+  const storeTimeoutMs = deps.storeTimeoutMs ?? DEFAULT_GATEWAY_STORE_TIMEOUT_MS;
   const onError = deps.onError ?? (() => {});
+  const refusals = createRefusalAggregator({
+    clock,
+    windowMs: deps.refusalWindowMs ?? DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS * 1000,
+    write: (rows) => recorder.writeLater(rows),
+    onError,
+  });
   const pending = new Map<string, Pending>();
 
   function spanFor(call: GatewayCall): GatewaySpan {
@@ -199,48 +286,65 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       : { actor: { ref: 'anonymous', role: 'workload' }, requestId };
   }
 
-  /** Records a refusal before any decision (best effort: the call is refused either way). */
-  async function refuse(
+  /** What a refusal's record says the call asked for. */
+  function askedFor(call: GatewayCall, span: GatewaySpan) {
+    return {
+      action: call.action,
+      operation: call.operation,
+      method: call.method ?? null,
+      path: call.path ?? null,
+      traceparent: span.traceparent,
+    };
+  }
+
+  /**
+   * Who is calling. No database is asked: the verifier and the revocation list are in memory,
+   * and a Steward API key or join token is told apart from an access token by its prefix.
+   */
+  function verifyCaller(call: GatewayCall): Caller {
+    const token = call.token;
+    if (token === undefined || token === '') {
+      return {
+        reason: 'no_token',
+        message: 'Send an access token as "Authorization: Bearer <token>".',
+      };
+    }
+    const wrong = WRONG_CREDENTIALS.find((credential) => token.startsWith(credential.prefix));
+    if (wrong !== undefined) return { reason: wrong.reason, message: wrong.message };
+    try {
+      return { claims: verifier.verify(token, upstreamAudiences(issuer, call.upstream)).claims };
+    } catch (error) {
+      if (!(error instanceof TokenError)) throw error;
+      return { reason: error.code, message: `The access token is not accepted (${error.code}).` };
+    }
+  }
+
+  /**
+   * Counts a refusal into its window's record instead of writing one of its own: how the
+   * gateway refuses callers without a valid token, rate-limited callers and calls the store was
+   * too slow for, so that a flood of them costs a few records a window.
+   */
+  function refuseCounted(
     call: GatewayCall,
     span: GatewaySpan,
     code: GatewayRefusal,
+    reason: string,
     message: string,
-    extra: {
-      claims?: AccessTokenClaims;
-      team?: string;
-      retryAfterSeconds?: number;
-      rows?: Insertable<AuditEventTable>[];
-      recordId?: string;
-      record?: boolean;
-    } = {},
-  ): Promise<GatewayVerdict> {
+    extra: { claims?: AccessTokenClaims; team?: string; retryAfterSeconds?: number } = {},
+  ): GatewayRefused {
     const status = STATUS[code];
     span.end({ status, error: code });
-    const recordId = extra.recordId ?? newId(clock.now());
-    if (extra.record !== false) {
-      const row = auditRow(clock, workloadContext(extra.claims, call.requestId), {
-        type: 'gateway.refused',
-        targetKind: 'gateway_call',
-        targetId: recordId,
-        team: extra.team,
-        service: extra.claims?.service,
-        identityId: extra.claims?.client_id,
-        after: {
-          code,
-          status,
-          upstream: call.upstream,
-          action: call.action,
-          operation: call.operation,
-          method: call.method ?? null,
-          path: call.path ?? null,
-          clientAddress: call.clientAddress,
-          traceparent: span.traceparent,
-        },
-      });
-      await recorder.write([...(extra.rows ?? []), row]).catch((error: unknown) => {
-        onError('gateway: could not record a refusal', error);
-      });
-    }
+    const recordId = refusals.count({
+      code,
+      status,
+      clientAddress: call.clientAddress,
+      upstream: call.upstream,
+      identityId: extra.claims?.client_id,
+      service: extra.claims?.service,
+      team: extra.team,
+      reason,
+      sample: { ...askedFor(call, span), requestId: call.requestId },
+    });
     return {
       outcome: 'refuse',
       code,
@@ -251,6 +355,122 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         ? { retryAfterSeconds: extra.retryAfterSeconds }
         : {}),
     };
+  }
+
+  /**
+   * A caller without a valid token: limited per client address before anything else (429 past
+   * the limit), and counted, never recorded one by one.
+   */
+  function refuseAnonymous(
+    call: GatewayCall,
+    span: GatewaySpan,
+    code: GatewayRefusal,
+    caller: Extract<Caller, { reason: string }>,
+    message: string,
+  ): GatewayRefused {
+    // One bucket per address, however the socket spells it (`::ffff:10.0.0.1` is `10.0.0.1`).
+    const address = cedarAddress(call.clientAddress) ?? call.clientAddress;
+    const taken = anonymousLimiter.take(address, limits.unauthenticated);
+    if (!taken.allowed) {
+      return refuseCounted(
+        call,
+        span,
+        'rate_limited',
+        caller.reason,
+        'Too many requests without a valid access token from this address; retry later.',
+        { retryAfterSeconds: taken.retryAfterSeconds },
+      );
+    }
+    return refuseCounted(call, span, code, caller.reason, message);
+  }
+
+  /**
+   * Takes a token from the caller's `bucket` (the identity's; its own on `upstream`; `upstream`'s
+   * for everyone): past the limit, the counted 429.
+   */
+  function overLimit(
+    call: GatewayCall,
+    span: GatewaySpan,
+    claims: AccessTokenClaims,
+    bucket: 'per_identity' | 'per_identity_upstream' | 'per_upstream',
+    upstream?: Upstream,
+  ): GatewayRefused | undefined {
+    const [key, limit] =
+      bucket === 'per_identity' || upstream === undefined
+        ? [`id:${claims.client_id}`, limits.perIdentity]
+        : bucket === 'per_identity_upstream'
+          ? [
+              `idup:${claims.client_id}:${upstream.name}`,
+              upstream.rateLimit ?? limits.perIdentityUpstream,
+            ]
+          : [`up:${upstream.name}`, limits.perUpstream];
+    const taken = limiter.take(key, limit);
+    if (taken.allowed) return undefined;
+    return refuseCounted(call, span, 'rate_limited', bucket, 'Too many calls; retry later.', {
+      claims,
+      ...(upstream !== undefined ? { team: upstream.team } : {}),
+      retryAfterSeconds: taken.retryAfterSeconds,
+    });
+  }
+
+  /** 503: the store did not answer in time (or failed); nothing was, or will be, forwarded. */
+  function refuseUnavailable(
+    call: GatewayCall,
+    span: GatewaySpan,
+    failure: StoreUnavailable,
+    extra: { claims?: AccessTokenClaims; team?: string },
+  ): GatewayRefused {
+    if (!failure.timedOut) onError("gateway: the store failed on a call's path", failure.failure);
+    return refuseCounted(
+      call,
+      span,
+      'audit_unavailable',
+      failure.timedOut ? 'store_timeout' : 'store_error',
+      failure.timedOut
+        ? `Steward's database did not answer within ${storeTimeoutMs} ms; the call is not forwarded.`
+        : "Steward's database is not available; the call is not forwarded.",
+      extra,
+    );
+  }
+
+  /** Records a refusal before any decision (best effort: the call is refused either way). */
+  async function refuse(
+    call: GatewayCall,
+    span: GatewaySpan,
+    deadline: Deadline,
+    code: GatewayRefusal,
+    message: string,
+    extra: {
+      claims?: AccessTokenClaims;
+      team?: string;
+      rows?: Insertable<AuditEventTable>[];
+      recordId?: string;
+    } = {},
+  ): Promise<GatewayRefused> {
+    const status = STATUS[code];
+    span.end({ status, error: code });
+    const recordId = extra.recordId ?? newId(clock.now());
+    const row = auditRow(clock, workloadContext(extra.claims, call.requestId), {
+      type: 'gateway.refused',
+      targetKind: 'gateway_call',
+      targetId: recordId,
+      team: extra.team,
+      service: extra.claims?.service,
+      identityId: extra.claims?.client_id,
+      after: {
+        code,
+        status,
+        upstream: call.upstream,
+        ...askedFor(call, span),
+        clientAddress: call.clientAddress,
+      },
+    });
+    await deadline
+      .wait(recorder.write([...(extra.rows ?? []), row], deadline.signal))
+      .catch((error: unknown) => {
+        onError('gateway: could not record a refusal', error);
+      });
+    return { outcome: 'refuse', code, status, message, recordId };
   }
 
   /**
@@ -387,6 +607,27 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     };
   }
 
+  /** Cedar's decision on `call` by the token's workload, its waits on the store within `deadline`. */
+  function policyDecision(
+    call: GatewayCall,
+    claims: AccessTokenClaims,
+    upstream: Upstream,
+    deadline: Deadline,
+  ): Promise<GatewayDecision> {
+    const { resource, entities } = entitiesFor(upstream, call);
+    return storeWait(
+      deadline,
+      policies.decide({
+        identityId: claims.client_id,
+        task: claims.task,
+        action: call.action,
+        resource,
+        context: decisionContext(call),
+        entities,
+      }),
+    );
+  }
+
   function rememberPending(recordId: string, entry: Pending): void {
     if (pending.size >= MAX_PENDING) {
       const oldest = pending.keys().next();
@@ -402,79 +643,95 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
    * Listing filters: would this caller be allowed `call`? The same token check and the same
    * decision as `check`, but nothing is recorded and no rate-limit token is spent — a listing is
    * decided and recorded once, by `check`, and must not cost a record and a token per entry.
-   * Any failure hides the entry (fail closed); a call that needs approval stays visible.
+   * Any failure hides the entry (fail closed), a store too slow to answer included; a call that
+   * needs approval stays visible.
    */
   async function visible(call: GatewayCall): Promise<boolean> {
-    if (call.token === undefined || call.token === '') return false;
-    let claims: AccessTokenClaims;
+    const caller = verifyCaller(call);
+    if (caller.claims === undefined) return false;
+    const { claims } = caller;
+    const deadline = startDeadline(storeTimeoutMs);
     try {
-      claims = verifier.verify(call.token, upstreamAudiences(issuer, call.upstream)).claims;
-    } catch (error) {
-      if (error instanceof TokenError) return false;
-      throw error;
-    }
-    const upstream = await upstreams.resolve(call.upstream);
-    if (upstream === undefined) return false;
-    const { resource, entities } = entitiesFor(upstream, call);
-    try {
-      const decided = await policies.decide({
-        identityId: claims.client_id,
-        task: claims.task,
-        action: call.action,
-        resource,
-        context: decisionContext(call),
-        entities,
-      });
+      const upstream = await storeWait(deadline, upstreams.resolve(call.upstream));
+      if (upstream === undefined) return false;
+      const decided = await policyDecision(call, claims, upstream, deadline);
       return decided.errors.length === 0 && decided.decision === 'allow';
     } catch (error) {
-      if (error instanceof StewardError) return false;
+      if (error instanceof StewardError || error instanceof StoreUnavailable) return false;
       throw error;
+    } finally {
+      deadline.release();
     }
   }
 
-  async function check(call: GatewayCall): Promise<GatewayVerdict> {
-    const startedMs = clock.now();
-    const span = spanFor(call);
+  function authenticate(call: GatewayCall): GatewayAuthenticated | GatewayRefused {
+    const caller = verifyCaller(call);
+    if (caller.claims !== undefined) return { outcome: 'authenticated', claims: caller.claims };
+    return refuseAnonymous(call, spanFor(call), 'unauthenticated', caller, caller.message);
+  }
 
-    // 1. Who is calling: the token, for this upstream (or the whole gateway).
-    if (call.token === undefined || call.token === '') {
-      return refuse(
-        call,
-        span,
-        'unauthenticated',
-        'Send an access token as "Authorization: Bearer <token>".',
-      );
-    }
-    let claims: AccessTokenClaims;
+  async function check(call: GatewayCall): Promise<GatewayVerdict> {
+    const span = spanFor(call);
+    // Every wait on the store below is bounded by this deadline, counted from the request's
+    // arrival: past it the call is refused (503), so nothing reaches an upstream after its
+    // caller may have given up and retried.
+    const deadline = startDeadline(storeTimeoutMs, call.receivedAt);
+    const known: { claims?: AccessTokenClaims; team?: string } = {};
     try {
-      claims = verifier.verify(call.token, upstreamAudiences(issuer, call.upstream)).claims;
+      return await checkCall(call, span, deadline, known);
     } catch (error) {
-      if (!(error instanceof TokenError)) throw error;
-      return refuse(
-        call,
-        span,
-        'unauthenticated',
-        `The access token is not accepted (${error.code}).`,
-      );
+      if (!(error instanceof StoreUnavailable)) throw error;
+      return refuseUnavailable(call, span, error, known);
+    } finally {
+      deadline.release();
     }
+  }
+
+  /** `check`'s steps; a `StoreUnavailable` thrown from any wait becomes a 503 in `check`. */
+  async function checkCall(
+    asked: GatewayCall,
+    span: GatewaySpan,
+    deadline: Deadline,
+    known: { claims?: AccessTokenClaims; team?: string },
+  ): Promise<GatewayVerdict> {
+    const startedMs = clock.now();
+
+    let call = asked;
+    // 1. Who is calling: the token, for this upstream (or the whole gateway). No record yet:
+    //    a caller without a valid token is limited per address and counted.
+    const caller = verifyCaller(call);
+    if (caller.claims === undefined) {
+      return refuseAnonymous(call, span, 'unauthenticated', caller, caller.message);
+    }
+    const { claims } = caller;
+    known.claims = claims;
     span.setAttributes({ 'steward.identity': claims.client_id, 'steward.service': claims.service });
 
-    // 2. What it calls. Only now, so an unauthenticated caller learns nothing about upstreams.
-    const upstream = await upstreams.resolve(call.upstream);
+    // 2. How often this identity calls, before anything costs a lookup or a record: every
+    //    refusal recorded below is then paid for by a token of this bucket.
+    const tooOften = overLimit(call, span, claims, 'per_identity');
+    if (tooOften !== undefined) return tooOften;
+
+    // 3. What it calls. Only now, so an unauthenticated caller learns nothing about upstreams.
+    const upstream = await storeWait(deadline, upstreams.resolve(call.upstream));
     if (upstream === undefined) {
       return refuse(
         call,
         span,
+        deadline,
         'upstream_not_found',
         `No upstream ${JSON.stringify(call.upstream)} exists.`,
         { claims },
       );
     }
+    known.team = upstream.team;
+    if (call.operationOf !== undefined) call = { ...call, operation: call.operationOf(upstream) };
     const wantedKind = call.action === 'http_request' ? 'http' : 'mcp';
     if (upstream.kind !== wantedKind) {
       return refuse(
         call,
         span,
+        deadline,
         'upstream_not_found',
         `Upstream ${JSON.stringify(call.upstream)} is not an ${wantedKind} upstream.`,
         { claims, team: upstream.team },
@@ -484,62 +741,57 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       return refuse(
         call,
         span,
+        deadline,
         'payload_too_large',
         `The request body is larger than ${upstream.maxRequestBytes} bytes.`,
         { claims, team: upstream.team },
       );
     }
 
-    // 3. How often: per identity, per identity on this upstream, and per upstream.
-    for (const [key, limit] of [
-      [`id:${claims.client_id}`, limits.perIdentity],
-      [
-        `idup:${claims.client_id}:${upstream.name}`,
-        upstream.rateLimit ?? limits.perIdentityUpstream,
-      ],
-      [`up:${upstream.name}`, limits.perUpstream],
-    ] as const) {
-      const taken = limiter.take(key, limit);
-      if (!taken.allowed) {
-        return refuse(call, span, 'rate_limited', 'Too many calls; retry later.', {
-          claims,
-          team: upstream.team,
-          retryAfterSeconds: taken.retryAfterSeconds,
-        });
-      }
+    // 4. How often: per identity on this upstream, and per upstream.
+    for (const bucket of ['per_identity_upstream', 'per_upstream'] as const) {
+      const refused = overLimit(call, span, claims, bucket, upstream);
+      if (refused !== undefined) return refused;
     }
 
-    // 4. Credentials in the arguments: redacted in the record; Steward's own revoked at once.
+    // 5. Bounds on the arguments, before anything reads them whole: what the scanner, the
+    //    Cedar request and the record then see is bounded in size, count and depth.
+    const outOfBounds = checkArgumentBounds(call.arguments ?? {});
+    if (outOfBounds !== undefined) {
+      return refuse(call, span, deadline, outOfBounds.code, outOfBounds.message, {
+        claims,
+        team: upstream.team,
+      });
+    }
+
+    // 6. Credentials in the arguments: redacted in the record; Steward's own revoked at once.
     const recordId = newId(clock.now());
     const scanned = scanValue(call.arguments ?? {});
     const findingRows =
       scanned.matches.length > 0
-        ? await handleFindings(
-            scanned.matches,
-            'arguments',
-            { upstream: upstream.name, requestId: call.requestId, recordId },
-            claims,
+        ? await storeWait(
+            deadline,
+            handleFindings(
+              scanned.matches,
+              'arguments',
+              { upstream: upstream.name, requestId: call.requestId, recordId },
+              claims,
+            ),
           )
         : [];
 
-    // 5. Decide.
-    const { resource, entities, sensitive } = entitiesFor(upstream, call);
+    // 7. Decide.
+    const { sensitive } = entitiesFor(upstream, call);
     let decided: GatewayDecision;
     try {
-      decided = await policies.decide({
-        identityId: claims.client_id,
-        task: claims.task,
-        action: call.action,
-        resource,
-        context: decisionContext(call),
-        entities,
-      });
+      decided = await policyDecision(call, claims, upstream, deadline);
     } catch (error) {
       if (!(error instanceof StewardError)) throw error;
       const code = error.code === 'principal_invalid' ? 'forbidden' : 'no_decision';
       return refuse(
         call,
         span,
+        deadline,
         code,
         code === 'forbidden'
           ? 'The calling identity is not active.'
@@ -548,7 +800,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       );
     }
 
-    // 6. Record the decision durably before anything is forwarded.
+    // 8. Record the decision durably before anything is forwarded.
     const noDecision = decided.errors.length > 0;
     const approval = Object.entries(decided.annotations).find(
       ([, a]) => a['approval'] !== undefined,
@@ -597,16 +849,42 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         },
       },
     });
+    const entry: Pending = {
+      span,
+      identityId: claims.client_id,
+      service: claims.service,
+      team: upstream.team,
+      upstream: upstream.name,
+      recordContent: upstream.recordContent,
+      requestId: call.requestId,
+      startedMs,
+      deadlineAt: deadline.endsAt,
+    };
+    // Withdrawn from the queue if the deadline passes while it still waits for a batch.
+    const written = recorder.write([...findingRows, decisionRow], deadline.signal);
     try {
-      await recorder.write([...findingRows, decisionRow]);
+      await deadline.wait(written);
     } catch (error) {
-      onError('gateway: the decision record could not be written', error);
+      if (error instanceof DeadlineExceeded) {
+        // Already in a batch, the record may still commit once the store is back: the trail
+        // must then say that this call was refused, not forwarded.
+        // (Its span ends here, with the refusal.)
+        written.then(
+          () => notForwarded(recordId, { ...entry, span: ENDED_SPAN }, 503, 'store_timeout'),
+          () => {},
+        );
+      } else {
+        onError('gateway: the decision record could not be written', error);
+      }
       span.end({ status: 503, error: 'audit_unavailable' });
       return {
         outcome: 'refuse',
         code: 'audit_unavailable',
         status: 503,
-        message: 'The call cannot be recorded, so it is not forwarded.',
+        message:
+          error instanceof DeadlineExceeded
+            ? `The call could not be recorded within ${storeTimeoutMs} ms, so it is not forwarded.`
+            : 'The call cannot be recorded, so it is not forwarded.',
         recordId,
       };
     }
@@ -625,7 +903,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       return { outcome: 'refuse', code, status, message, recordId };
     }
 
-    // 7. The credential to inject. Failing here is failing closed.
+    // A write that returned, but late: a synchronous driver (SQLite) holds the event loop while
+    // the disk stalls, so no timer could fire during it. Only the clock can tell.
+    if (deadline.passed()) return late(recordId, entry, 'deadline_passed');
+
+    // 9. The credential to inject. Failing here is failing closed.
     const inject = {
       headers: {} as Record<string, string>,
       query: {} as Record<string, string>,
@@ -634,27 +916,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     if (upstream.credential !== null) {
       let secret: string;
       try {
-        secret = await secrets.reveal(upstream.credential.secret);
+        secret = await deadline.wait(secrets.reveal(upstream.credential.secret));
       } catch (error) {
+        if (error instanceof DeadlineExceeded) return late(recordId, entry, 'store_timeout');
         onError('gateway: the upstream credential could not be read', error);
-        const latencyMs = clock.now() - startedMs;
-        rememberPending(recordId, {
-          span,
-          identityId: claims.client_id,
-          service: claims.service,
-          team: upstream.team,
-          upstream: upstream.name,
-          recordContent: false,
-          requestId: call.requestId,
-          startedMs,
-        });
-        await complete({
-          recordId,
-          status: 502,
-          bytes: 0,
-          latencyMs,
-          error: 'credential_unavailable',
-        });
+        notForwarded(recordId, entry, 502, 'credential_unavailable');
         return {
           outcome: 'refuse',
           code: 'upstream_unavailable',
@@ -670,19 +936,14 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       else inject.headers[upstream.credential.name.toLowerCase()] = value;
       inject.scrub.push(secret, ...Object.values(inject.headers), ...Object.values(inject.query));
     }
-    rememberPending(recordId, {
-      span,
-      identityId: claims.client_id,
-      service: claims.service,
-      team: upstream.team,
-      upstream: upstream.name,
-      recordContent: upstream.recordContent,
-      requestId: call.requestId,
-      startedMs,
-      ...(upstream.credential !== null && inject.scrub[0] !== undefined
-        ? { secret: { name: upstream.credential.secret, value: inject.scrub[0] } }
-        : {}),
-    });
+    // The same for a read of the secret that returned late.
+    if (deadline.passed()) return late(recordId, entry, 'deadline_passed');
+    rememberPending(
+      recordId,
+      upstream.credential !== null && inject.scrub[0] !== undefined
+        ? { ...entry, secret: { name: upstream.credential.secret, value: inject.scrub[0] } }
+        : entry,
+    );
     return {
       outcome: 'allow',
       upstream,
@@ -692,6 +953,67 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       inject,
       traceparent: span.traceparent,
     };
+  }
+
+  /** Records that a decided call was not forwarded (its outcome), attributed to its caller. */
+  function notForwarded(recordId: string, entry: Pending, status: number, reason: string): void {
+    rememberPending(recordId, entry);
+    void complete({
+      recordId,
+      status,
+      bytes: 0,
+      latencyMs: clock.now() - entry.startedMs,
+      error: reason === 'credential_unavailable' ? reason : `not_forwarded: ${reason}`,
+    });
+  }
+
+  /** An allowed call whose deadline passed before it could go: 503, recorded as not forwarded. */
+  function late(recordId: string, entry: Pending, reason: string): GatewayRefused {
+    notForwarded(recordId, entry, 503, reason);
+    return {
+      outcome: 'refuse',
+      code: 'audit_unavailable',
+      status: 503,
+      message: `Steward's database did not answer within ${storeTimeoutMs} ms; the call is not forwarded.`,
+      recordId,
+    };
+  }
+
+  function beforeForward(
+    verdict: Extract<GatewayVerdict, { outcome: 'allow' }>,
+    client: { readonly gone: boolean },
+  ): GatewayRefused | undefined {
+    const entry = pending.get(verdict.recordId);
+    // Unknown (already completed, or evicted): not forwarded, the safe side.
+    const overdue = entry === undefined || performance.now() >= entry.deadlineAt;
+    if (!client.gone && !overdue) return undefined;
+    if (client.gone) {
+      void complete({
+        recordId: verdict.recordId,
+        status: STATUS.client_gone,
+        bytes: 0,
+        latencyMs: entry ? clock.now() - entry.startedMs : 0,
+        error: 'not_forwarded: client_gone',
+      });
+      return {
+        outcome: 'refuse',
+        code: 'client_gone',
+        status: STATUS.client_gone,
+        message: 'The client closed the connection before the call was forwarded.',
+        recordId: verdict.recordId,
+      };
+    }
+    if (entry === undefined) {
+      return {
+        outcome: 'refuse',
+        code: 'audit_unavailable',
+        status: 503,
+        message: 'The call is no longer pending; it is not forwarded.',
+        recordId: verdict.recordId,
+      };
+    }
+    pending.delete(verdict.recordId);
+    return late(verdict.recordId, entry, 'deadline_passed');
   }
 
   async function complete(outcome: GatewayOutcome): Promise<void> {
@@ -707,19 +1029,26 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       const scanned = scanValue(outcome.content);
       content = scanned.redacted;
       if (scanned.matches.length > 0) {
-        findingRows = await handleFindings(
-          scanned.matches,
-          'result',
-          {
-            upstream: entry?.upstream ?? '',
-            requestId: entry?.requestId ?? '',
-            recordId: outcome.recordId,
-          },
-          undefined,
-        ).catch((error: unknown) => {
-          onError('gateway: could not handle a credential found in a result', error);
-          return [];
-        });
+        // The agent's answer waits on this: bounded like the call's own waits on the store.
+        const deadline = startDeadline(storeTimeoutMs);
+        findingRows = await deadline
+          .wait(
+            handleFindings(
+              scanned.matches,
+              'result',
+              {
+                upstream: entry?.upstream ?? '',
+                requestId: entry?.requestId ?? '',
+                recordId: outcome.recordId,
+              },
+              undefined,
+            ),
+          )
+          .catch((error: unknown) => {
+            onError('gateway: could not handle a credential found in a result', error);
+            return [];
+          })
+          .finally(() => deadline.release());
       }
     }
     if (entry?.secret !== undefined) {
@@ -808,18 +1137,32 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     call: GatewayCall,
     code: GatewayRefusal,
     message: string,
-  ): Promise<GatewayVerdict> {
+  ): Promise<GatewayRefused> {
     const span = spanFor(call);
-    let claims: AccessTokenClaims | undefined;
-    if (call.token !== undefined && call.token !== '') {
-      try {
-        claims = verifier.verify(call.token, upstreamAudiences(issuer, call.upstream)).claims;
-      } catch (error) {
-        if (!(error instanceof TokenError)) throw error;
-      }
+    const caller = verifyCaller(call);
+    // Without a valid token, as cheap as a missing token: limited per address and counted.
+    if (caller.claims === undefined) return refuseAnonymous(call, span, code, caller, message);
+    const { claims } = caller;
+    const tooOften = overLimit(call, span, claims, 'per_identity');
+    if (tooOften !== undefined) return tooOften;
+    const deadline = startDeadline(storeTimeoutMs, call.receivedAt);
+    try {
+      return await refuse(call, span, deadline, code, message, { claims });
+    } finally {
+      deadline.release();
     }
-    return refuse(call, span, code, message, claims ? { claims } : {});
   }
 
-  return { check, visible, complete, reject, drain: () => recorder.drain() };
+  return {
+    check,
+    visible,
+    authenticate,
+    beforeForward,
+    complete,
+    reject,
+    async drain() {
+      await refusals.flush(true);
+      await recorder.drain();
+    },
+  };
 }

@@ -6,13 +6,27 @@ export type {
   EnforcementCore,
   GatewayCall,
   GatewayRefusal,
+  GatewayRefused,
   GatewayVerdict,
   GatewayOutcome,
 } from './types.js';
 export { createEnforcementCore, gatewayAudience, upstreamAudiences } from './core.js';
 export type { EnforcementDeps } from './core.js';
-export { createRateLimiter, DEFAULT_LIMITS } from './limits.js';
-export type { RateLimit, RateLimiter, RateDecision } from './limits.js';
+export {
+  ARGUMENT_BOUNDS,
+  checkArgumentBounds,
+  createRateLimiter,
+  checkJsonTextBounds,
+  DEFAULT_LIMITS,
+} from './limits.js';
+export type {
+  ArgumentBounds,
+  BoundsViolation,
+  JsonTextBounds,
+  RateLimit,
+  RateLimiter,
+  RateDecision,
+} from './limits.js';
 export { scanText, scanValue } from './scanner.js';
 export type { CredentialKind, CredentialMatch, ScanResult } from './scanner.js';
 export { createOtlpTracer, noopTracer, parseTraceparent } from './tracing.js';

@@ -2,8 +2,12 @@ import { createGroupCommit, type AuditEventRow, type Store } from '../store/inde
 
 /** Writes gateway audit events with group commit: concurrent calls share one transaction. */
 export interface CallRecorder {
-  /** Resolves once every row is committed; rejects when the write failed (nothing is durable). */
-  write(rows: readonly AuditEventRow[]): Promise<void>;
+  /**
+   * Resolves once every row is committed; rejects when the write failed (nothing is durable).
+   * Aborting `signal` withdraws the rows that still wait for a batch (a caller that gave up);
+   * rows already in a batch may still commit.
+   */
+  write(rows: readonly AuditEventRow[], signal?: AbortSignal): Promise<void>;
   /**
    * For rows no call waits on (outcomes): they ride with the next `write`'s transaction, or are
    * written on their own within a few milliseconds; the promise settles when they are.
@@ -14,14 +18,23 @@ export interface CallRecorder {
 
 /** A bound on one transaction's size, so that one slow batch does not hold many callers. */
 const MAX_BATCH = 256;
+/**
+ * A bound on rows waiting for a batch while the database is slow: beyond it calls are refused at
+ * once (503) instead of queueing behind a stall.
+ */
+const MAX_QUEUED = 10_000;
 
 export function createCallRecorder(deps: { append: Store['appendAuditEvents'] }): CallRecorder {
-  const commits = createGroupCommit<AuditEventRow>({ maxBatch: MAX_BATCH, write: deps.append });
+  const commits = createGroupCommit<AuditEventRow>({
+    maxBatch: MAX_BATCH,
+    maxQueued: MAX_QUEUED,
+    write: deps.append,
+  });
   return {
-    async write(rows) {
+    async write(rows, signal) {
       // Rows of one call may straddle two batches; each batch is all or nothing, and the call
       // waits for all of its rows, so "resolved" still means "all durable".
-      await Promise.all(rows.map((row) => commits.submit(row)));
+      await Promise.all(rows.map((row) => commits.submit(row, signal)));
     },
     async writeLater(rows) {
       await Promise.all(rows.map((row) => commits.submitLater(row)));

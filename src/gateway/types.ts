@@ -13,6 +13,11 @@ export interface GatewayCall {
   readonly action: string;
   /** The tool, prompt or resource name, or the HTTP operation name (or the normalised path). */
   readonly operation: string;
+  /**
+   * Names the operation from the upstream's record once the core has looked it up (HTTP: the
+   * declared operation a method and path match); replaces `operation` from then on.
+   */
+  readonly operationOf?: (upstream: Upstream) => string;
   /** HTTP only. */
   readonly method?: string;
   readonly path?: string;
@@ -24,6 +29,11 @@ export interface GatewayCall {
   readonly traceparent?: string;
   /** The request body's declared size, when known (Content-Length): checked against the upstream's limit. */
   readonly declaredBytes?: number;
+  /**
+   * When the adapter received the request, on the `performance.now()` time line: the call's
+   * deadline for waits on the store counts from here (default: when `check` starts).
+   */
+  readonly receivedAt?: number;
 }
 
 /** Why the gateway refused: a stable code, an HTTP status, a public message. */
@@ -41,7 +51,14 @@ export type GatewayRefusal =
   /** Policy evaluation failed (an error in a policy, a request outside the schema): never an allow. */
   | 'no_decision'
   /** The upstream's answer is larger than its configured limit (502). */
-  | 'response_too_large';
+  | 'response_too_large'
+  /** Arguments nested deeper than the gateway's bound (400); too many or too long is 413. */
+  | 'arguments_too_deep'
+  /**
+   * The client went away before the call was forwarded (499, the status proxies use for it):
+   * nobody receives this refusal, it is what the record says.
+   */
+  | 'client_gone';
 
 export type GatewayVerdict =
   | {
@@ -95,6 +112,15 @@ export interface GatewayOutcome {
   readonly secretEchoed?: readonly string[];
 }
 
+/** A refusal, as `check`, `authenticate`, `beforeForward` and `reject` return it. */
+export type GatewayRefused = Extract<GatewayVerdict, { outcome: 'refuse' }>;
+
+/** A caller whose token `authenticate` accepted for the call's upstream. */
+export interface GatewayAuthenticated {
+  readonly outcome: 'authenticated';
+  readonly claims: AccessTokenClaims;
+}
+
 export interface EnforcementCore {
   /** Verify → decide → (approval) → durable record → credential to inject. Never throws for a refusal. */
   check(call: GatewayCall): Promise<GatewayVerdict>;
@@ -103,6 +129,23 @@ export interface EnforcementCore {
    * same token check and decision as `check`, with no record and no rate-limit token spent.
    */
   visible(call: GatewayCall): Promise<boolean>;
+  /**
+   * The token check alone, for an adapter that must answer an unauthenticated caller before it
+   * reads the request (the MCP gateway's 401 discovery) or before any lookup: the verified claims
+   * when the token is valid for the call's upstream, else the refusal. Refusals of callers without
+   * a valid token are limited per client address (429 beyond it) and counted, not recorded one by
+   * one.
+   */
+  authenticate(call: GatewayCall): GatewayAuthenticated | GatewayRefused;
+  /**
+   * The last gate before an allowed call is forwarded; call it right before the first byte goes
+   * upstream. A call whose client has gone, or whose deadline passed since `check` allowed it, is
+   * refused and its outcome recorded as not forwarded; undefined means forward.
+   */
+  beforeForward(
+    verdict: Extract<GatewayVerdict, { outcome: 'allow' }>,
+    client: { readonly gone: boolean },
+  ): GatewayRefused | undefined;
   /** Records the outcome of a forwarded call (group-committed; failures are logged, not thrown). */
   complete(outcome: GatewayOutcome): Promise<void>;
   /**
@@ -110,5 +153,5 @@ export interface EnforcementCore {
    * message): records the refusal, attributed to the token's workload when the token is valid,
    * and returns the refusal to send. Nothing is decided and nothing may be forwarded.
    */
-  reject(call: GatewayCall, code: GatewayRefusal, message: string): Promise<GatewayVerdict>;
+  reject(call: GatewayCall, code: GatewayRefusal, message: string): Promise<GatewayRefused>;
 }

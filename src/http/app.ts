@@ -123,7 +123,6 @@ export async function buildHttpApp(
   // the edge (for the MCP 401 discovery) and by the enforcement core for every method.
   await app.register(mcpGatewayRoutes, {
     issuer: core.issuer,
-    verifier: core.verifier,
     enforcement: core.gateway,
     toolPins: core.toolPins,
     clock: core.clock,
@@ -135,7 +134,6 @@ export async function buildHttpApp(
   // The HTTP gateway: no API keys either; the enforcement core authenticates every call.
   await app.register(httpGatewayRoutes, {
     gateway: core.gateway,
-    resolveUpstream: (name) => core.upstreams.resolve(name),
     checkEgress: (url) => core.upstreams.checkEgress(url),
   });
   await app.ready();

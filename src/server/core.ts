@@ -84,7 +84,13 @@ export interface CoreOptions {
     readonly perIdentity: RateLimit;
     readonly perIdentityUpstream: RateLimit;
     readonly perUpstream: RateLimit;
+    /** Gateway requests without a valid token, per client address (`STEWARD_RATE_UNAUTHENTICATED`). */
+    readonly unauthenticated?: RateLimit;
   };
+  /** `STEWARD_GATEWAY_STORE_TIMEOUT_MS`: a gateway call's bound on its waits for the database. */
+  readonly gatewayStoreTimeoutMs?: number;
+  /** `STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS`, in ms: the window refusals are counted in. */
+  readonly gatewayRefusalWindowMs?: number;
   /** Told what the gateway could not say to a caller (a failed outcome record, a failed revocation). */
   readonly onGatewayError?: (message: string, error: unknown) => void;
   /** The egress guard's name resolver; `dns.lookup` by default. */
@@ -223,6 +229,12 @@ export function createCore(options: CoreOptions): Core {
     joinTokens,
     tracer,
     ...(options.rateLimits ? { limits: options.rateLimits } : {}),
+    ...(options.gatewayStoreTimeoutMs !== undefined
+      ? { storeTimeoutMs: options.gatewayStoreTimeoutMs }
+      : {}),
+    ...(options.gatewayRefusalWindowMs !== undefined
+      ? { refusalWindowMs: options.gatewayRefusalWindowMs }
+      : {}),
     ...(options.onGatewayError ? { onError: options.onGatewayError } : {}),
   });
   const teams = createTeamService({ db, clock, onChange: registryChanged });

@@ -77,6 +77,8 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       signing: config.signing,
       otlpEndpoint: config.otlpEndpoint,
       rateLimits: config.rateLimits,
+      gatewayStoreTimeoutMs: config.gatewayStoreTimeoutMs,
+      gatewayRefusalWindowMs: config.gatewayRefusalWindowSeconds * 1000,
       onGatewayError: (message, error) => logger.error({ err: error }, message),
     });
     await core.start({

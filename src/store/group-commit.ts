@@ -6,10 +6,19 @@
  *
  * Batches form naturally: items that arrive while a batch is being written wait for the next
  * one, so a lone caller pays no added delay beyond one turn of the event loop.
+ *
+ * When the database stalls, waiting items are bounded twice: a caller may withdraw its item while
+ * it still waits for a batch (its `signal`), and the queue refuses items beyond `maxQueued`, so a
+ * stall neither grows memory without end nor releases a flood of stale writes when it ends.
  */
 export interface GroupCommit<T> {
-  /** Resolves once `item` is committed; rejects with the batch's error if its write failed. */
-  submit(item: T): Promise<void>;
+  /**
+   * Resolves once `item` is committed; rejects with the batch's error if its write failed. With
+   * `signal`, aborting it while the item still waits for a batch withdraws the item (never
+   * written) and rejects with the signal's reason; an item already in a batch is not withdrawn.
+   * Rejects at once with {@link GroupCommitFullError} when `maxQueued` items are waiting.
+   */
+  submit(item: T, signal?: AbortSignal): Promise<void>;
   /**
    * Like `submit`, for an item nobody is waiting on: it does not start a transaction of its own
    * but rides with the next `submit`, or is written when `lingerMs` have passed without one. Under
@@ -17,9 +26,22 @@ export interface GroupCommit<T> {
    * does not (the gateway's decision and outcome records).
    */
   submitLater(item: T): Promise<void>;
+  /** Items waiting for a batch (not those being written). */
+  queued(): number;
   /** Resolves when everything submitted so far has been written (or has failed). */
   drain(): Promise<void>;
 }
+
+/** The queue of a group commit is full: the database has not kept up, so the item is refused. */
+export class GroupCommitFullError extends Error {
+  constructor(readonly limit: number) {
+    super(`group commit: ${limit} items are already waiting to be written`);
+    this.name = 'GroupCommitFullError';
+  }
+}
+
+/** The default bound on waiting items. */
+const MAX_QUEUED = 10_000;
 
 export function createGroupCommit<T>(options: {
   /** Writes one batch, in one transaction. */
@@ -28,21 +50,34 @@ export function createGroupCommit<T>(options: {
   maxBatch: number;
   /** How long a `submitLater` item may wait for company before it is written alone (default 20). */
   lingerMs?: number;
+  /** How many items may wait for a batch before `submit` refuses more (default 10,000). */
+  maxQueued?: number;
 }): GroupCommit<T> {
   interface Pending {
     readonly item: T;
     resolve(): void;
     reject(error: unknown): void;
   }
-  let queue: Pending[] = [];
+  const maxQueued = options.maxQueued ?? MAX_QUEUED;
+  // A Set keeps arrival order and lets a withdrawn item leave in constant time.
+  const queue = new Set<Pending>();
   let running: Promise<void> | undefined;
+
+  function takeBatch(): Pending[] {
+    const batch: Pending[] = [];
+    for (const pending of queue) {
+      queue.delete(pending);
+      batch.push(pending);
+      if (batch.length >= options.maxBatch) break;
+    }
+    return batch;
+  }
 
   async function flushAll(): Promise<void> {
     // Let the callers of this turn of the event loop join the first batch.
     await new Promise<void>((resolve) => setImmediate(resolve));
-    while (queue.length > 0) {
-      const batch = queue.slice(0, options.maxBatch);
-      queue = queue.slice(batch.length);
+    while (queue.size > 0) {
+      const batch = takeBatch();
       try {
         await options.write(batch.map((pending) => pending.item));
         for (const pending of batch) pending.resolve();
@@ -68,8 +103,8 @@ export function createGroupCommit<T>(options: {
     urgent = false;
     running = flushAll().finally(() => {
       running = undefined;
-      if (urgent) start();
-      else if (queue.length > 0) linger();
+      if (urgent && queue.size > 0) start();
+      else if (queue.size > 0) linger();
     });
   }
 
@@ -79,23 +114,62 @@ export function createGroupCommit<T>(options: {
     lingering = setTimeout(start, options.lingerMs ?? 20);
   }
 
+  /** Queues `item`; false when it was refused (and its promise rejected). */
+  function enqueue(
+    item: T,
+    resolve: () => void,
+    reject: (error: unknown) => void,
+    signal?: AbortSignal,
+  ): boolean {
+    if (signal?.aborted) {
+      reject(signal.reason);
+      return false;
+    }
+    if (queue.size >= maxQueued) {
+      reject(new GroupCommitFullError(maxQueued));
+      return false;
+    }
+    if (signal === undefined) {
+      queue.add({ item, resolve, reject });
+      return true;
+    }
+    const pending: Pending = {
+      item,
+      resolve() {
+        signal.removeEventListener('abort', withdraw);
+        resolve();
+      },
+      reject(error) {
+        signal.removeEventListener('abort', withdraw);
+        reject(error);
+      },
+    };
+    function withdraw(): void {
+      // Still waiting: it leaves the queue and is never written. In a batch: too late.
+      if (queue.delete(pending)) reject(signal?.reason);
+    }
+    signal.addEventListener('abort', withdraw, { once: true });
+    queue.add(pending);
+    return true;
+  }
+
   return {
-    submit(item) {
+    submit(item, signal) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ item, resolve, reject });
+        if (!enqueue(item, resolve, reject, signal)) return;
         urgent = true;
         start();
       });
     },
     submitLater(item) {
       return new Promise<void>((resolve, reject) => {
-        queue.push({ item, resolve, reject });
-        linger();
+        if (enqueue(item, resolve, reject)) linger();
       });
     },
+    queued: () => queue.size,
     async drain() {
       // What lingers is written now, not at the end of its linger.
-      while (running !== undefined || queue.length > 0) {
+      while (running !== undefined || queue.size > 0) {
         if (running === undefined) start();
         await running;
       }

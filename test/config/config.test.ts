@@ -140,16 +140,40 @@ describe('loadConfig', () => {
       STEWARD_RATE_PER_IDENTITY: '5/10',
       STEWARD_RATE_PER_IDENTITY_UPSTREAM: ' 2/2 ',
       STEWARD_RATE_PER_UPSTREAM: '20000/40000',
+      STEWARD_RATE_UNAUTHENTICATED: '1/3',
     });
     assert.deepEqual(config.rateLimits, {
       perIdentity: { perSecond: 5, burst: 10 },
       perIdentityUpstream: { perSecond: 2, burst: 2 },
       perUpstream: { perSecond: 20_000, burst: 40_000 },
+      unauthenticated: { perSecond: 1, burst: 3 },
     });
     for (const bad of ['100', '0/10', '10/5', '-1/5', '1.5/3', '10/', 'ten/20', '1/2/3']) {
       refuses({ STEWARD_RATE_PER_IDENTITY: bad }, 'STEWARD_RATE_PER_IDENTITY');
     }
     refuses({ STEWARD_RATE_PER_UPSTREAM: '5/1' }, 'STEWARD_RATE_PER_UPSTREAM');
     refuses({ STEWARD_RATE_PER_IDENTITY_UPSTREAM: 'x' }, 'STEWARD_RATE_PER_IDENTITY_UPSTREAM');
+    refuses({ STEWARD_RATE_UNAUTHENTICATED: '0/0' }, 'STEWARD_RATE_UNAUTHENTICATED');
+  });
+
+  it('reads the gateway store timeout and refusal window, within bounds', () => {
+    const defaults = loadConfig({});
+    assert.equal(defaults.gatewayStoreTimeoutMs, 3_000);
+    assert.equal(defaults.gatewayRefusalWindowSeconds, 60);
+    const config = loadConfig({
+      STEWARD_GATEWAY_STORE_TIMEOUT_MS: '750',
+      STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS: '10',
+    });
+    assert.equal(config.gatewayStoreTimeoutMs, 750);
+    assert.equal(config.gatewayRefusalWindowSeconds, 10);
+    for (const bad of ['0', '99', '60001', '1.5', '-5', 'soon']) {
+      refuses({ STEWARD_GATEWAY_STORE_TIMEOUT_MS: bad }, 'STEWARD_GATEWAY_STORE_TIMEOUT_MS');
+    }
+    for (const bad of ['0', '3601', 'x']) {
+      refuses(
+        { STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS: bad },
+        'STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS',
+      );
+    }
   });
 });

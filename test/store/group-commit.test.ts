@@ -90,3 +90,73 @@ describe('group commit', () => {
     assert.deepEqual(written, ['outcome']);
   });
 });
+
+describe('group commit under a stalled store', () => {
+  it('withdraws an item whose caller gave up while it waited, and never writes it', async () => {
+    const written: string[] = [];
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const commits = createGroupCommit<string>({
+      maxBatch: 10,
+      write: async (items) => {
+        await stalled;
+        written.push(...items);
+      },
+    });
+    // The first item's batch is being written (and hangs); the others wait for the next one.
+    const inFlight = commits.submit('in-flight');
+    await new Promise((resolve) => setImmediate(resolve));
+    const gaveUp = new AbortController();
+    const abandoned = commits.submit('abandoned', gaveUp.signal);
+    const kept = commits.submit('kept', new AbortController().signal);
+    assert.equal(commits.queued(), 2);
+    gaveUp.abort(new Error('caller gave up'));
+    await assert.rejects(abandoned, /caller gave up/);
+    assert.equal(commits.queued(), 1);
+    release();
+    await Promise.all([inFlight, kept]);
+    await commits.drain();
+    assert.deepEqual(written, ['in-flight', 'kept']);
+  });
+
+  it('does not withdraw an item already in a batch: it commits, and its caller hears so', async () => {
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const written: string[] = [];
+    const commits = createGroupCommit<string>({
+      maxBatch: 10,
+      write: async (items) => {
+        await stalled;
+        written.push(...items);
+      },
+    });
+    const gaveUp = new AbortController();
+    const submitted = commits.submit('late', gaveUp.signal);
+    await new Promise((resolve) => setImmediate(resolve));
+    gaveUp.abort(new Error('too late to withdraw'));
+    release();
+    await submitted;
+    assert.deepEqual(written, ['late']);
+  });
+
+  it('refuses an item at once when the queue is full, and one whose signal is aborted already', async () => {
+    let release: () => void = () => {};
+    const stalled = new Promise<void>((resolve) => (release = resolve));
+    const commits = createGroupCommit<number>({
+      maxBatch: 1,
+      maxQueued: 3,
+      write: () => stalled,
+    });
+    const accepted = [commits.submit(0)];
+    await new Promise((resolve) => setImmediate(resolve));
+    for (let i = 1; i <= 3; i++) accepted.push(commits.submit(i));
+    await assert.rejects(commits.submit(4), { name: 'GroupCommitFullError' });
+    await assert.rejects(commits.submitLater(5), { name: 'GroupCommitFullError' });
+    const aborted = new AbortController();
+    aborted.abort(new Error('gone before it came'));
+    await assert.rejects(commits.submit(6, aborted.signal), /gone before it came/);
+    release();
+    await Promise.all(accepted);
+    await commits.drain();
+  });
+});

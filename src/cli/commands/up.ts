@@ -58,6 +58,18 @@ const FLAGS = [
     help: 'gateway limit on all calls to one upstream (1000/2000)',
   },
   {
+    flag: '--rate-unauthenticated <rate/burst>',
+    option: 'rateUnauthenticated',
+    variable: 'STEWARD_RATE_UNAUTHENTICATED',
+    help: 'gateway limit on requests without a valid access token, per client address (20/100)',
+  },
+  {
+    flag: '--gateway-store-timeout <ms>',
+    option: 'gatewayStoreTimeout',
+    variable: 'STEWARD_GATEWAY_STORE_TIMEOUT_MS',
+    help: 'how long a gateway call may wait on the database before it is refused with 503 (3000)',
+  },
+  {
     flag: '--log-level <level>',
     option: 'logLevel',
     variable: 'STEWARD_LOG_LEVEL',

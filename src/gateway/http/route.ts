@@ -4,7 +4,6 @@ import { constants as zlib, createBrotliDecompress, createGunzip, createInflate 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../http/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
-import type { Upstream } from '../../upstreams/types.js';
 import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
 import {
   BodyLimitError,
@@ -20,8 +19,6 @@ import { matchOperation, parseGatewayTarget } from './path.js';
 
 export interface HttpGatewayOptions {
   readonly gateway: EnforcementCore;
-  /** The registry's cached lookup, to name the operation a path matches before the decision. */
-  readonly resolveUpstream: (name: string) => Promise<Upstream | undefined>;
   /** The registry's egress check, re-run when the gateway connects. */
   readonly checkEgress: (url: string) => Promise<EgressCheck>;
 }
@@ -40,6 +37,8 @@ const TITLES: Readonly<Record<GatewayRefusal, string>> = {
   upstream_timeout: 'Upstream timed out',
   no_decision: 'No decision',
   response_too_large: 'Upstream response too large',
+  arguments_too_deep: 'Arguments nested too deeply',
+  client_gone: 'Client closed the request',
 };
 const STATUS: Readonly<Partial<Record<GatewayRefusal, number>>> = {
   payload_too_large: 413,
@@ -84,6 +83,7 @@ export async function httpGatewayRoutes(
       method: request.method,
       clientAddress: request.ip,
       requestId: request.id,
+      receivedAt: started,
       ...(traceparent !== undefined ? { traceparent } : {}),
     };
     if (!parsed.ok) {
@@ -95,6 +95,14 @@ export async function httpGatewayRoutes(
       return refuse(request, reply, refused);
     }
     const { target } = parsed;
+    // No valid token: refused before any lookup, at the cost of a counter.
+    const caller = gateway.authenticate({
+      ...base,
+      upstream: target.upstream,
+      operation: '',
+      path: target.path,
+    });
+    if (caller.outcome === 'refuse') return refuse(request, reply, caller);
     const lengthHeader = raw.headers['content-length'];
     const declaredBytes =
       lengthHeader !== undefined && /^\d{1,15}$/.test(lengthHeader)
@@ -102,11 +110,12 @@ export async function httpGatewayRoutes(
         : undefined;
     const chunked = raw.headers['transfer-encoding'] !== undefined;
     const hasBody = chunked || (declaredBytes !== undefined && declaredBytes > 0);
-    const known = await options.resolveUpstream(target.upstream);
     const call: GatewayCall = {
       ...base,
       upstream: target.upstream,
-      operation: matchOperation(known?.operations ?? [], request.method, target.path),
+      operation: matchOperation([], request.method, target.path),
+      // Named by the upstream's declared operations once the core has looked it up (bounded).
+      operationOf: (upstream) => matchOperation(upstream.operations, request.method, target.path),
       path: target.path,
       arguments: target.parameters,
       ...(declaredBytes !== undefined ? { declaredBytes } : {}),
@@ -138,6 +147,9 @@ export async function httpGatewayRoutes(
     const prefix = baseUrl.pathname.replace(/\/+$/, '');
     const query = withInjectedQuery(target.query, verdict.inject.query);
     const path = `${prefix}${target.path}${query === '' ? '' : `?${query}`}`;
+    // Nothing goes upstream for a client that has gone or a call whose deadline has passed.
+    const stopped = gateway.beforeForward(verdict, { gone: reply.raw.destroyed });
+    if (stopped !== undefined) return refuse(request, reply, stopped);
     let body: Readable | undefined;
     // Bodies are scanned for credentials as they pass (bounded copies, not buffering): a leak
     // is found, redacted in the record and, for Steward's own credentials, revoked.

@@ -22,6 +22,8 @@ export const MCP_REFUSAL_CODES: Readonly<Record<McpRefusal, number>> = {
   response_too_large: -32020,
   not_listed: -32021,
   tool_definition_changed: -32022,
+  arguments_too_deep: -32023,
+  client_gone: -32024,
 };
 
 /**

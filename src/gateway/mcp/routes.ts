@@ -1,3 +1,4 @@
+import { performance } from 'node:perf_hooks';
 import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Kysely } from 'kysely';
@@ -6,10 +7,11 @@ import { bearerCredential } from '../../http/bearer.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Database, Notifications } from '../../store/index.js';
 import type { ToolPinService } from '../../toolpins/index.js';
-import { TokenError, type AccessTokenClaims, type TokenVerifier } from '../../tokens/index.js';
-import { upstreamAudiences } from '../core.js';
+import type { AccessTokenClaims } from '../../tokens/index.js';
+import { ARGUMENT_BOUNDS, checkJsonTextBounds } from '../limits.js';
 import type { EnforcementCore } from '../types.js';
 import { createMcpCatalog } from './catalog/index.js';
+import { refusalError } from './errors.js';
 import {
   bearerChallenge,
   MCP_GATEWAY_PATH,
@@ -28,7 +30,6 @@ import { createUpstreamPool } from './upstream-pool.js';
 export interface McpRouteOptions {
   /** Steward's issuer: the base of the resource URL and the authorization server. */
   readonly issuer: string;
-  readonly verifier: TokenVerifier;
   readonly enforcement: EnforcementCore;
   /** Tool-definition pins; the catalog checks every tool against them. */
   readonly toolPins: Pick<ToolPinService, 'state' | 'observe' | 'onChanged'>;
@@ -60,6 +61,17 @@ const SWEEP_MS = 60_000;
  */
 const MCP_BODY_LIMIT_BYTES = 1024 * 1024;
 
+/**
+ * The bounds on an agent's JSON-RPC message, checked before it is parsed: those of the arguments
+ * it carries, with room for the levels and keys of the envelope around them (a batch, the
+ * message, `params`, `arguments`).
+ */
+const MESSAGE_BOUNDS = {
+  maxDepth: ARGUMENT_BOUNDS.maxDepth + 4,
+  maxKeysPerObject: ARGUMENT_BOUNDS.maxKeysPerObject,
+  maxEntries: ARGUMENT_BOUNDS.maxEntries + 100,
+};
+
 /** Request headers of Streamable HTTP the agent-facing transport reads; nothing else is passed on. */
 const MCP_HEADERS = ['content-type', 'accept', 'mcp-protocol-version', 'mcp-session-id'] as const;
 
@@ -80,7 +92,7 @@ export async function mcpGatewayRoutes(
   app: FastifyInstance,
   options: McpRouteOptions,
 ): Promise<void> {
-  const { issuer, verifier } = options;
+  const { issuer } = options;
   const sessions = createMcpSessionStore({
     db: options.db,
     notifications: options.notifications,
@@ -169,18 +181,27 @@ export async function mcpGatewayRoutes(
     const { upstream } = request.params;
     if (!UPSTREAM_NAME.test(upstream)) return notFound(reply);
     const token = bearerCredential(request.headers.authorization);
-    if (token === undefined) {
-      return unauthorized(reply, issuer, upstream, false, 'Send a Steward access token.');
+    // The core's token check (it checks again, with the rest, per method); a caller without a
+    // valid token is limited per address and counted, not recorded one by one.
+    const caller = options.enforcement.authenticate({
+      token,
+      upstream,
+      action: 'mcp',
+      operation: '',
+      clientAddress: request.ip,
+      requestId: request.id,
+    });
+    if (caller.outcome === 'authenticated') {
+      verified.set(request, caller.claims);
+      return undefined;
     }
-    try {
-      verified.set(request, verifier.verify(token, upstreamAudiences(issuer, upstream)).claims);
-    } catch (error) {
-      if (error instanceof TokenError) {
-        return unauthorized(reply, issuer, upstream, true, error.message);
-      }
-      throw error;
+    if (caller.status === 401) {
+      return unauthorized(reply, issuer, upstream, token !== undefined, caller.message);
     }
-    return undefined;
+    if (caller.retryAfterSeconds !== undefined) {
+      reply.header('retry-after', String(caller.retryAfterSeconds));
+    }
+    return reply.code(caller.status).send({ error: caller.code, error_description: caller.message });
   };
 
   /** What every handler passes on: the request as the gateway saw it. */
@@ -225,12 +246,37 @@ export async function mcpGatewayRoutes(
 
   app.post<{ Params: Params; Body: string }>(
     `${MCP_GATEWAY_PATH}/:upstream`,
-    { bodyLimit: MCP_BODY_LIMIT_BYTES, onRequest: authenticate },
+    {
+      bodyLimit: MCP_BODY_LIMIT_BYTES,
+      onRequest: authenticate,
+    },
     async (request, reply) => {
+      const receivedAt = performance.now();
       const body = typeof request.body === 'string' ? request.body : '';
+      const outOfBounds = checkJsonTextBounds(body, MESSAGE_BOUNDS);
+      if (outOfBounds !== undefined) {
+        // Refused before the transport parses and validates it, the slow part of such a message.
+        const refused = await options.enforcement.reject(
+          {
+            token: bearerCredential(request.headers.authorization),
+            upstream: request.params.upstream,
+            action: 'mcp',
+            operation: '',
+            clientAddress: request.ip,
+            requestId: request.id,
+            receivedAt,
+          },
+          outOfBounds.code,
+          outOfBounds.message,
+        );
+        const { code, message, data } = refusalError(refused);
+        return reply
+          .code(refused.status)
+          .send({ jsonrpc: '2.0', error: { code, message, data }, id: null });
+      }
       const response = await handleMcpRequest(
         deps,
-        contextOf(request),
+        { ...contextOf(request), receivedAt, clientGone: () => reply.raw.destroyed },
         webRequest(request, 'POST', body),
         body,
       );

@@ -88,6 +88,10 @@ export interface McpRequestContext {
   readonly identity: string;
   /** The `Mcp-Session-Id` the agent sent, if any. */
   readonly sessionId?: string | undefined;
+  /** When the HTTP request arrived (`performance.now()`): the core's store deadline counts from it. */
+  readonly receivedAt?: number | undefined;
+  /** True once the agent's connection has closed: nothing is forwarded for it then. */
+  readonly clientGone?: (() => boolean) | undefined;
 }
 
 /** MCP methods answered on an event stream, so that what the upstream sends about them is relayed. */
@@ -334,6 +338,7 @@ function addHandlers(
       ...(args !== undefined ? { arguments: args } : {}),
       ...(traceparent !== undefined ? { traceparent } : {}),
       ...(context.declaredBytes !== undefined ? { declaredBytes: context.declaredBytes } : {}),
+      ...(context.receivedAt !== undefined ? { receivedAt: context.receivedAt } : {}),
     };
     return enforcement.check(call);
   }
@@ -407,6 +412,9 @@ function addHandlers(
         ...(content !== undefined ? { content } : {}),
         ...(Object.keys(relayed).length > 0 ? { relayed } : {}),
       });
+    // Nothing goes upstream for an agent that has gone or a call whose deadline has passed.
+    const stopped = enforcement.beforeForward(verdict, { gone: context.clientGone?.() ?? false });
+    if (stopped !== undefined) throw refusalError(stopped);
     const { upstream } = verdict;
     // The call's own limits: `timeoutMs` of silence (progress and relayed messages count as
     // activity; a relayed request waiting for a person does not run the clock), and the
