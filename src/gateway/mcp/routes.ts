@@ -201,7 +201,9 @@ export async function mcpGatewayRoutes(
     if (caller.retryAfterSeconds !== undefined) {
       reply.header('retry-after', String(caller.retryAfterSeconds));
     }
-    return reply.code(caller.status).send({ error: caller.code, error_description: caller.message });
+    return reply
+      .code(caller.status)
+      .send({ error: caller.code, error_description: caller.message });
   };
 
   /** What every handler passes on: the request as the gateway saw it. */
