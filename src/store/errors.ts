@@ -29,16 +29,7 @@ export class StoreUnavailableError extends Error {
  * 55P03 a lock not granted in time.
  */
 const PG_CLASSES = new Set(['08', '53', '57', '58']);
-const PG_CODES = new Set([
-  '25006',
-  '42501',
-  '40001',
-  '40P01',
-  '40003',
-  '55P03',
-  'XX001',
-  'XX002',
-]);
+const PG_CODES = new Set(['25006', '42501', '40001', '40P01', '40003', '55P03', 'XX001', 'XX002']);
 
 /**
  * SQLite primary result codes (better-sqlite3 names extended codes `SQLITE_IOERR_WRITE` and so

@@ -4,6 +4,7 @@ import { registry } from './0001_registry.js';
 import { credentials } from './0002_credentials.js';
 import { policies } from './0003_policies.js';
 import { gateway } from './0004_gateway.js';
+import { clientRequestId } from './0005_client_request_id.js';
 
 /**
  * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
@@ -15,6 +16,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     '0002_credentials': credentials(dialect),
     '0003_policies': policies(dialect),
     '0004_gateway': gateway(dialect),
+    '0005_client_request_id': clientRequestId(),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }
