@@ -53,7 +53,8 @@ export function createReadiness(deps: {
     async check() {
       try {
         await store.ping();
-        if (!(await store.migrationsCurrent())) return { ready: false, reason: 'migrations_pending' };
+        if (!(await store.migrationsCurrent()))
+          return { ready: false, reason: 'migrations_pending' };
       } catch (error) {
         return { ready: false, reason: 'unreachable', error };
       }
