@@ -54,6 +54,17 @@ export function client(command: Command): StewardClient {
   return new StewardClient({ url: stewardUrl(command), credential: adminKey() });
 }
 
+/** A refusal that carries its own exit code and message, for commands that do not call the API. */
+export class CliRefusal extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliRefusal';
+  }
+}
+
 /**
  * An OAuth endpoint's refusal (RFC 6749 §5.2 `{"error", "error_description"}`), kept apart from
  * the API's problem documents as the server keeps them apart: the codes are OAuth's, not ours.
@@ -117,6 +128,10 @@ export function exitCodeFor(error: unknown): number {
   if (error instanceof UsageError) {
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT.usage;
+  }
+  if (error instanceof CliRefusal) {
+    process.stderr.write(`error: ${error.message}\n`);
+    return error.exitCode;
   }
   if (error instanceof StewardUnreachableError) {
     process.stderr.write(`error: ${error.message}\n`);

@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAdmin } from './commands/admin.js';
 import { registerApiKey, registerWhoami } from './commands/apikey.js';
 import { registerAudit } from './commands/audit.js';
 import { registerFederation } from './commands/federation.js';
@@ -28,6 +29,7 @@ export function buildProgram(): Command {
     .showHelpAfterError('(run with --help for usage)')
     .exitOverride();
   registerUp(program);
+  registerAdmin(program);
   registerTeam(program);
   registerPerson(program);
   registerService(program);
