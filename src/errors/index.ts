@@ -141,9 +141,8 @@ export const STORAGE_RETRY_AFTER_SECONDS = 5;
  * nothing of the SQL or the driver. `cause` goes to the server log, once.
  */
 export function storageUnavailable(cause: unknown): StewardError {
-  return new StewardError(
-    'storage_unavailable',
-    "Steward's store is unavailable; retry later.",
-    { internal: cause, retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS },
-  );
+  return new StewardError('storage_unavailable', "Steward's store is unavailable; retry later.", {
+    internal: cause,
+    retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
+  });
 }

@@ -23,7 +23,6 @@ import { closedPortUrl } from '../support/cli.js';
 import { POSTGRES_ADMIN_URL, testDatabases, type TestStore } from '../support/databases.js';
 import { fixtureFor, makeIdentity, OWNER_TEAM, routeKey } from './fixtures.js';
 
-
 /** What no storage failure may show a client: SQL, driver names, driver messages. */
 const DRIVER_TEXT =
   /sqlite|postgres|kysely|readonly|read-only|insert|update|select|SQLSTATE|disk|terminat|connection|transaction|\b(25006|57P01|55000)\b/i;
@@ -177,10 +176,18 @@ describe('isStoreUnavailable classifies what the drivers really raise', () => {
       handle.close();
     }
     // Codes the suite cannot provoke on a private file, by their documented names.
-    for (const code of ['SQLITE_BUSY', 'SQLITE_BUSY_SNAPSHOT', 'SQLITE_IOERR_WRITE', 'SQLITE_CANTOPEN']) {
+    for (const code of [
+      'SQLITE_BUSY',
+      'SQLITE_BUSY_SNAPSHOT',
+      'SQLITE_IOERR_WRITE',
+      'SQLITE_CANTOPEN',
+    ]) {
       assert.equal(isStoreUnavailable(Object.assign(new Error('x'), { code })), true, code);
     }
-    assert.equal(isStoreUnavailable(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT_NOTNULL' })), false);
+    assert.equal(
+      isStoreUnavailable(Object.assign(new Error('x'), { code: 'SQLITE_CONSTRAINT_NOTNULL' })),
+      false,
+    );
   });
 
   it('the network: a refused connection, and causes wrapped by the store', async () => {
@@ -201,41 +208,45 @@ describe('isStoreUnavailable classifies what the drivers really raise', () => {
     assert.equal(isStoreUnavailable(Object.assign(new Error('x'), { code: 'EPIPE' })), true);
   });
 
-  it('PostgreSQL: read-only, terminated and revoked are the storage; constraints are not', {
-    skip: !databases.some((d) => d.name === 'postgres') && 'PostgreSQL not reachable',
-  }, async () => {
-    const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
-    await client.connect();
-    const raised = (statement: string) =>
-      client.query(statement).then(
-        () => assert.fail(`${statement} did not fail`),
-        (error: unknown) => error as { code?: string },
-      );
-    try {
-      await client.query('create temporary table t (v text unique)');
-      await client.query("insert into t values ('a')");
-      const unique = await raised("insert into t values ('a')");
-      assert.equal(unique.code, '23505');
-      assert.equal(isStoreUnavailable(unique), false);
-      const syntax = await raised('selec 1');
-      assert.equal(syntax.code, '42601');
-      assert.equal(isStoreUnavailable(syntax), false);
-      await client.query('begin read only');
-      const readOnly = await raised('create table never_made (v text)');
-      await client.query('rollback');
-      assert.equal(readOnly.code, '25006');
-      assert.equal(isStoreUnavailable(readOnly), true);
-      await client.query("set statement_timeout = '10ms'");
-      const timedOut = await raised('select pg_sleep(1)');
-      assert.equal(timedOut.code, '57014');
-      assert.equal(isStoreUnavailable(timedOut), true);
-    } finally {
-      await client.end();
-    }
-    for (const code of ['08006', '53100', '57P01', '42501', '40001', '58030']) {
-      assert.equal(isStoreUnavailable(Object.assign(new Error('x'), { code })), true, code);
-    }
-  });
+  it(
+    'PostgreSQL: read-only, terminated and revoked are the storage; constraints are not',
+    {
+      skip: !databases.some((d) => d.name === 'postgres') && 'PostgreSQL not reachable',
+    },
+    async () => {
+      const client = new pg.Client({ connectionString: POSTGRES_ADMIN_URL });
+      await client.connect();
+      const raised = (statement: string) =>
+        client.query(statement).then(
+          () => assert.fail(`${statement} did not fail`),
+          (error: unknown) => error as { code?: string },
+        );
+      try {
+        await client.query('create temporary table t (v text unique)');
+        await client.query("insert into t values ('a')");
+        const unique = await raised("insert into t values ('a')");
+        assert.equal(unique.code, '23505');
+        assert.equal(isStoreUnavailable(unique), false);
+        const syntax = await raised('selec 1');
+        assert.equal(syntax.code, '42601');
+        assert.equal(isStoreUnavailable(syntax), false);
+        await client.query('begin read only');
+        const readOnly = await raised('create table never_made (v text)');
+        await client.query('rollback');
+        assert.equal(readOnly.code, '25006');
+        assert.equal(isStoreUnavailable(readOnly), true);
+        await client.query("set statement_timeout = '10ms'");
+        const timedOut = await raised('select pg_sleep(1)');
+        assert.equal(timedOut.code, '57014');
+        assert.equal(isStoreUnavailable(timedOut), true);
+      } finally {
+        await client.end();
+      }
+      for (const code of ['08006', '53100', '57P01', '42501', '40001', '58030']) {
+        assert.equal(isStoreUnavailable(Object.assign(new Error('x'), { code })), true, code);
+      }
+    },
+  );
 });
 
 for (const database of databases) {
@@ -401,4 +412,3 @@ for (const database of databases) {
     }
   });
 }
-
