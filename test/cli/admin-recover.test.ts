@@ -100,11 +100,14 @@ describe('steward admin recover on SQLite', () => {
     const config = loadConfig({ ...quiet, STEWARD_DATA_DIR: dataDir });
     // The first start's bootstrap key is "lost": it goes to a file nobody reads.
     const first = await up(config, { interactive: false, announce: () => {} });
-    const running = await steward(['admin', 'recover', '--data-dir', dataDir], {});
-    assert.equal(running.code, 2, running.stderr);
-    assert.match(running.stderr, /in use by another Steward process/);
-    assert.doesNotMatch(running.stdout, KEY);
-    await first.close();
+    try {
+      const running = await steward(['admin', 'recover', '--data-dir', dataDir], {});
+      assert.equal(running.code, 2, running.stderr);
+      assert.match(running.stderr, /in use by another Steward process/);
+      assert.doesNotMatch(running.stdout, KEY);
+    } finally {
+      await first.close();
+    }
 
     // Without the master key: the generated one moved away, none given.
     const keyFile = path.join(dataDir, 'master.key');

@@ -5,11 +5,9 @@
  * request, and an unusable one is dropped.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, describe, it } from 'node:test';
-import { buildHttpApp } from '../../src/http/index.js';
-import { createLogger } from '../../src/server/index.js';
 import { startTestApp, type TestApp } from '../support/app.js';
+import { loggedApp } from './logged-app.js';
 import { testDatabases } from '../support/databases.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -113,15 +111,8 @@ for (const database of await testDatabases()) {
 
     it("every log line of a request carries Steward's id as reqId and the client's beside it", async () => {
       const app = await t;
-      const lines: Record<string, unknown>[] = [];
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
-            lines.push(JSON.parse(line) as Record<string, unknown>);
-          done();
-        },
-      });
-      const logged = await buildHttpApp({ core: app.core, logger: createLogger('info', sink) });
+      const logged = await loggedApp(app.core);
+      const lines = logged.lines;
       try {
         const response = await logged.app.inject({
           url: '/healthz',

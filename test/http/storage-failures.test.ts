@@ -8,20 +8,18 @@
  * they succeed; the full error is logged once.
  */
 import assert from 'node:assert/strict';
-import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import SQLite from 'better-sqlite3';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
 import pg from 'pg';
-import { buildHttpApp } from '../../src/http/index.js';
-import { createLogger } from '../../src/server/index.js';
 import { WRITE_PROBE_INTERVAL_MS } from '../../src/server/readiness.js';
 import { isStoreUnavailable, StoreUnavailableError } from '../../src/store/index.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { closedPortUrl } from '../support/cli.js';
 import { POSTGRES_ADMIN_URL, testDatabases, type TestStore } from '../support/databases.js';
 import { fixtureFor, makeIdentity, OWNER_TEAM, routeKey } from './fixtures.js';
+import { loggedApp } from './logged-app.js';
 
 /** What no storage failure may show a client: SQL, driver names, driver messages. */
 const DRIVER_TEXT =
@@ -321,15 +319,7 @@ for (const database of databases) {
     });
 
     it('logs the driver error once, in full, and tells the client only that the store is unavailable', async () => {
-      const lines: Record<string, unknown>[] = [];
-      const sink = new Writable({
-        write(chunk: Buffer, _encoding, done) {
-          for (const line of chunk.toString('utf8').split('\n').filter(Boolean))
-            lines.push(JSON.parse(line) as Record<string, unknown>);
-          done();
-        },
-      });
-      const { app } = await buildHttpApp({ core: t.core, logger: createLogger('info', sink) });
+      const { app, lines } = await loggedApp(t.core);
       const refusal = await refuseWrites(t.store);
       try {
         const response = await app.inject({
