@@ -54,6 +54,21 @@ export interface ApiKeyService {
    * generated one. Returns the generated secret, or undefined when nothing was generated.
    */
   bootstrap(adminKey: string | undefined): Promise<{ created: boolean; generated?: string }>;
+  /**
+   * Mints a new admin key for an operator who lost every other (`steward admin recover`), and
+   * records both `apikey.created` and `admin.recovered`, naming who ran it, in one transaction.
+   * The caller proves possession of the master key first; this only writes.
+   */
+  recover(
+    context: ChangeContext,
+    input: { name: string; recoveredBy: RecoveredBy },
+  ): Promise<ApiKey & { key: string }>;
+}
+
+/** Who ran a recovery, as the operating system names them: the trail's only word on it. */
+export interface RecoveredBy {
+  readonly osUser: string;
+  readonly host: string;
 }
 
 export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }): ApiKeyService {
@@ -275,6 +290,31 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
         );
         return adminKey === undefined ? { created: true, generated: secret } : { created: true };
       });
+    },
+
+    async recover(context, input) {
+      const secret = generateSecret('key');
+      const created = await db.transaction().execute(async (trx) => {
+        const key = await insertKey(trx, context, {
+          name: input.name,
+          role: 'admin',
+          teamId: null,
+          teamName: null,
+          secret,
+        });
+        await recordChange(trx, clock, context, {
+          type: 'admin.recovered',
+          targetKind: 'apikey',
+          targetId: key.id,
+          after: {
+            apiKey: { id: key.id, name: key.name, role: key.role, prefix: key.prefix },
+            osUser: input.recoveredBy.osUser,
+            host: input.recoveredBy.host,
+          },
+        });
+        return key;
+      });
+      return { ...created, key: secret };
     },
   };
 }

@@ -29,7 +29,10 @@ export const SYSTEM_ACTOR: Actor = Object.freeze({ ref: 'system', role: 'system'
 /** What every change carries into the trail besides its content. */
 export interface ChangeContext {
   readonly actor: Actor;
+  /** Steward's id of the request that made the change; never chosen by the caller. */
   readonly requestId?: string;
+  /** The caller's own request id, validated, kept beside `requestId` for its correlation. */
+  readonly clientRequestId?: string;
 }
 
 /** True when `actor` may manage resources owned by `teamId`: admins always, owners for their team. */

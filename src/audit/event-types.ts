@@ -19,6 +19,7 @@ export const AUDIT_EVENT_TYPES = [
   'identity.decommissioned',
   'apikey.created',
   'apikey.revoked',
+  'admin.recovered',
   'join_token.created',
   'federation_trust.created',
   'federation_trust.removed',

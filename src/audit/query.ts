@@ -10,7 +10,10 @@ export interface AuditEvent {
   readonly type: string;
   readonly actor: string;
   readonly actorRole: string;
+  /** Steward's id of the request that caused the event. */
   readonly requestId: string | null;
+  /** The caller's own `x-request-id`, when it sent a usable one. */
+  readonly clientRequestId: string | null;
   readonly target: { readonly kind: string; readonly id: string };
   readonly team: string | null;
   readonly service: string | null;
@@ -74,6 +77,7 @@ export async function queryAudit(
       actor: row.actor,
       actorRole: row.actor_role,
       requestId: row.request_id,
+      clientRequestId: row.client_request_id,
       target: { kind: row.target_kind, id: row.target_id },
       team: row.team,
       service: row.service,

@@ -50,6 +50,7 @@ export function auditRow(
     actor: context.actor.ref,
     actor_role: context.actor.role,
     request_id: context.requestId ?? null,
+    client_request_id: context.clientRequestId ?? null,
     target_kind: change.targetKind,
     target_id: change.targetId,
     team: change.team ?? null,

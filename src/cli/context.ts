@@ -22,6 +22,9 @@ export const EXIT = {
   unavailable: 7,
 } as const;
 
+/** Where the CLI looks for Steward without `--url` or `STEWARD_URL`. */
+const DEFAULT_URL = 'http://127.0.0.1:8080';
+
 export interface OutputOptions {
   readonly json?: boolean;
 }
@@ -29,7 +32,7 @@ export interface OutputOptions {
 /** Steward's base URL from `--url` or `STEWARD_URL`, checked to be http(s) before any request. */
 export function stewardUrl(command: Command): string {
   const options = command.optsWithGlobals<{ url?: string }>();
-  const url = options.url ?? process.env['STEWARD_URL'] ?? 'http://127.0.0.1:8080';
+  const url = options.url ?? process.env['STEWARD_URL'] ?? DEFAULT_URL;
   if (!URL.canParse(url) || !/^https?:\/\//i.test(url)) {
     throw new UsageError(
       `--url/STEWARD_URL must be an http:// or https:// URL, not ${JSON.stringify(url)}`,
@@ -52,6 +55,17 @@ export function adminKey(): string {
 /** The API client from `--url`/`STEWARD_URL` and `STEWARD_ADMIN_KEY`. */
 export function client(command: Command): StewardClient {
   return new StewardClient({ url: stewardUrl(command), credential: adminKey() });
+}
+
+/** A refusal that carries its own exit code and message, for commands that do not call the API. */
+export class CliRefusal extends Error {
+  constructor(
+    message: string,
+    readonly exitCode: number,
+  ) {
+    super(message);
+    this.name = 'CliRefusal';
+  }
 }
 
 /**
@@ -111,6 +125,33 @@ export function pageOptions(command: Command): Command {
     .option('--cursor <cursor>', 'continue from a previous page');
 }
 
+/**
+ * Steward did not answer: which URL was tried, where that URL came from, and how to change it,
+ * since the usual cause is a CLI pointed at the wrong place (or at a Steward not started yet).
+ */
+function unreachable(error: StewardUnreachableError): string {
+  const url = error.url.replace(/\/+$/, '');
+  const fromEnv = process.env['STEWARD_URL']?.replace(/\/+$/, '');
+  const source =
+    fromEnv === url ? 'from STEWARD_URL' : url === DEFAULT_URL ? 'the default' : 'from --url';
+  return [
+    `error: cannot reach Steward at ${url} (${source}): ${failureOf(error.cause)}`,
+    `  Set STEWARD_URL (or --url) to the address Steward listens on, or start it there with \`steward up\`.`,
+    '',
+  ].join('\n');
+}
+
+/** The network failure under fetch's "fetch failed": a socket code, or a timeout. */
+function failureOf(cause: unknown): string {
+  for (let current = cause, depth = 0; current instanceof Error && depth < 4; depth++) {
+    if (current.name === 'TimeoutError') return 'no answer in time';
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && /^E[A-Z_]+$/.test(code)) return code;
+    current = current.cause;
+  }
+  return cause instanceof Error ? cause.message : 'no answer';
+}
+
 /** Turns any error into a message on stderr and an exit code. */
 export function exitCodeFor(error: unknown): number {
   if (error instanceof CommanderError) return error.exitCode === 0 ? EXIT.ok : EXIT.usage;
@@ -118,8 +159,12 @@ export function exitCodeFor(error: unknown): number {
     process.stderr.write(`error: ${error.message}\n`);
     return EXIT.usage;
   }
-  if (error instanceof StewardUnreachableError) {
+  if (error instanceof CliRefusal) {
     process.stderr.write(`error: ${error.message}\n`);
+    return error.exitCode;
+  }
+  if (error instanceof StewardUnreachableError) {
+    process.stderr.write(unreachable(error));
     return EXIT.unavailable;
   }
   if (error instanceof OAuthRefusal) {

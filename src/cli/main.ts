@@ -1,5 +1,6 @@
 #!/usr/bin/env node
 import { Command } from 'commander';
+import { registerAdmin } from './commands/admin.js';
 import { registerApiKey, registerWhoami } from './commands/apikey.js';
 import { registerAudit } from './commands/audit.js';
 import { registerDemo } from './commands/demo.js';
@@ -30,6 +31,7 @@ export function buildProgram(): Command {
     .exitOverride();
   registerUp(program);
   registerDemo(program);
+  registerAdmin(program);
   registerTeam(program);
   registerPerson(program);
   registerService(program);

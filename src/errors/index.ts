@@ -36,6 +36,7 @@ export type ErrorCode =
   | 'egress_refused'
   | 'tool_hash_mismatch'
   | 'not_ready'
+  | 'storage_unavailable'
   | 'internal_error';
 
 /** HTTP status and human title for each code, kept in one table so the mapping lives in one place. */
@@ -68,6 +69,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   egress_refused: { status: 400, title: 'Upstream address not allowed' },
   tool_hash_mismatch: { status: 409, title: 'Not the current tool definition' },
   not_ready: { status: 503, title: 'Not ready' },
+  storage_unavailable: { status: 503, title: 'Storage unavailable' },
   internal_error: { status: 500, title: 'Internal server error' },
 };
 
@@ -88,6 +90,8 @@ export interface StewardErrorOptions {
   readonly errors?: readonly FieldError[];
   /** Private detail for the server log only; never sent. */
   readonly internal?: unknown;
+  /** Sent as `Retry-After` (seconds): when a client may try again (a 503, a 429). */
+  readonly retryAfterSeconds?: number;
 }
 
 /**
@@ -102,6 +106,7 @@ export class StewardError extends Error {
   readonly title: string;
   readonly errors: readonly FieldError[];
   readonly internal: unknown;
+  readonly retryAfterSeconds: number | undefined;
 
   constructor(code: ErrorCode, detail: string, options: StewardErrorOptions = {}) {
     super(detail);
@@ -111,6 +116,7 @@ export class StewardError extends Error {
     this.title = ERROR_CATALOG[code].title;
     this.errors = options.errors ?? [];
     this.internal = options.internal;
+    this.retryAfterSeconds = options.retryAfterSeconds;
   }
 }
 
@@ -127,4 +133,18 @@ export function forbidden(detail: string): StewardError {
 /** One invalid field, when a check beyond the schema fails. */
 export function invalidField(pointer: string, detail: string): StewardError {
   return new StewardError('validation_failed', detail, { errors: [{ pointer, detail }] });
+}
+
+/** How long a client is asked to wait after a storage failure before it retries. */
+export const STORAGE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The database is down, full, read-only or refusing work: a 503 the client may retry, saying
+ * nothing of the SQL or the driver. `cause` goes to the server log, once.
+ */
+export function storageUnavailable(cause: unknown): StewardError {
+  return new StewardError('storage_unavailable', "Steward's store is unavailable; retry later.", {
+    internal: cause,
+    retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
+  });
 }

@@ -7,6 +7,7 @@ import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { problemPlugin, sendFrameworkError } from './plugins/problem.js';
+import { clientRequestId, newRequestId, requestIdPlugin } from './plugins/request-id.js';
 import { apiKeyRoutes } from './routes/api-keys.js';
 import { auditRoutes } from './routes/audit.js';
 import { credentialRoutes } from './routes/credentials.js';
@@ -35,9 +36,6 @@ export interface HttpAppOptions {
 /** The largest JSON body the admin API accepts. Nothing it takes comes near this. */
 const BODY_LIMIT_BYTES = 64 * 1024;
 
-/** Accepts a caller's `x-request-id` only when it is short and plain; otherwise makes one. */
-const REQUEST_ID = /^[A-Za-z0-9._:-]{1,64}$/;
-
 /**
  * Builds the HTTP application: plugins for cross-cutting concerns, then thin routes over `core`.
  * Returns it ready but not listening, so tests can `inject()` and `up` can `listen()`.
@@ -50,11 +48,14 @@ export async function buildHttpApp(
   const app = Fastify({
     loggerInstance: options.logger,
     bodyLimit: BODY_LIMIT_BYTES,
-    genReqId: (req) => {
-      const offered = req.headers['x-request-id'];
-      return typeof offered === 'string' && REQUEST_ID.test(offered)
-        ? offered
-        : crypto.randomUUID();
+    genReqId: newRequestId,
+    // Every log line of a request names the caller's own id too, when it sent a usable one.
+    childLoggerFactory(logger, bindings, options, rawRequest) {
+      const client = clientRequestId(rawRequest.headers);
+      return logger.child(
+        client === undefined ? bindings : { ...bindings, clientRequestId: client },
+        options,
+      );
     },
     routerOptions: { ignoreTrailingSlash: true, maxParamLength: 200 },
     frameworkErrors: sendFrameworkError,
@@ -89,6 +90,7 @@ export async function buildHttpApp(
     },
   });
   app.addSchema(Problem);
+  await app.register(requestIdPlugin);
   await app.register(problemPlugin);
   // Authentication first, so that its route list (the role matrix) sees every route after it.
   await app.register(authenticationPlugin, {

@@ -49,6 +49,7 @@ import {
   type SigningAlgorithm,
 } from '../signing/index.js';
 import type { Store } from '../store/index.js';
+import { createReadiness, type Readiness } from './readiness.js';
 import { createTaskService, type TaskService } from '../tasks/index.js';
 import { createToolPinService, type ToolPinService } from '../toolpins/index.js';
 import {
@@ -142,6 +143,8 @@ export interface Core {
   readonly gateway: EnforcementCore & { drain(): Promise<void> };
   /** Gateway spans (a no-op without an OTLP endpoint). */
   readonly tracer: GatewayTracer;
+  /** `/readyz`: reads, migrations and writes of the store. */
+  readonly readiness: Readiness;
   /**
    * Loads keys and revocations, makes the first signing key if there is none, subscribes to
    * other replicas' changes, and starts the background jobs. Call once, before serving.
@@ -274,6 +277,7 @@ export function createCore(options: CoreOptions): Core {
     toolPins,
     gateway,
     tracer,
+    readiness: createReadiness({ store, clock }),
 
     async start(startOptions = {}) {
       // Before anything opens a sealed value: after this, everything is under the current key.

@@ -1,4 +1,3 @@
-import { mkdirSync } from 'node:fs';
 import { createServer } from 'node:net';
 import path from 'node:path';
 import type { FastifyInstance } from 'fastify';
@@ -8,6 +7,7 @@ import { buildHttpApp } from '../http/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { openStore, type Store } from '../store/index.js';
 import { createCore, type Core } from './core.js';
+import { BOOTSTRAP_KEY_FILE, tightenDataDir, writePrivateFile } from './data-dir.js';
 import { createLogger } from './logger.js';
 import { loadOrCreateMasterKey } from './master-key.js';
 
@@ -25,6 +25,13 @@ export interface UpOptions {
   readonly clock?: Clock;
   /** Where the one-time bootstrap messages go (the terminal), apart from the JSON log. */
   readonly announce?: (text: string) => void;
+  /**
+   * Whether standard output is a terminal (default: `process.stdout.isTTY`). On a terminal a
+   * generated bootstrap key is printed once. Otherwise standard output is usually a log that a
+   * platform ships and keeps, so the key goes to a file readable by its owner only, in the data
+   * dir ({@link BOOTSTRAP_KEY_FILE}), and only the file's path is printed.
+   */
+  readonly interactive?: boolean;
 }
 
 /**
@@ -36,11 +43,17 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
   const logger = options.logger ?? createLogger(config.logLevel);
   const announce = options.announce ?? ((text: string) => process.stdout.write(`${text}\n`));
   const clock = options.clock ?? systemClock;
+  // Undefined, not false, when standard output is not a terminal.
+  const interactive = options.interactive ?? process.stdout.isTTY;
+  const tighten = () => {
+    for (const warning of tightenDataDir(config.dataDir)) logger.warn(warning);
+  };
 
   let masterKey = config.masterKey;
   let store: Store;
   if (config.databaseUrl === undefined) {
-    mkdirSync(config.dataDir, { recursive: true, mode: 0o700 });
+    // Before anything in it is read: a planted master key or link is refused, not used.
+    tighten();
     if (masterKey === undefined) {
       const generated = loadOrCreateMasterKey(config.dataDir);
       masterKey = generated.key;
@@ -66,6 +79,8 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
   }
 
   try {
+    // Again once the database is open: its WAL and anything made since are owner-only too.
+    if (config.databaseUrl === undefined) tighten();
     await store.migrate();
     const core = createCore({
       store,
@@ -98,7 +113,7 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       },
     });
     const bootstrap = await core.apiKeys.bootstrap(config.adminKey);
-    if (bootstrap.generated !== undefined) {
+    if (bootstrap.generated !== undefined && interactive) {
       announce(
         [
           '',
@@ -109,6 +124,12 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
           'Use it as STEWARD_ADMIN_KEY for the CLI, or as "Authorization: Bearer <key>".',
           '',
         ].join('\n'),
+      );
+    } else if (bootstrap.generated !== undefined) {
+      const file = saveBootstrapKey(config.dataDir, bootstrap.generated);
+      announce(
+        `Bootstrap admin key written to ${file} (readable by this user only, printed nowhere): ` +
+          'store it in your secret manager, then delete the file.',
       );
     } else if (bootstrap.created) {
       logger.info('bootstrap admin key taken from STEWARD_ADMIN_KEY');
@@ -150,6 +171,22 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
   } catch (error) {
     await store.close();
     throw error;
+  }
+}
+
+/**
+ * Writes the generated bootstrap key to its file. The key is already committed, so a failure here
+ * leaves nobody holding it: say how to get another.
+ */
+function saveBootstrapKey(dataDir: string, key: string): string {
+  try {
+    return writePrivateFile(dataDir, BOOTSTRAP_KEY_FILE, `${key}\n`);
+  } catch (error) {
+    throw new Error(
+      `Could not write the bootstrap admin key to ${dataDir}: ${(error as Error).message}. ` +
+        'Standard output is not a terminal, so it was not printed either: stop Steward, fix the data dir, and mint another admin key with `steward admin recover`.',
+      { cause: error },
+    );
   }
 }
 

@@ -14,6 +14,7 @@ const COLUMNS = [
   'actor',
   'actor_role',
   'request_id',
+  'client_request_id',
   'target_kind',
   'target_id',
   'team',
@@ -57,7 +58,7 @@ export function sqliteAuditAppender(
 
 /**
  * On PostgreSQL: one statement whatever the batch size, the rows passed as one array per column
- * and expanded by `unnest`, so that the text (and so the server's plan) never changes and 13
+ * and expanded by `unnest`, so that the text (and so the server's plan) never changes and 14
  * parameters carry any number of rows.
  */
 export function postgresAuditAppender(
@@ -71,7 +72,7 @@ export function postgresAuditAppender(
       select * from unnest(
         ${column('id')}::text[], ${column('occurred_at')}::timestamptz[], ${column('type')}::text[],
         ${column('actor')}::text[], ${column('actor_role')}::text[], ${column('request_id')}::text[],
-        ${column('target_kind')}::text[], ${column('target_id')}::text[], ${column('team')}::text[],
+        ${column('client_request_id')}::text[], ${column('target_kind')}::text[], ${column('target_id')}::text[], ${column('team')}::text[],
         ${column('service')}::text[], ${column('identity_id')}::text[], ${column('before')}::text[],
         ${column('after')}::text[]
       )`.execute(db);

@@ -3,7 +3,7 @@ export type { Store, StoreOptions } from './open.js';
 export type { Dialect } from './dialect.js';
 export type { AuditEventRow } from './append.js';
 export type { Database } from './schema.js';
-export { isUniqueViolation } from './errors.js';
+export { isStoreUnavailable, isUniqueViolation, StoreUnavailableError } from './errors.js';
 export type { Notifications } from './notifications.js';
 export { createGroupCommit } from './group-commit.js';
 export type { GroupCommit } from './group-commit.js';

@@ -1,10 +1,23 @@
-import { mkdirSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import path from 'node:path';
 import SQLite from 'better-sqlite3';
-import { Kysely, Migrator, PostgresDialect, SqliteDialect, sql, type Transaction } from 'kysely';
+import {
+  Kysely,
+  Migrator,
+  PostgresDialect,
+  SqliteDialect,
+  SqliteDriver,
+  sql,
+  type DatabaseConnection,
+  type Driver,
+  type LogEvent,
+  type PostgresPool,
+  type Transaction,
+} from 'kysely';
 import pg from 'pg';
 import type { Dialect } from './dialect.js';
 import { postgresAuditAppender, sqliteAuditAppender, type AuditEventRow } from './append.js';
+import { isStoreUnavailable, StoreUnavailableError } from './errors.js';
 import { migrationProvider } from './migrations/index.js';
 import { localNotifications, postgresNotifications, type Notifications } from './notifications.js';
 import type { Database } from './schema.js';
@@ -19,6 +32,16 @@ export interface Store {
   migrationsCurrent(): Promise<boolean>;
   /** A round trip to the database; throws when it is unreachable. */
   ping(): Promise<void>;
+  /**
+   * One small committed write to a row of its own (`meta.write_probe`), the cheapest proof that
+   * the database takes writes now; throws when it does not. `value` is what is written (a time).
+   */
+  probeWrite(value: string): Promise<void>;
+  /**
+   * True when the latest write this process attempted (a change, a trail append, a probe) failed
+   * because of the storage (see {@link isStoreUnavailable}), false once one succeeds again.
+   */
+  writesFailing(): boolean;
   /** Change notifications to and from the other processes on this database. */
   readonly notifications: Notifications;
   /**
@@ -57,7 +80,12 @@ export async function openStore(options: StoreOptions): Promise<Store> {
 }
 
 function openSqlite(file: string): Store {
-  if (file !== ':memory:') mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+  if (file !== ':memory:') {
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    // Created owner-only before SQLite opens it: SQLite gives its WAL and journal files the
+    // database file's mode, so they are owner-only from the start too.
+    closeSync(openSync(file, 'a', 0o600));
+  }
   const handle = new SQLite(file, { timeout: 0 });
   try {
     handle.pragma('locking_mode = EXCLUSIVE');
@@ -71,8 +99,38 @@ function openSqlite(file: string): Store {
     if ((error as { code?: string }).code === 'SQLITE_BUSY') throw new DataDirLockedError(file);
     throw error;
   }
-  const db = new Kysely<Database>({ dialect: new SqliteDialect({ database: handle }) });
-  return storeFor(db, 'sqlite', localNotifications(), sqliteAuditAppender(db, handle));
+  const health = writeHealth();
+  const db = new Kysely<Database>({
+    dialect: new StoreSqliteDialect(handle),
+    log: health.observe,
+  });
+  return storeFor(db, 'sqlite', health, localNotifications(), sqliteAuditAppender(db, handle));
+}
+
+/**
+ * SQLite rolls a transaction back by itself when a statement fails for want of storage (FULL,
+ * IOERR, BUSY, NOMEM). Kysely's ROLLBACK would then fail with "no transaction is active" and
+ * replace the error that mattered, turning a full disk into an unexplained 500; this driver rolls
+ * back only what is still open.
+ */
+class StoreSqliteDriver extends SqliteDriver {
+  constructor(private readonly handle: SQLite.Database) {
+    super({ database: handle });
+  }
+
+  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
+    if (this.handle.inTransaction) await super.rollbackTransaction(connection);
+  }
+}
+
+class StoreSqliteDialect extends SqliteDialect {
+  constructor(private readonly handle: SQLite.Database) {
+    super({ database: handle });
+  }
+
+  override createDriver(): Driver {
+    return new StoreSqliteDriver(this.handle);
+  }
 }
 
 /** PostgreSQL `timestamptz` and `int8` come back as ISO strings and numbers, like SQLite's. */
@@ -101,20 +159,67 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
   });
   // An idle client losing its connection must not crash the process; the pool replaces it.
   pool.on('error', () => {});
-  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const health = writeHealth();
+  // Whatever stops a connection from being made (refused, timed out, a database that no longer
+  // accepts connections, a role that may no longer log in) is the storage's failure, not the
+  // request's, whichever code the server chose for it.
+  const guarded: PostgresPool = {
+    async connect() {
+      try {
+        return await pool.connect();
+      } catch (error) {
+        health.failed();
+        throw new StoreUnavailableError('could not connect to PostgreSQL', { cause: error });
+      }
+    },
+    end: () => pool.end(),
+  };
+  const db = new Kysely<Database>({
+    dialect: new PostgresDialect({ pool: guarded }),
+    log: health.observe,
+  });
   return storeFor(
     db,
     'postgres',
+    health,
     postgresNotifications(options.url, pool),
     postgresAuditAppender(db),
   );
 }
 
+/** Statements that change the database, by their first word (Kysely's and our raw SQL). */
+const WRITE_STATEMENT = /^\s*(insert|update|delete|merge|commit)\b/i;
+
+/**
+ * The outcome of the latest write, kept from Kysely's query log (every statement and every
+ * transaction's COMMIT pass through it) and from the trail's own append path. Only failures of
+ * the storage count: a constraint violation is the database working.
+ */
+function writeHealth() {
+  let failing = false;
+  return {
+    failing: () => failing,
+    failed() {
+      failing = true;
+    },
+    settle(error: unknown) {
+      if (error === undefined) failing = false;
+      else if (isStoreUnavailable(error)) failing = true;
+    },
+    observe: (event: LogEvent) => {
+      if (!WRITE_STATEMENT.test(event.query.sql)) return;
+      if (event.level === 'query') failing = false;
+      else if (isStoreUnavailable(event.error)) failing = true;
+    },
+  };
+}
+
 function storeFor(
   db: Kysely<Database>,
   dialect: Dialect,
+  health: ReturnType<typeof writeHealth>,
   notifications: Notifications,
-  appendAuditEvents: Store['appendAuditEvents'],
+  append: Store['appendAuditEvents'],
 ): Store {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   return {
@@ -136,8 +241,25 @@ function storeFor(
     async ping() {
       await sql`select 1`.execute(db);
     },
+    async probeWrite(value) {
+      await db
+        .insertInto('meta')
+        .values({ key: 'write_probe', value })
+        .onConflict((oc) => oc.column('key').doUpdateSet({ value }))
+        .execute();
+    },
+    writesFailing: health.failing,
     notifications,
-    appendAuditEvents,
+    async appendAuditEvents(rows) {
+      // SQLite's append path runs its own prepared statement, outside the query log.
+      try {
+        await append(rows);
+      } catch (error) {
+        health.settle(error);
+        throw error;
+      }
+      health.settle(undefined);
+    },
     exclusive(name, work) {
       return db.transaction().execute(async (trx) => {
         // SQLite: the process holds the database exclusively already.

@@ -86,6 +86,8 @@ export interface AuditEventTable {
   actor: string;
   actor_role: string;
   request_id: string | null;
+  /** The caller's own request id, beside Steward's (migration 0005). */
+  client_request_id: string | null;
   target_kind: string;
   target_id: string;
   team: string | null;

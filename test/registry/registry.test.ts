@@ -171,9 +171,17 @@ for (const database of await testDatabases()) {
         limit: 10,
         order: 'asc',
       });
+      // Disabling and decommissioning revoke its tokens in the same transaction, found too.
       assert.deepEqual(
         history.items.map((e) => e.type),
-        ['identity.created', 'identity.disabled', 'identity.enabled', 'identity.decommissioned'],
+        [
+          'identity.created',
+          'revocation.identity',
+          'identity.disabled',
+          'identity.enabled',
+          'revocation.identity',
+          'identity.decommissioned',
+        ],
       );
       assert.equal(await core.identities.get(identity.id).then((i) => i.status), 'decommissioned');
     });

@@ -48,6 +48,8 @@ async function call(
 }
 
 const baseEnv = { STEWARD_PORT: '0', STEWARD_LOG_LEVEL: 'silent' };
+// Asked before any test runs: a SQLite start blocks the event loop long enough to time it out.
+const withPostgres = (await testDatabases()).some((database) => database.name === 'postgres');
 
 describe('steward up on SQLite', () => {
   const dirs: string[] = [];
@@ -63,7 +65,7 @@ describe('steward up on SQLite', () => {
   it('prints a bootstrap key once; a restart keeps the data; a second process is refused', async () => {
     const config = loadConfig({ ...baseEnv, STEWARD_DATA_DIR: dataDir() });
     const first = announcer();
-    const running = await up(config, { announce: first.announce });
+    const running = await up(config, { interactive: true, announce: first.announce });
     let key: string;
     try {
       assert.equal(first.keys().length, 1, 'exactly one key printed');
@@ -81,11 +83,14 @@ describe('steward up on SQLite', () => {
       assert.equal((await call(running, 'stw_key_nope', '/v1/whoami')).status, 401);
 
       const second = announcer();
-      await assert.rejects(up(config, { announce: second.announce }), (error: unknown) => {
-        assert.ok(error instanceof DataDirLockedError, String(error));
-        assert.match(error.message, /in use by another Steward process/);
-        return true;
-      });
+      await assert.rejects(
+        up(config, { interactive: true, announce: second.announce }),
+        (error: unknown) => {
+          assert.ok(error instanceof DataDirLockedError, String(error));
+          assert.match(error.message, /in use by another Steward process/);
+          return true;
+        },
+      );
       assert.deepEqual(second.keys(), []);
       // The refused start did not disturb the running one.
       assert.equal((await call(running, key, '/v1/teams/payments')).status, 200);
@@ -94,7 +99,7 @@ describe('steward up on SQLite', () => {
     }
 
     const again = announcer();
-    const restarted = await up(config, { announce: again.announce });
+    const restarted = await up(config, { interactive: true, announce: again.announce });
     try {
       assert.deepEqual(again.keys(), [], 'no new key on restart');
       assert.equal((await call(restarted, key, '/v1/whoami')).status, 200);
@@ -120,7 +125,7 @@ describe('steward up on SQLite', () => {
       STEWARD_ADMIN_KEY: adminKey,
     });
     const out = announcer();
-    const running = await up(config, { announce: out.announce });
+    const running = await up(config, { interactive: true, announce: out.announce });
     try {
       assert.deepEqual(out.keys(), []);
       assert.ok(out.lines.every((line) => !line.includes(adminKey)));
@@ -132,8 +137,6 @@ describe('steward up on SQLite', () => {
     }
   });
 });
-
-const withPostgres = (await testDatabases()).some((database) => database.name === 'postgres');
 
 describe('steward up on PostgreSQL', { skip: !withPostgres && 'PostgreSQL not reachable' }, () => {
   const name = `steward_up_${process.pid}_${Math.random().toString(36).slice(2, 8)}`;
@@ -160,8 +163,8 @@ describe('steward up on PostgreSQL', { skip: !withPostgres && 'PostgreSQL not re
     const a = announcer();
     const b = announcer();
     const replicas = await Promise.all([
-      up(config, { announce: a.announce }),
-      up(config, { announce: b.announce }),
+      up(config, { interactive: true, announce: a.announce }),
+      up(config, { interactive: true, announce: b.announce }),
     ]);
     try {
       const keys = [...a.keys(), ...b.keys()];

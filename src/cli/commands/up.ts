@@ -93,6 +93,10 @@ Configuration comes from these flags and the environment (see docs/configuration
   STEWARD_SIGNING_ALGORITHM (EdDSA)  STEWARD_KEY_ROTATION_SECONDS  STEWARD_KEY_LEAD_SECONDS
 Secrets have no flags (shell history, process lists): set them, or <NAME>_FILE naming a file.
 
+On the first start a generated bootstrap admin key is printed once when standard output is a
+terminal; otherwise it is written to <data dir>/bootstrap-admin.key (mode 0600) and only that
+path is printed. The data dir is set to mode 0700 and its files to 0600 on every start.
+
 Examples:
   steward up
   steward up --port 9090 --data-dir /var/lib/steward
@@ -101,11 +105,12 @@ Examples:
     .action(async (options: Partial<Record<(typeof FLAGS)[number]['option'], string>>) => {
       // Loaded here, not at the top: every other command is a small HTTP client, and loading
       // the server (Fastify, both database drivers) would triple its start-up time.
-      const [{ loadConfig }, { up }, { DataDirLockedError }] = await Promise.all([
-        import('../../config/index.js'),
-        import('../../server/index.js'),
-        import('../../store/index.js'),
-      ]);
+      const [{ loadConfig }, { up, DataDirUnsafeError }, { DataDirLockedError }] =
+        await Promise.all([
+          import('../../config/index.js'),
+          import('../../server/index.js'),
+          import('../../store/index.js'),
+        ]);
       const env: Record<string, string | undefined> = { ...process.env };
       for (const { option, variable } of FLAGS) {
         const value = options[option];
@@ -128,7 +133,8 @@ Examples:
       try {
         running = await up(config);
       } catch (error) {
-        if (error instanceof DataDirLockedError) throw new UsageError(error.message);
+        if (error instanceof DataDirLockedError || error instanceof DataDirUnsafeError)
+          throw new UsageError(error.message);
         throw error;
       }
       const stop = () => {

@@ -116,7 +116,11 @@ function workloadActor(verifier: TokenVerifier, token: string): Actor | undefine
   }
 }
 
-/** The change context of a request: who, and which request, for the trail. */
+/** The change context of a request: who, and which request (ours, and the caller's), for the trail. */
 export function changeContext(request: FastifyRequest): ChangeContext {
-  return { actor: request.actor, requestId: request.id };
+  return {
+    actor: request.actor,
+    requestId: request.id,
+    ...(request.clientRequestId === undefined ? {} : { clientRequestId: request.clientRequestId }),
+  };
 }

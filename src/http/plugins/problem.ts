@@ -1,6 +1,7 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { StewardError, type ErrorCode } from '../../errors/index.js';
+import { StewardError, storageUnavailable, type ErrorCode } from '../../errors/index.js';
+import { isStoreUnavailable } from '../../store/index.js';
 import { OAuthError } from '../../tokens/index.js';
 import { fieldErrors } from '../validation.js';
 
@@ -9,20 +10,28 @@ const PROBLEM_BASE = 'https://steward.dev/problems/';
 
 /**
  * The one place errors become HTTP: RFC 9457 problem documents with a stable `code` and the
- * request id. Anything not raised on purpose is logged in full and answered as a bare 500.
+ * request id. A storage failure (database down, full, read-only, refusing work) is a 503 with
+ * `Retry-After` on every route, logged once in full and described to the client without SQL or
+ * driver text. Anything else not raised on purpose is logged in full and answered as a bare 500.
  */
 export const problemPlugin = fp(
   async (app: FastifyInstance) => {
     app.setErrorHandler((error: FastifyError | StewardError | OAuthError, request, reply) => {
+      const oauth = request.routeOptions.url?.startsWith('/oauth2/') === true;
+      if (isStoreUnavailable(error)) {
+        const unavailable = storageUnavailable(error);
+        if (!oauth) return sendProblem(request, reply, unavailable);
+        request.log.error({ err: error }, unavailable.code);
+        return sendOAuthError(
+          reply,
+          new OAuthError('temporarily_unavailable', unavailable.message),
+          unavailable.retryAfterSeconds,
+        );
+      }
       // The OAuth endpoints speak RFC 6749 errors, not problem documents.
       if (error instanceof OAuthError) {
         if (error.status >= 500) request.log.error({ err: error }, 'oauth server error');
-        return reply
-          .code(error.status)
-          .header('cache-control', 'no-store')
-          .type('application/json')
-          .serializer(JSON.stringify)
-          .send({ error: error.error, error_description: error.description });
+        return sendOAuthError(reply, error);
       }
       const known = toStewardError(error);
       if (known) return sendProblem(request, reply, known);
@@ -47,6 +56,21 @@ export const problemPlugin = fp(
   },
   { name: 'problem' },
 );
+
+/** An RFC 6749 §5.2 error body, for the `/oauth2/*` endpoints. */
+function sendOAuthError(
+  reply: FastifyReply,
+  error: OAuthError,
+  retryAfterSeconds?: number,
+): FastifyReply {
+  if (retryAfterSeconds !== undefined) reply.header('retry-after', String(retryAfterSeconds));
+  return reply
+    .code(error.status)
+    .header('cache-control', 'no-store')
+    .type('application/json')
+    .serializer(JSON.stringify)
+    .send({ error: error.error, error_description: error.description });
+}
 
 function toStewardError(error: FastifyError | StewardError): StewardError | undefined {
   if (error instanceof StewardError) return error;
@@ -122,8 +146,13 @@ export function sendProblem(
   // Also set by the app's onSend hook, which errors raised before routing do not pass through.
   reply.header('x-request-id', request.id);
   if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="steward"');
+  if (error.retryAfterSeconds !== undefined)
+    reply.header('retry-after', String(error.retryAfterSeconds));
   if (error.status >= 500 && error.internal !== undefined)
-    request.log.error({ detail: error.internal }, error.code);
+    request.log.error(
+      error.internal instanceof Error ? { err: error.internal } : { detail: error.internal },
+      error.code,
+    );
   return reply
     .code(error.status)
     .type('application/problem+json')

@@ -14,6 +14,7 @@ const AuditEvent = Type.Object({
   actor: Type.String(),
   actorRole: Type.String(),
   requestId: Type.Union([Type.String(), Type.Null()]),
+  clientRequestId: Type.Union([Type.String(), Type.Null()]),
   target: Type.Object({ kind: Type.String(), id: Type.String() }),
   team: Type.Union([Type.String(), Type.Null()]),
   service: Type.Union([Type.String(), Type.Null()]),

@@ -1,7 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { StewardError } from '../../errors/index.js';
+import { STORAGE_RETRY_AFTER_SECONDS, StewardError } from '../../errors/index.js';
 import type { Core } from '../../server/core.js';
+
+/** What `/readyz` says for each reason not to be ready; nothing of the driver's text. */
+const NOT_READY = {
+  unreachable: 'The database is not reachable.',
+  migrations_pending: 'Database migrations are pending.',
+  writes_failing: 'The database does not accept writes.',
+} as const;
 
 /** Liveness, readiness and the OpenAPI document: unauthenticated, and revealing nothing private. */
 export const healthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
@@ -22,20 +29,20 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
     {
       schema: {
         tags: ['operations'],
-        summary: 'The database is reachable and every migration has run',
+        summary: 'The database is reachable, takes writes, and every migration has run',
         response: { 200: Type.Object({ status: Type.String(), database: Type.String() }) },
       },
     },
     async (request) => {
-      try {
-        await core.store.ping();
-        if (await core.store.migrationsCurrent())
-          return { status: 'ready', database: core.store.dialect };
-      } catch (error) {
-        request.log.warn({ err: error }, 'readiness check failed');
-        throw new StewardError('not_ready', 'The database is not reachable.');
-      }
-      throw new StewardError('not_ready', 'Database migrations are pending.');
+      const report = await core.readiness.check();
+      if (report.ready) return { status: 'ready', database: core.store.dialect };
+      request.log.warn(
+        { reason: report.reason, ...(report.error === undefined ? {} : { err: report.error }) },
+        'readiness check failed',
+      );
+      throw new StewardError('not_ready', NOT_READY[report.reason], {
+        retryAfterSeconds: STORAGE_RETRY_AFTER_SECONDS,
+      });
     },
   );
 

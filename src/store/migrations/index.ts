@@ -7,6 +7,7 @@ import { gateway } from './0004_gateway.js';
 import { secretExposure } from './0005_secret_exposure.js';
 import { toolPins } from './0006_tool_pins.js';
 import { mcpSessions } from './0007_mcp_sessions.js';
+import { clientRequestId } from './0008_client_request_id.js';
 
 /**
  * Every migration, in order. Names sort lexically; Kysely runs the pending ones on start, under a
@@ -21,6 +22,7 @@ export function migrationProvider(dialect: Dialect): MigrationProvider {
     '0005_secret_exposure': secretExposure(dialect),
     '0006_tool_pins': toolPins(dialect),
     '0007_mcp_sessions': mcpSessions(dialect),
+    '0008_client_request_id': clientRequestId(),
   };
   return { getMigrations: () => Promise.resolve(migrations) };
 }
