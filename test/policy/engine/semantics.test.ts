@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fastEngine } from '../../../src/policy/engine/index.js';
+import { fastEngine, referenceEngine, type CedarJson } from '../../../src/policy/engine/index.js';
 import { agree, agreeOn, entity, request } from './both.js';
 
 const ENTITIES = [
@@ -364,6 +364,42 @@ describe('fast evaluator agrees with the official engine', () => {
       { p: 'permit(principal, action, resource);' },
       request({ principal: { type: 'if', id: 'x' } }),
     );
+  });
+
+  it('leaves deeply nested data and lone surrogates to the official engine, which refuses them', () => {
+    const nested = (depth: number): CedarJson => {
+      let v: CedarJson = 'x';
+      for (let i = 0; i < depth; i++) v = [v];
+      return v;
+    };
+    // 100 levels: past the evaluator's own bound, still within the official engine's.
+    for (const depth of [10, 100, 1000]) {
+      const policies = {
+        p: 'permit(principal, action, resource) when { context.deep == context.deep };',
+      };
+      const context = { deep: nested(depth) };
+      agree(policies, request({ context }));
+      const set = fastEngine.prepare(policies);
+      try {
+        set.authorize(request({ context }), fastEngine.prepareEntities([]));
+      } catch {
+        // The official engine's refusal at 1,000 levels: no decision.
+      }
+      assert.equal(set.stats().requestFallbacks, depth > 64 ? 1 : 0, `depth ${depth}`);
+    }
+    for (const context of [
+      { s: '\ud800' },
+      { ['k\udc00']: 1 },
+      { u: { __entity: { type: 'User', id: '\ud800' } } },
+    ]) {
+      const policies = { p: 'permit(principal, action, resource);' };
+      assert.throws(() =>
+        referenceEngine
+          .prepare(policies)
+          .authorize(request({ context }), referenceEngine.prepareEntities([])),
+      );
+      agree(policies, request({ context }));
+    }
   });
 
   it('falls back per policy for what it does not compile, and counts it', () => {
