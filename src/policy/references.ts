@@ -24,7 +24,7 @@ const UNDER_UPSTREAM = new Set(['Tool', 'Operation', 'Resource', 'Prompt'].map(q
 const DECLARED_OPERATIONS = new Set(['Tool', 'Operation'].map(qualified));
 
 /** At most this many distinct upstreams are looked up for one policy set. */
-export const MAX_UPSTREAM_LOOKUPS = 256;
+export const MAX_UPSTREAM_LOOKUPS = 100;
 
 /**
  * Warnings (`unknown_entity`) for the entities the policies name that do not exist: a team,
