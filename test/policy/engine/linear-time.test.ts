@@ -70,66 +70,65 @@ function toolArguments(n: number): Record<string, CedarJson> {
   return { arguments: contextValue('arguments', args) };
 }
 
+/** Each case: what it is, its policies, its context for `n` entries, and the decision. */
+const CASES: readonly {
+  readonly name: string;
+  readonly policies: PolicySource;
+  readonly context: (n: number) => Record<string, CedarJson>;
+  readonly expected: 'allow' | 'deny';
+}[] = [
+  {
+    name: 'a tool call with 40,000 distinct arguments, denied by a forbid',
+    policies: {
+      permit: 'permit(principal, action, resource);',
+      forbid:
+        'forbid(principal, action, resource) when { context.arguments.contains({name: "argument-2", value: "value 2"}) };',
+    },
+    context: toolArguments,
+    expected: 'deny',
+  },
+  {
+    name: '40,000 near-duplicate records (same name, values differing at the end), half exact duplicates',
+    policies: {
+      permit:
+        'permit(principal, action, resource) when { context.arguments.containsAll([{name: "amount", value: "0000000000000000000000000000000000000000-7"}]) };',
+    },
+    context: (n) => ({
+      arguments: Array.from({ length: n }, (_, i) => ({
+        name: 'amount',
+        value: `${'0'.repeat(40)}-${Math.floor(i / 2)}`,
+      })),
+    }),
+    expected: 'allow',
+  },
+  {
+    name: '40,000 nested sets, in a different order inside each',
+    policies: {
+      permit:
+        'permit(principal, action, resource) when { context.tags.contains(["b", "a", "tag-3"]) };',
+    },
+    context: (n) => ({ tags: Array.from({ length: n }, (_, i) => [`tag-${i}`, 'a', 'b']) }),
+    expected: 'allow',
+  },
+  {
+    name: 'equality and containsAll between two sets of 40,000 records, one reversed',
+    policies: {
+      permit:
+        'permit(principal, action, resource) when { context.a == context.b && context.b.containsAll(context.a) && !context.a.containsAny(context.c) };',
+    },
+    context: (n) => {
+      const a = Array.from({ length: n }, (_, i) => ({ name: `k${i}`, value: `v${i}` }));
+      const c = Array.from({ length: n }, (_, i) => ({ name: `k${i}`, value: `w${i}` }));
+      return { a, b: [...a].reverse(), c };
+    },
+    expected: 'allow',
+  },
+];
+
 describe('the fast evaluator decides in time linear in the request data', () => {
-  it('a tool call with 40,000 distinct arguments, denied by a forbid', async (t) => {
-    t.diagnostic(
-      await assertLinear(
-        {
-          permit: 'permit(principal, action, resource);',
-          forbid:
-            'forbid(principal, action, resource) when { context.arguments.contains({name: "argument-2", value: "value 2"}) };',
-        },
-        toolArguments,
-        'deny',
-      ),
-    );
-  });
-
-  it('40,000 near-duplicate records (same name, values differing at the end), half exact duplicates', async (t) => {
-    t.diagnostic(
-      await assertLinear(
-        {
-          permit:
-            'permit(principal, action, resource) when { context.arguments.containsAll([{name: "amount", value: "0000000000000000000000000000000000000000-7"}]) };',
-        },
-        (n) => ({
-          arguments: Array.from({ length: n }, (_, i) => ({
-            name: 'amount',
-            value: `${'0'.repeat(40)}-${Math.floor(i / 2)}`,
-          })),
-        }),
-        'allow',
-      ),
-    );
-  });
-
-  it('40,000 nested sets, in a different order inside each', async (t) => {
-    t.diagnostic(
-      await assertLinear(
-        {
-          permit:
-            'permit(principal, action, resource) when { context.tags.contains(["b", "a", "tag-3"]) };',
-        },
-        (n) => ({ tags: Array.from({ length: n }, (_, i) => [`tag-${i}`, 'a', 'b']) }),
-        'allow',
-      ),
-    );
-  });
-
-  it('equality and containsAll between two sets of 40,000 records, one reversed', async (t) => {
-    t.diagnostic(
-      await assertLinear(
-        {
-          permit:
-            'permit(principal, action, resource) when { context.a == context.b && context.b.containsAll(context.a) && !context.a.containsAny(context.c) };',
-        },
-        (n) => {
-          const a = Array.from({ length: n }, (_, i) => ({ name: `k${i}`, value: `v${i}` }));
-          const c = Array.from({ length: n }, (_, i) => ({ name: `k${i}`, value: `w${i}` }));
-          return { a, b: [...a].reverse(), c };
-        },
-        'allow',
-      ),
-    );
-  });
+  for (const { name, policies, context, expected } of CASES) {
+    it(name, async (t) => {
+      t.diagnostic(await assertLinear(policies, context, expected));
+    });
+  }
 });

@@ -12,9 +12,9 @@ import { createServer } from 'node:http';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../../src/config/index.js';
-import { up, type RunningSteward } from '../../../src/server/index.js';
+import type { RunningSteward } from '../../../src/server/index.js';
 import { runCli, type CliRun } from '../../support/cli.js';
+import { startSteward } from './fixtures.js';
 
 const ADMIN_KEY = 'cli-policy-put-admin-key-0123456789abcdefghij';
 
@@ -54,15 +54,7 @@ describe('steward policy put', () => {
     dir = await mkdtemp(path.join(tmpdir(), 'steward-policy-put-'));
     await writeFile(file('narrow.cedar'), NARROW);
     await writeFile(file('more.cedar'), `${NARROW}\n${NO_SENSITIVE}`);
-    steward = await up(
-      loadConfig({
-        STEWARD_PORT: '0',
-        STEWARD_DATA_DIR: path.join(dir, 'data'),
-        STEWARD_ADMIN_KEY: ADMIN_KEY,
-        STEWARD_LOG_LEVEL: 'silent',
-      }),
-      { announce: () => {} },
-    );
+    steward = await startSteward(dir, ADMIN_KEY);
   });
   after(async () => {
     await steward.close();

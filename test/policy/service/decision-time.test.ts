@@ -12,6 +12,7 @@ import { uid, type Entity } from '../../../src/policy/index.js';
 import { OWNER_TEAM, startTestApp, type TestApp } from '../../support/app.js';
 import { testDatabases } from '../../support/databases.js';
 import { assertLinearCost } from '../cost.js';
+import { createWorkload } from './fixtures.js';
 
 const system = { actor: SYSTEM_ACTOR };
 const SMALL = 250;
@@ -52,18 +53,7 @@ for (const database of await testDatabases()) {
     let workload: string;
     before(async () => {
       t = await startTestApp(database);
-      await t.core.services.create(system, {
-        name: 'refund-agent',
-        team: OWNER_TEAM,
-        dataClassification: 'internal',
-      });
-      workload = (
-        await t.core.identities.create(system, {
-          service: 'refund-agent',
-          environment: 'sandbox',
-          agentPath: 'planner',
-        })
-      ).id;
+      workload = await createWorkload(t);
       await t.core.policies.put(system, { policies: POLICIES, message: 'decision time' });
     });
     after(async () => t.close());

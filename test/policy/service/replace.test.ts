@@ -12,6 +12,7 @@ import { SYSTEM_ACTOR } from '../../../src/access/index.js';
 import { assertProblem } from '../../http/fixtures.js';
 import { OWNER_TEAM, startTestApp, type TestApp } from '../../support/app.js';
 import { testDatabases } from '../../support/databases.js';
+import { createWorkload } from './fixtures.js';
 
 const system = { actor: SYSTEM_ACTOR };
 
@@ -32,18 +33,7 @@ for (const database of await testDatabases()) {
     let workload: string;
     before(async () => {
       t = await startTestApp(database);
-      await t.core.services.create(system, {
-        name: 'refund-agent',
-        team: OWNER_TEAM,
-        dataClassification: 'internal',
-      });
-      workload = (
-        await t.core.identities.create(system, {
-          service: 'refund-agent',
-          environment: 'sandbox',
-          agentPath: 'planner',
-        })
-      ).id;
+      workload = await createWorkload(t);
       await t.core.upstreams.create(system, {
         name: 'crm',
         kind: 'mcp',

@@ -8,10 +8,10 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
 import { assertProblem, FIXTURE_TOOL } from '../../http/fixtures.js';
-import { OWNER_TEAM, startTestApp, type TestApp } from '../../support/app.js';
+import { startTestApp, type TestApp } from '../../support/app.js';
 import { testDatabases } from '../../support/databases.js';
+import { createWorkload } from './fixtures.js';
 
 const LONE = '\ud800';
 const PERMIT = 'permit(principal, action, resource);';
@@ -43,19 +43,7 @@ for (const database of await testDatabases()) {
     let workload: string;
     before(async () => {
       t = await startTestApp(database);
-      const system = { actor: SYSTEM_ACTOR };
-      await t.core.services.create(system, {
-        name: 'refund-agent',
-        team: OWNER_TEAM,
-        dataClassification: 'internal',
-      });
-      workload = (
-        await t.core.identities.create(system, {
-          service: 'refund-agent',
-          environment: 'sandbox',
-          agentPath: 'planner',
-        })
-      ).id;
+      workload = await createWorkload(t);
     });
     after(async () => t.close());
 
