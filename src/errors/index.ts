@@ -29,6 +29,7 @@ export type ErrorCode =
   | 'policy_invalid'
   | 'policy_set_too_large'
   | 'policy_request_invalid'
+  | 'policy_version_mismatch'
   | 'principal_invalid'
   | 'secret_exists'
   | 'secret_in_use'
@@ -62,6 +63,7 @@ export const ERROR_CATALOG: Readonly<Record<ErrorCode, { status: number; title: 
   policy_invalid: { status: 400, title: 'Policy set is not valid' },
   policy_set_too_large: { status: 413, title: 'Policy set is over a size limit' },
   policy_request_invalid: { status: 400, title: 'Authorization request is not valid' },
+  policy_version_mismatch: { status: 412, title: 'Policy set changed since it was read' },
   principal_invalid: { status: 400, title: 'Principal cannot be used' },
   secret_exists: { status: 409, title: 'Secret already exists' },
   secret_in_use: { status: 409, title: 'Secret is used by an upstream' },

@@ -2,6 +2,7 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { StewardError, type FieldError } from '../errors/index.js';
 import type { PolicySource } from './engine/index.js';
 import { SCHEMA_TEXT } from './schema.js';
+import { loneSurrogateAt } from './text.js';
 
 /**
  * Bounds on a policy set. The official engine runs in Wasm with a fixed stack: a deeply nested
@@ -29,8 +30,15 @@ export interface CompiledPolicy {
   readonly json: cedar.PolicyJson;
 }
 
-/** A problem the validator reports but that does not refuse the set (an impossible policy). */
+/**
+ * A problem that does not refuse the set: `cedar_validation`, a warning of Cedar's validator (an
+ * impossible policy, confusable text); `unknown_entity`, an entity the policy names that Steward
+ * does not know (a misspelt or deleted team, say), so the policy cannot match it as intended.
+ */
 export interface PolicyWarning {
+  readonly code: 'cedar_validation' | 'unknown_entity';
+  /** For `unknown_entity`: the entity, as the policy names it. */
+  readonly entity?: { readonly type: string; readonly id: string };
   readonly policyId?: string;
   readonly line?: number;
   readonly column?: number;
@@ -60,16 +68,77 @@ export function policySource(draft: {
 
 /** 1-based line and column of `offset` in `text`, counted in code points as editors do. */
 export function position(text: string, offset: number): { line: number; column: number } {
-  let line = 1;
-  let lineStart = 0;
-  const end = Math.min(Math.max(offset, 0), text.length);
-  for (let i = 0; i < end; i++) {
-    if (text.charCodeAt(i) === 10) {
-      line++;
-      lineStart = i + 1;
-    }
+  return locator(text).at(offset);
+}
+
+/** Positions in one text, for reporting where a problem is. */
+interface Locator {
+  /** Line and column (in code points) of a UTF-16 index, as JavaScript counts. */
+  at(index: number): { line: number; column: number };
+  /** The UTF-16 index of a UTF-8 byte offset, as Cedar reports its source locations. */
+  fromByte(offset: number): number;
+  /** The UTF-8 byte offset of a UTF-16 index. */
+  toByte(index: number): number;
+}
+
+/**
+ * Lines, surrogate pairs and UTF-8 lengths counted once, in one pass, so that locating every
+ * policy of a large set costs linear time. Counting from the start for each policy took seconds
+ * for a 256 Ki-character set, and longer when it was all on one line.
+ */
+function locator(text: string): Locator {
+  const lineStarts = [0];
+  // pairs[i]: surrogate pairs that end before index i, so that code points = units - pairs.
+  const pairs = new Uint32Array(text.length + 1);
+  // bytes[i]: UTF-8 bytes before index i (a pair's four on its first half).
+  const bytes = new Uint32Array(text.length + 1);
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const lowOfPair =
+      c >= 0xdc00 && c <= 0xdfff && i > 0 && isHighSurrogate(text.charCodeAt(i - 1));
+    const highOfPair = isHighSurrogate(c) && isLowSurrogate(text.charCodeAt(i + 1));
+    pairs[i + 1] = (pairs[i] ?? 0) + (lowOfPair ? 1 : 0);
+    const size = lowOfPair ? 0 : highOfPair ? 4 : c < 0x80 ? 1 : c < 0x800 ? 2 : 3;
+    bytes[i + 1] = (bytes[i] ?? 0) + size;
+    if (c === 10) lineStarts.push(i + 1);
   }
-  return { line, column: Array.from(text.slice(lineStart, end)).length + 1 };
+  return {
+    at(index) {
+      const end = Math.min(Math.max(index, 0), text.length);
+      const line = lastAtOrBefore(lineStarts, end);
+      const start = lineStarts[line] ?? 0;
+      // A line starts after a newline, so no pair straddles `start`; one split by `end` counts
+      // as one code point (its high half).
+      const codePoints = end - start - ((pairs[end] ?? 0) - (pairs[start] ?? 0));
+      return { line: line + 1, column: codePoints + 1 };
+    },
+    fromByte(offset) {
+      return lastAtOrBefore(bytes, Math.max(offset, 0));
+    },
+    toByte(index) {
+      return bytes[Math.min(Math.max(index, 0), text.length)] ?? 0;
+    },
+  };
+}
+
+/** The last position of `sorted` (ascending) whose value is at most `value`; 0 if none. */
+function lastAtOrBefore(sorted: ArrayLike<number>, value: number): number {
+  let low = 0;
+  let high = sorted.length - 1;
+  while (low < high) {
+    const mid = (low + high + 1) >> 1;
+    if ((sorted[mid] ?? 0) <= value) low = mid;
+    else high = mid - 1;
+  }
+  return low;
+}
+
+function isLowSurrogate(c: number): boolean {
+  return c >= 0xdc00 && c <= 0xdfff;
+}
+
+function isHighSurrogate(c: number): boolean {
+  return c >= 0xd800 && c <= 0xdbff;
 }
 
 /**
@@ -78,8 +147,8 @@ export function position(text: string, offset: number): { line: number; column: 
  * mode).
  *
  * @throws StewardError `policy_set_too_large` over a size limit, `policy_invalid` (with line and
- *   column per problem) when the text does not parse, is too deeply nested, has a duplicate id, a
- *   template, or fails validation.
+ *   column per problem) when the text holds a lone UTF-16 surrogate, does not parse, is too deeply
+ *   nested, has a duplicate id, a template, or fails validation.
  *
  * @example
  * const draft = compilePolicies('@id("read") permit(principal, action == Steward::Action::"read_dataset", resource);');
@@ -87,11 +156,23 @@ export function position(text: string, offset: number): { line: number; column: 
  */
 export function compilePolicies(text: string, options: CompileOptions = {}): PolicySetDraft {
   const pointer = options.pointer ?? '/body/policies';
+  let located: Locator | undefined;
+  const where = (): Locator => (located ??= locator(text));
+  /** A problem at a UTF-16 index of the text. */
   const problem = (offset: number | undefined, detail: string, policyId?: string): FieldError => ({
     pointer,
-    ...(offset === undefined ? { detail } : locate(text, offset, detail)),
+    ...(offset === undefined ? { detail } : locate(where().at(offset), detail)),
     ...(policyId === undefined ? {} : { policyId }),
   });
+  /**
+   * A problem Cedar found: its locations are UTF-8 byte offsets into the text it was given,
+   * which starts at `base` (a UTF-16 index) of ours.
+   */
+  const cedarProblem = (error: cedar.DetailedError, policyId?: string, base = 0): FieldError => {
+    const start = sourceStart(error);
+    const offset = start === undefined ? undefined : where().fromByte(where().toByte(base) + start);
+    return problem(offset, describe(error), policyId);
+  };
   const refuse = (errors: FieldError[]): never => {
     throw new StewardError(
       'policy_invalid',
@@ -109,6 +190,16 @@ export function compilePolicies(text: string, options: CompileOptions = {}): Pol
       { errors: [{ pointer, detail: `longer than ${POLICY_LIMITS.maxTextLength} characters` }] },
     );
   }
+  const lone = loneSurrogateAt(text);
+  if (lone >= 0) {
+    const unit = text.charCodeAt(lone).toString(16);
+    refuse([
+      problem(
+        lone,
+        `a lone UTF-16 surrogate (\\u${unit}) is not a character: Cedar text must be valid Unicode (write the character itself, or both halves of its surrogate pair)`,
+      ),
+    ]);
+  }
   const lexical = scan(text);
   if (lexical.policies > POLICY_LIMITS.maxPolicies) {
     throw new StewardError(
@@ -122,9 +213,9 @@ export function compilePolicies(text: string, options: CompileOptions = {}): Pol
   }
 
   const parsed = cedar.checkParsePolicySet({ staticPolicies: text });
-  if (parsed.type === 'failure') refuse(parsed.errors.map((e) => detailed(e, problem)));
+  if (parsed.type === 'failure') refuse(parsed.errors.map((e) => cedarProblem(e)));
   const parts = cedar.policySetTextToParts(text);
-  if (parts.type === 'failure') return refuse(parts.errors.map((e) => detailed(e, problem)));
+  if (parts.type === 'failure') return refuse(parts.errors.map((e) => cedarProblem(e)));
   if (parts.policy_templates.length > 0) {
     refuse([
       problem(
@@ -134,19 +225,22 @@ export function compilePolicies(text: string, options: CompileOptions = {}): Pol
     ]);
   }
 
+  // Cedar names the policies policy0, policy1… in the order of the text, but hands the parts
+  // back ordered by that name (policy10 before policy2), so their order and offsets come from
+  // the scan; both must find the same policies.
+  const ordered = lexical.spans.map(([start, end]) => text.slice(start, end));
+  if (!sameParts(ordered, parts.policies)) {
+    throw new Error('the policy boundaries found by the scan differ from the parser');
+  }
   const policies: CompiledPolicy[] = [];
   const byCedarId = new Map<string, string>();
   const seen = new Map<string, number>();
   const errors: FieldError[] = [];
-  let cursor = 0;
-  parts.policies.forEach((part, index) => {
-    // The parts are slices of the text in order; finding each after the previous gives its offset.
-    const found = text.indexOf(part, cursor);
-    const offset = found < 0 ? cursor : found;
-    cursor = offset + part.length;
+  ordered.forEach((part, index) => {
+    const offset = lexical.spans[index]?.[0] ?? 0;
     const json = cedar.policyToJson(part);
     if (json.type === 'failure') {
-      errors.push(...json.errors.map((e) => detailed(e, problem)));
+      errors.push(...json.errors.map((e) => cedarProblem(e, undefined, offset)));
       return;
     }
     const annotations = json.json.annotations ?? {};
@@ -161,7 +255,7 @@ export function compilePolicies(text: string, options: CompileOptions = {}): Pol
       );
       return;
     }
-    const { line } = position(text, offset);
+    const { line } = where().at(offset);
     seen.set(id, line);
     byCedarId.set(`policy${index}`, id);
     policies.push({ id, effect: json.json.effect, text: part, line, annotations, json: json.json });
@@ -174,31 +268,34 @@ export function compilePolicies(text: string, options: CompileOptions = {}): Pol
     validationSettings: { mode: 'strict' },
   });
   if (validation.type === 'failure') {
-    return refuse(validation.errors.map((e) => detailed(e, problem)));
+    return refuse(validation.errors.map((e) => cedarProblem(e)));
   }
   if (validation.validationErrors.length > 0) {
     refuse(
       validation.validationErrors.map((e) => {
         const id = byCedarId.get(e.policyId) ?? e.policyId;
-        return detailed(renamed(e.error, e.policyId, id), problem, id);
+        return cedarProblem(renamed(e.error, e.policyId, id), id);
       }),
     );
   }
   const warnings = validation.validationWarnings.map((w): PolicyWarning => {
     const id = byCedarId.get(w.policyId) ?? w.policyId;
-    const error = renamed(w.error, w.policyId, id);
-    const at = error.sourceLocations?.[0]?.start;
-    return {
-      policyId: id,
-      ...(at === undefined ? { detail: describe(error) } : locate(text, at, describe(error))),
-    };
+    const { pointer: _pointer, ...found } = cedarProblem(renamed(w.error, w.policyId, id), id);
+    return { code: 'cedar_validation', ...found };
   });
   return { text, policies, warnings };
 }
 
-function locate(text: string, offset: number, detail: string) {
-  const { line, column } = position(text, offset);
-  return { line, column, detail: `line ${line}, column ${column}: ${detail}` };
+/** True when both lists hold the same texts, as many times each. */
+function sameParts(a: readonly string[], b: readonly string[]): boolean {
+  if (a.length !== b.length) return false;
+  const x = [...a].sort();
+  const y = [...b].sort();
+  return x.every((part, i) => part === y[i]);
+}
+
+function locate(at: { line: number; column: number }, detail: string) {
+  return { ...at, detail: `line ${at.line}, column ${at.column}: ${detail}` };
 }
 
 function describe(error: cedar.DetailedError): string {
@@ -214,15 +311,12 @@ function renamed(error: cedar.DetailedError, from: string, to: string): cedar.De
     : { ...error, message: error.message.replaceAll(`\`${from}\``, `\`${to}\``) };
 }
 
-function detailed(
-  error: cedar.DetailedError,
-  problem: (offset: number | undefined, detail: string, policyId?: string) => FieldError,
-  policyId?: string,
-): FieldError {
-  const at =
+/** Where Cedar locates an error: its own first location, else that of a related error. */
+function sourceStart(error: cedar.DetailedError): number | undefined {
+  return (
     error.sourceLocations?.[0]?.start ??
-    error.related?.find((r) => r.sourceLocations?.[0] !== undefined)?.sourceLocations?.[0]?.start;
-  return problem(at, describe(error), policyId);
+    error.related?.find((r) => r.sourceLocations?.[0] !== undefined)?.sourceLocations?.[0]?.start
+  );
 }
 
 const OPERATORS = /^(&&|\|\||==|!=|<=|>=|<|>|\+|-|\*|!|\.|in\b|has\b|like\b|is\b|if\b)/;
@@ -231,12 +325,19 @@ const OPERATORS = /^(&&|\|\||==|!=|<=|>=|<|>|\+|-|\*|!|\.|in\b|has\b|like\b|is\b
  * A lexical pass over the text: counts policies (`;` at depth 0) and, per policy, the nesting of
  * brackets and the number of operators, skipping comments and string literals.
  */
-function scan(text: string): { policies: number; problems: { offset: number; detail: string }[] } {
+function scan(text: string): {
+  policies: number;
+  /** Where each policy starts (its first annotation or its effect) and ends (after its `;`). */
+  spans: [number, number][];
+  problems: { offset: number; detail: string }[];
+} {
   const problems: { offset: number; detail: string }[] = [];
+  const spans: [number, number][] = [];
   let depth = 0;
   let operators = 0;
   let policies = 0;
   let reported = false;
+  let start: number | undefined;
   for (let i = 0; i < text.length; i++) {
     const c = text[i];
     if (c === '/' && text[i + 1] === '/') {
@@ -244,6 +345,7 @@ function scan(text: string): { policies: number; problems: { offset: number; det
       i = end < 0 ? text.length : end;
       continue;
     }
+    if (start === undefined && !/\s/.test(c ?? ' ')) start = i;
     if (c === '"') {
       for (i++; i < text.length && text[i] !== '"'; i++) if (text[i] === '\\') i++;
       continue;
@@ -264,6 +366,8 @@ function scan(text: string): { policies: number; problems: { offset: number; det
       continue;
     }
     if (c === ';' && depth === 0) {
+      spans.push([start ?? i, i + 1]);
+      start = undefined;
       policies++;
       operators = 0;
       reported = false;
@@ -284,5 +388,5 @@ function scan(text: string): { policies: number; problems: { offset: number; det
       }
     }
   }
-  return { policies, problems };
+  return { policies, spans, problems };
 }

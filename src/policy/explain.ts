@@ -24,6 +24,17 @@ export function explain(
   ancestors: (entity: EntityUid) => readonly EntityUid[],
 ): Explanation {
   const satisfied = new Set(decision.reasons);
+  // Every policy asks about the same few entities: each one's ancestors are worked out once.
+  const known = new Map<string, readonly EntityUid[]>();
+  const uncached = ancestors;
+  ancestors = (entity) => {
+    let found = known.get(key(entity));
+    if (found === undefined) {
+      found = uncached(entity);
+      known.set(key(entity), found);
+    }
+    return found;
+  };
   const scopeMatchedPermits = policies
     .filter(
       (p) =>

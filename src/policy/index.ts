@@ -10,6 +10,7 @@ export type {
   PolicySummary,
   PolicySetView,
   PolicyVersionDetail,
+  PolicyWriteInput,
   PolicyWriteResult,
   ValidationResult,
   PrincipalInput,

@@ -3,6 +3,7 @@ import { StewardError } from '../errors/index.js';
 import type { AuthorizationRequest, CedarJson, Entity, EntityUid } from './engine/index.js';
 import { uid } from './entities.js';
 import { ACTIONS, actionUid, isAction, qualified, SCHEMA_TEXT } from './schema.js';
+import { loneSurrogateAt, showLoneSurrogates } from './text.js';
 
 /** A resource as a caller names it: `{type: "Tool", id: "crm/refund"}`, with attributes if Steward does not know it. */
 export interface ResourceInput {
@@ -83,6 +84,10 @@ export function buildRequest(
       `action ${input.action} applies to ${expected}, not ${JSON.stringify(input.resource.type)}`,
     );
   }
+  requireText(input.resource.id, '/body/resource/id');
+  requireText(input.resource.attrs, '/body/resource/attrs');
+  (input.resource.parents ?? []).forEach((p, i) => requireText(p, `/body/resource/parents/${i}`));
+  requireText(input.context, '/body/context');
   const resource: EntityUid = { type: resourceType, id: input.resource.id };
   let resourceEntity: Entity | undefined;
   if (input.resource.attrs !== undefined || input.resource.parents !== undefined) {
@@ -139,6 +144,36 @@ export function buildRequest(
     request: { principal: uid('Workload', principal.identityId), action, resource, context },
     ...(resourceEntity ? { resourceEntity } : {}),
   };
+}
+
+/**
+ * Refuses a lone UTF-16 surrogate in any string or attribute name of `value` (the official
+ * engine cannot read one, and the fast evaluator would decide what Cedar cannot), pointing at the
+ * first. An explicit stack rather than recursion: the walk is linear and any depth is safe.
+ */
+function requireText(value: unknown, pointer: string): void {
+  const stack: [unknown, string][] = [[value, pointer]];
+  for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+    const [v, at] = next;
+    if (typeof v === 'string') {
+      if (loneSurrogateAt(v) >= 0) {
+        throw badRequest(
+          showLoneSurrogates(at),
+          `${showLoneSurrogates(at)} holds a lone UTF-16 surrogate, which is not a character: Cedar strings must be valid Unicode`,
+        );
+      }
+    } else if (Array.isArray(v)) {
+      for (let i = v.length - 1; i >= 0; i--) stack.push([v[i], `${at}/${i}`]);
+    } else if (typeof v === 'object' && v !== null) {
+      const entries: [string, unknown][] = Object.entries(v as Record<string, unknown>);
+      for (let i = entries.length - 1; i >= 0; i--) {
+        const [name, item] = entries[i] ?? ['', undefined];
+        const step = `${at}/${name.replaceAll('~', '~0').replaceAll('/', '~1')}`;
+        if (loneSurrogateAt(name) >= 0) stack.push([name, step]);
+        else stack.push([item, step]);
+      }
+    }
+  }
 }
 
 /**

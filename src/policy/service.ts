@@ -29,6 +29,7 @@ import { ancestry, key, registrySource, type EntitySource } from './entities.js'
 import { decisionEngine, engineExplanation } from './evaluator.js';
 import { explain, type Explanation } from './explain.js';
 import { breadthFindings, type PolicyFinding } from './findings.js';
+import { unknownEntityWarnings, type KnownUpstream } from './references.js';
 import { buildRequest, badRequest, type RequestInput, type ResolvedPrincipal } from './request.js';
 import { qualified } from './schema.js';
 
@@ -76,6 +77,17 @@ export interface PolicyVersionDetail extends PolicySetView {
   readonly previous: number | null;
   /** A line diff against `previous`: every line marked ` `, `-` or `+`. */
   readonly diff: string;
+}
+
+/** A new version to store. */
+export interface PolicyWriteInput {
+  readonly policies: string;
+  readonly message: string;
+  /**
+   * The version the writer read and changed (HTTP `If-Match`): the write is refused if another
+   * version was stored since, so that nobody replaces policies they have not seen.
+   */
+  readonly ifVersion?: readonly number[] | undefined;
 }
 
 export interface PolicyWriteResult extends PolicyVersion {
@@ -187,20 +199,22 @@ export const MAX_SIMULATION_EVENTS = 10_000;
 export interface PolicyService {
   /** The current set (an owner sees its team's policies only). */
   current(context: ChangeContext): Promise<PolicySetView>;
-  /** Validates and stores a new version; refuses with positions and stores nothing when invalid. */
-  put(
-    context: ChangeContext,
-    input: { policies: string; message: string },
-  ): Promise<PolicyWriteResult>;
+  /**
+   * Validates and stores a new version; refuses with positions and stores nothing when invalid.
+   * With `ifVersion`, stores only if the current version is still one of those.
+   *
+   * @throws StewardError `policy_version_mismatch` when `ifVersion` is not the current version.
+   */
+  put(context: ChangeContext, input: PolicyWriteInput): Promise<PolicyWriteResult>;
   versions(options: { cursor?: string | undefined; limit: number }): Promise<Page<PolicyVersion>>;
   version(context: ChangeContext, version: number): Promise<PolicyVersionDetail>;
-  /** Restores the text of `version` as a new version. */
+  /** Restores the text of `version` as a new version (with `ifVersion` as for `put`). */
   rollback(
     context: ChangeContext,
-    input: { version: number; message: string },
+    input: { version: number; message: string; ifVersion?: readonly number[] | undefined },
   ): Promise<PolicyWriteResult>;
-  /** Validates text against the schema without storing it. */
-  validate(text: string): ValidationResult;
+  /** Validates text against the schema without storing it; warns about unknown entities. */
+  validate(text: string): Promise<ValidationResult>;
   authorize(context: ChangeContext, input: AuthorizeInput): Promise<AuthorizeResult>;
   /**
    * Decides a gateway call without recording it: the gateway records the decision with group
@@ -298,6 +312,19 @@ export function createPolicyService(deps: {
   verifier: TokenVerifier;
   /** Where entities come from; the registry by default. */
   sources?: EntitySource[];
+  /**
+   * The upstreams, to warn about policies naming one that does not exist (or a tool it does not
+   * declare); without it, upstreams are not checked.
+   */
+  upstreams?: {
+    resolve(name: string): Promise<
+      | {
+          readonly operations: readonly { readonly name: string }[];
+          readonly sensitive: readonly string[];
+        }
+      | undefined
+    >;
+  };
 }): PolicyService {
   const { store, clock, verifier } = deps;
   const db = store.db;
@@ -431,10 +458,21 @@ export function createPolicyService(deps: {
       );
     }
     const described = new Map(extras.map((e) => [key(e.uid), e]));
-    const ancestors = (entity: EntityUid, depth = 0): readonly EntityUid[] => {
-      const own = described.get(key(entity));
-      if (own === undefined || depth > 8) return snap.ancestors.get(key(entity)) ?? [];
-      return [...own.parents, ...own.parents.flatMap((p) => ancestors(p, depth + 1))];
+    // Each entity's ancestors once, by a walk that visits every entity at most once: described
+    // entities by their parents, the rest from the snapshot (already transitive).
+    const ancestors = (entity: EntityUid): readonly EntityUid[] => {
+      if (!described.has(key(entity))) return snap.ancestors.get(key(entity)) ?? [];
+      const found = new Map<string, EntityUid>();
+      const stack = [...(described.get(key(entity))?.parents ?? [])];
+      for (let next = stack.pop(); next !== undefined; next = stack.pop()) {
+        const k = key(next);
+        if (found.has(k)) continue;
+        found.set(k, next);
+        const own = described.get(k);
+        if (own !== undefined) stack.push(...own.parents);
+        else for (const a of snap.ancestors.get(k) ?? []) found.set(key(a), a);
+      }
+      return [...found.values()];
     };
     const explanation = explain(decision, set.draft.policies, request, ancestors);
     return {
@@ -546,15 +584,44 @@ export function createPolicyService(deps: {
     };
   }
 
+  /** Warnings for a draft: the validator's, and entities it names that do not exist. */
+  async function warningsFor(draft: PolicySetDraft): Promise<PolicyWarning[]> {
+    const snap = await entities(true);
+    const upstreams = deps.upstreams;
+    const unknown = await unknownEntityWarnings(draft.policies, {
+      has: (entity) => snap.known.has(key(entity)),
+      upstream: async (name): Promise<KnownUpstream | undefined> => {
+        if (upstreams === undefined) return { operations: [] };
+        const found = await upstreams.resolve(name);
+        return (
+          found && { operations: [...found.operations.map((o) => o.name), ...found.sensitive] }
+        );
+      },
+    });
+    return [...draft.warnings, ...unknown];
+  }
+
   async function write(
     context: ChangeContext,
     text: string,
     message: string,
     rolledBackFrom: number | null,
+    ifVersion: readonly number[] | undefined,
   ): Promise<PolicyWriteResult> {
     const draft = compilePolicies(text);
+    const warnings = await warningsFor(draft);
     const result = await store.exclusive('policies', async (trx) => {
       const latest = await latestRow(trx);
+      const current = latest?.version ?? 0;
+      if (ifVersion !== undefined && !ifVersion.includes(current)) {
+        throw new StewardError(
+          'policy_version_mismatch',
+          `The policy set is at version ${current}, not ${ifVersion.join(' or ')}: it changed since it was read. Nothing was stored; read it again (GET /v1/policies), apply the change to it and send If-Match: "${current}".`,
+          {
+            errors: [{ pointer: '/headers/if-match', detail: `the current version is ${current}` }],
+          },
+        );
+      }
       const now = clock.now();
       const row: PolicyVersionTable = {
         version: (latest?.version ?? 0) + 1,
@@ -589,7 +656,7 @@ export function createPolicyService(deps: {
       next.prepared.release();
     }
     await store.notifications.publish(POLICIES_CHANNEL, String(result.version)).catch(() => {});
-    return { ...result, warnings: [...draft.warnings] };
+    return { ...result, warnings };
   }
 
   async function findVersion(version: number): Promise<PolicyVersionTable> {
@@ -609,7 +676,7 @@ export function createPolicyService(deps: {
     },
 
     put(context, input) {
-      return write(context, input.policies, input.message, null);
+      return write(context, input.policies, input.message, null, input.ifVersion);
     },
 
     async versions({ cursor, limit }) {
@@ -643,15 +710,15 @@ export function createPolicyService(deps: {
 
     async rollback(context, input) {
       const row = await findVersion(input.version);
-      return write(context, row.text, input.message, row.version);
+      return write(context, row.text, input.message, row.version, input.ifVersion);
     },
 
-    validate(text) {
+    async validate(text) {
       const draft = compilePolicies(text);
       return {
         valid: true,
         policies: draft.policies.map(summary),
-        warnings: [...draft.warnings],
+        warnings: await warningsFor(draft),
         findings: breadthFindings(draft.policies),
       };
     },
@@ -855,7 +922,7 @@ export function createPolicyService(deps: {
           skipped,
           changes,
           truncated: changed > changes.length,
-          warnings: [...draft.warnings],
+          warnings: await warningsFor(draft),
         };
       } finally {
         candidate.prepared.release();

@@ -211,7 +211,7 @@ export function createCore(options: CoreOptions): Core {
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
-  const policies = createPolicyService({ store, clock, verifier });
+  const policies = createPolicyService({ store, clock, verifier, upstreams });
   const registryChanged = () => policies.registryChanged();
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })

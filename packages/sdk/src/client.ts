@@ -43,17 +43,21 @@ export class StewardClient {
     this.#fetch = options.fetch ?? fetch;
   }
 
-  /** Sends one request; resolves to the parsed JSON body (undefined for 204). */
+  /**
+   * Sends one request; resolves to the parsed JSON body (undefined for 204). `headers` are sent
+   * as given (`if-match`, say); they cannot replace the credential or the content type.
+   */
   async request<T = unknown>(
     method: string,
     path: string,
-    options: { body?: unknown; query?: Query } = {},
+    options: { body?: unknown; query?: Query; headers?: Readonly<Record<string, string>> } = {},
   ): Promise<T> {
     const url = new URL(this.url + path);
     for (const [key, value] of Object.entries(options.query ?? {})) {
       if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const headers: Record<string, string> = {
+      ...options.headers,
       accept: 'application/json, application/problem+json',
     };
     if (this.#credential !== undefined) headers['authorization'] = `Bearer ${this.#credential}`;

@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs';
+import { createInterface } from 'node:readline/promises';
 import { Option, type Command } from 'commander';
 import { StewardError } from '../../errors/index.js';
 import {
@@ -7,7 +8,7 @@ import {
   type PolicyTestFile,
   type PolicyTestResult,
 } from '../../policy/index.js';
-import { printList, printRecord, type OutputOptions, UsageError } from '../context.js';
+import { client, printList, printRecord, type OutputOptions, UsageError } from '../context.js';
 import { integer, time } from '../flags.js';
 import { columns, send, subcommand, type Row } from '../verbs.js';
 
@@ -35,6 +36,85 @@ function reportInvalid(file: string, error: StewardError): never {
     process.stderr.write(`${at}: ${problem.detail.replace(/^line \d+, column \d+: /, '')}\n`);
   }
   throw new Error(error.message);
+}
+
+interface PolicyRead {
+  readonly id: string;
+  readonly text: string;
+}
+
+interface SetRead {
+  readonly version: number;
+  readonly filtered: boolean;
+  readonly policies: PolicyRead[];
+}
+
+interface WarningRead {
+  readonly detail: string;
+}
+
+interface Change {
+  readonly removed: string[];
+  readonly added: string[];
+  readonly changed: string[];
+  readonly kept: number;
+}
+
+/** What replacing `before` with `after` does, by policy id. */
+function compare(before: readonly PolicyRead[], after: readonly PolicyRead[]): Change {
+  const old = new Map(before.map((p) => [p.id, p.text.trim()]));
+  const next = new Set(after.map((p) => p.id));
+  const removed = before.filter((p) => !next.has(p.id)).map((p) => p.id);
+  const added: string[] = [];
+  const changed: string[] = [];
+  let kept = 0;
+  for (const p of after) {
+    const was = old.get(p.id);
+    if (was === undefined) added.push(p.id);
+    else if (was !== p.text.trim()) changed.push(p.id);
+    else kept++;
+  }
+  return { removed, added, changed, kept };
+}
+
+function describeChange(current: SetRead, count: number, change: Change): string {
+  const lines = [
+    `version ${current.version} (${plural(current.policies.length)}) -> the file (${plural(count)}):`,
+  ];
+  const list = (verb: string, ids: readonly string[]) => {
+    if (ids.length > 0) lines.push(`  ${verb.padEnd(8)}${ids.join(', ')}`);
+  };
+  list('removes', change.removed);
+  list('adds', change.added);
+  list('changes', change.changed);
+  lines.push(`  ${'keeps'.padEnd(8)}${plural(change.kept)} as they are`);
+  return `${lines.join('\n')}\n`;
+}
+
+function plural(n: number): string {
+  return `${n} ${n === 1 ? 'policy' : 'policies'}`;
+}
+
+/**
+ * Removing policies is what a file of one policy does to a set of five: a person confirms it at
+ * the terminal, a script says --yes. Without a terminal and without --yes, nothing is stored.
+ */
+async function confirmRemoval(current: SetRead, removed: readonly string[]): Promise<void> {
+  const what = `this change removes ${plural(removed.length)} from version ${current.version} (${removed.join(', ')})`;
+  if (!process.stdin.isTTY) {
+    throw new UsageError(
+      `${what}; nothing was stored. The file replaces the whole set: add them to it, or run again with --yes to remove them.`,
+    );
+  }
+  const prompt = createInterface({ input: process.stdin, output: process.stderr });
+  try {
+    const answer = await prompt.question(`Remove ${plural(removed.length)}? [y/N] `);
+    if (!/^y(es)?$/i.test(answer.trim())) {
+      throw new UsageError(`${what}; not confirmed, nothing was stored.`);
+    }
+  } finally {
+    prompt.close();
+  }
 }
 
 /** `steward policy …`: Cedar policies, their versions, local checks and simulation. */
@@ -78,19 +158,48 @@ export function registerPolicy(program: Command): void {
   const put = subcommand(
     policy,
     'put',
-    'Store a policy file as the new version (admin, security)',
-    ['steward policy put policies.cedar --message "refunds need a task"'],
+    'Store a policy file as the new version of the whole set (admin, security): shows what it removes, adds and changes, and asks before removing',
+    [
+      'steward policy get > policies.cedar   # edit the current set, then:',
+      'steward policy put policies.cedar --message "refunds need a task"',
+      'steward policy put policies.cedar --message "start over" --yes   # scripts: confirm removals',
+      'steward policy put policies.cedar --message "check" --dry-run    # show the change only',
+    ],
   )
-    .argument('<file>', 'Cedar policies')
-    .requiredOption('--message <text>', 'why: kept with the version and in the trail');
+    .argument('<file>', 'Cedar policies: the whole new set, not an addition to it')
+    .requiredOption('--message <text>', 'why: kept with the version and in the trail')
+    .option('--yes', 'remove the policies the file leaves out without asking')
+    .option('--dry-run', 'show what would change, store nothing');
   put.action(async (file: string) => {
-    const { message } = put.opts<{ message: string }>();
+    const { message, yes, dryRun } = put.opts<{
+      message: string;
+      yes?: boolean;
+      dryRun?: boolean;
+    }>();
+    const text = readText(file);
+    const current = await send<SetRead>(put, { method: 'GET', path: POLICIES });
+    const draft = await send<{ policies: PolicyRead[]; warnings: WarningRead[] }>(put, {
+      method: 'POST',
+      path: '/v1/policy/validate',
+      body: { policies: text },
+    });
+    for (const warning of draft.warnings) process.stderr.write(`warning: ${warning.detail}\n`);
+    // An owner's view holds its team's policies only: no diff of the whole set can be made,
+    // and the server refuses the write to that key anyway.
+    if (!current.filtered) {
+      const change = compare(current.policies, draft.policies);
+      process.stderr.write(describeChange(current, draft.policies.length, change));
+      if (dryRun) return;
+      if (change.removed.length > 0 && yes !== true) await confirmRemoval(current, change.removed);
+    } else if (dryRun) {
+      return;
+    }
     printRecord(
       put,
-      await send(put, {
-        method: 'PUT',
-        path: POLICIES,
-        body: { policies: readText(file), message },
+      await client(put).request<Row>('PUT', POLICIES, {
+        body: { policies: text, message },
+        // The version the change was computed against: a set stored meanwhile is not replaced.
+        headers: { 'if-match': `"${current.version}"` },
       }),
     );
   });

@@ -8,6 +8,7 @@ import {
   SCHEMA_JSON,
   SCHEMA_TEXT,
 } from '../../policy/index.js';
+import { invalidField } from '../../errors/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
@@ -41,6 +42,11 @@ const VersionNumber = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 
 const Annotations = Type.Record(Type.String(), Type.String());
 const Warning = Type.Object({
+  code: Type.Union([Type.Literal('cedar_validation'), Type.Literal('unknown_entity')], {
+    description:
+      "cedar_validation: a warning of Cedar's validator; unknown_entity: the policy names an entity that does not exist",
+  }),
+  entity: Type.Optional(Type.Object({ type: Type.String(), id: Type.String() })),
   policyId: Type.Optional(Type.String()),
   line: Type.Optional(Type.Integer()),
   column: Type.Optional(Type.Integer()),
@@ -102,6 +108,37 @@ const EntityRef = Strict({
     pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$',
   }),
 });
+/**
+ * The versions an `If-Match` header names: `"7"` (the ETag of GET /v1/policies), also `7` or
+ * `W/"7"` as scripts write it; a list matches if any member does; `*` matches any version (the
+ * set always exists, version 0 being the empty one), as does no header. A value that names no
+ * version is refused rather than ignored: a write meant to be conditional must not become
+ * unconditional.
+ */
+function ifMatch(header: string | string[] | undefined): number[] | undefined {
+  if (header === undefined) return undefined;
+  const versions: number[] = [];
+  for (const raw of (Array.isArray(header) ? header.join(',') : header).split(',')) {
+    const tag = raw.trim();
+    if (tag === '*') return undefined;
+    const match = /^(?:W\/)?("?)(0|[1-9][0-9]{0,9})\1$/.exec(tag);
+    const version = Number(match?.[2]);
+    if (match === null || version > 2_147_483_647) {
+      throw invalidField(
+        '/headers/if-match',
+        'If-Match must name the version the change was made to, as the ETag of GET /v1/policies gives it (for example "7").',
+      );
+    }
+    versions.push(version);
+  }
+  return versions;
+}
+
+/** The ETag of a policy set version. */
+function etag(version: number): string {
+  return `"${version}"`;
+}
+
 const JsonObject = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown());
 const EntityUidOut = Type.Object({ type: Type.String(), id: Type.String() });
 const EvaluationError = Type.Object({ policyId: Type.String(), message: Type.String() });
@@ -150,10 +187,15 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary:
           "The current policy set (an owner sees the policies that name its team's entities)",
+        description:
+          'The ETag header names the version: send it back as If-Match with PUT /v1/policies so that a change made since is not overwritten.',
         response: { 200: SetView, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.policies.current(changeContext(request)),
+    async (request, reply) => {
+      const view = await core.policies.current(changeContext(request));
+      return reply.header('etag', etag(view.version)).send(view);
+    },
   );
 
   app.put(
@@ -165,11 +207,19 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary:
           'Write a new version of the policy set; validated against the schema, refused with line/column errors',
+        description:
+          'The text replaces the whole set: policies it leaves out are removed. Send If-Match with the ETag of the version the change was made to (GET /v1/policies); if another version was stored since, the answer is 412 policy_version_mismatch and nothing is stored. Without If-Match the write is unconditional. Warnings name entities the policies refer to that do not exist.',
         body: Strict({ policies: PolicyText, message: Message }),
         response: { 200: WriteResult, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.policies.put(changeContext(request), request.body),
+    async (request, reply) => {
+      const written = await core.policies.put(changeContext(request), {
+        ...request.body,
+        ifVersion: ifMatch(request.headers['if-match']),
+      });
+      return reply.header('etag', etag(written.version)).send(written);
+    },
   );
 
   app.get(
@@ -208,12 +258,18 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       schema: {
         tags,
         summary: 'Restore the text of an earlier version as a new version',
+        description: 'Takes If-Match as PUT /v1/policies does.',
         body: Strict({ version: VersionNumber, message: Message }),
         response: { 201: WriteResult, ...ERROR_RESPONSES },
       },
     },
-    async (request, reply) =>
-      reply.code(201).send(await core.policies.rollback(changeContext(request), request.body)),
+    async (request, reply) => {
+      const written = await core.policies.rollback(changeContext(request), {
+        ...request.body,
+        ifVersion: ifMatch(request.headers['if-match']),
+      });
+      return reply.code(201).header('etag', etag(written.version)).send(written);
+    },
   );
 
   app.post(

@@ -12,7 +12,7 @@
  * leave the action entities (and their groups) to the schema. The types come from the official
  * engine (`schemaToJsonWithResolvedTypes`); decisions are left to the engine under test.
  */
-import { readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gunzipSync } from 'node:zlib';
@@ -28,11 +28,37 @@ import type {
 
 const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../../..');
 
-/** Where CI puts the official tests: `shared/` beside the checkout, read-only. */
+/**
+ * Where the official tests are: `STEWARD_CEDAR_TESTS_DIR` (a clone of
+ * cedar-policy/cedar-integration-tests), else where CI puts them, `shared/` beside the checkout.
+ */
 export const INTEGRATION_TESTS_DIR = path.resolve(
   REPO_ROOT,
-  '../shared/reference/cedar-integration-tests',
+  process.env['STEWARD_CEDAR_TESTS_DIR'] || '../shared/reference/cedar-integration-tests',
 );
+
+/**
+ * The `skip` option of a test that needs Cedar's integration tests: `false` when they are there,
+ * else the reason, so that the runner counts the test as skipped and says why. Under `CI=true`
+ * they are mandatory: the test runs, and {@link requireIntegrationTests} fails it.
+ */
+export function integrationTestsSkip(): string | false {
+  if (existsSync(INTEGRATION_TESTS_DIR) || process.env['CI'] === 'true') return false;
+  return `Cedar's integration tests are not in ${where()} (optional; docs/policy.md says how to get them)`;
+}
+
+function where(): string {
+  return process.env['STEWARD_CEDAR_TESTS_DIR'] || path.relative(REPO_ROOT, INTEGRATION_TESTS_DIR);
+}
+
+/** Fails the calling test when Cedar's integration tests are missing (under `CI=true`). */
+export function requireIntegrationTests(): void {
+  if (!existsSync(INTEGRATION_TESTS_DIR)) {
+    throw new Error(
+      `CI=true, and Cedar's integration tests are not in ${where()}: they are mandatory in CI (see docs/policy.md)`,
+    );
+  }
+}
 
 export interface ExpectedRequest {
   readonly description: string;

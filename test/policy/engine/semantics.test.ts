@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
-import { fastEngine } from '../../../src/policy/engine/index.js';
+import { fastEngine, referenceEngine, type CedarJson } from '../../../src/policy/engine/index.js';
 import { agree, agreeOn, entity, request } from './both.js';
 
 const ENTITIES = [
@@ -250,6 +250,39 @@ const CASES: Readonly<Record<string, readonly string[]>> = {
     '{"key with space": 1}["key with space"] == 1',
   ],
   'extension arity': ['ip() == ip("1.2.3.4")', 'decimal("1.0").lessThan()'],
+  // Compound elements of a set are keyed by structure: equal values (whatever their order or
+  // spelling) must meet, and values whose keys could be confused must not.
+  'sets of compound values': [
+    '[{a: 1, b: 2}, {b: 2, a: 1}] == [{a: 1, b: 2}]',
+    '[[1, 2], [2, 1]] == [[1, 2]]',
+    '[[1, 2], [2, 1, 1]].contains([1, 2])',
+    '[context.rec, {b: [false, true], a: 1}] == [context.rec]',
+    '[decimal("1.0"), decimal("1.0000")] == [decimal("1.0")]',
+    '[ip("10.0.0.1")].contains(ip("10.0.0.1/32"))',
+    '[ip("10.0.0.1/24")].contains(ip("10.0.0.0/24"))',
+    '[ip("::1")].contains(ip("0:0::1"))',
+    '[datetime("2024-01-01"), datetime("2024-01-01T00:00:00Z")] == [datetime("2024-01-01")]',
+    '[duration("1h"), duration("60m")].contains(duration("3600s"))',
+    '[duration("1h")].contains(datetime("1970-01-01T01:00:00Z"))',
+    '[{a: 1}, {a: "1"}].containsAll([{a: "1"}, {a: 1}])',
+    '[{a: 1}].contains({a: "1"})',
+    '[{a: "x"}].contains({a: ["x"]})',
+    '[{a: ["x"]}].contains({a: ["x", "x"]})',
+    '[[1]].contains(["i1"])',
+    '[["t"]].contains([true])',
+    '[{"a,b": 1}].contains({a: 1})',
+    '[{"a\\":1,\\"b": 1}].contains({a: 1, b: 1})',
+    '[{a: 1, b: 1}].contains({"a\\":1,\\"b": 1})',
+    '[["a", "b"]].contains(["a,b"])',
+    '[["a", "b"]].contains(["a\\",\\"b"])',
+    '[[principal], [User::"alice"]] == [[principal]]',
+    '[[principal]].contains([User::"bob"])',
+    '[{}, []].contains({})',
+    '[{}].contains([])',
+    '[[[1, [2]]]].contains([[[2], 1]])',
+    '[principal.profile].containsAny([{team: "ml", level: 3, nested: {deep: true}}])',
+    '[{a: 1}, {a: 2}].containsAny([{a: 3}, [1]])',
+  ],
 };
 
 describe('fast evaluator agrees with the official engine', () => {
@@ -331,6 +364,42 @@ describe('fast evaluator agrees with the official engine', () => {
       { p: 'permit(principal, action, resource);' },
       request({ principal: { type: 'if', id: 'x' } }),
     );
+  });
+
+  it('leaves deeply nested data and lone surrogates to the official engine, which refuses them', () => {
+    const nested = (depth: number): CedarJson => {
+      let v: CedarJson = 'x';
+      for (let i = 0; i < depth; i++) v = [v];
+      return v;
+    };
+    // 100 levels: past the evaluator's own bound, still within the official engine's.
+    for (const depth of [10, 100, 1000]) {
+      const policies = {
+        p: 'permit(principal, action, resource) when { context.deep == context.deep };',
+      };
+      const context = { deep: nested(depth) };
+      agree(policies, request({ context }));
+      const set = fastEngine.prepare(policies);
+      try {
+        set.authorize(request({ context }), fastEngine.prepareEntities([]));
+      } catch {
+        // The official engine's refusal at 1,000 levels: no decision.
+      }
+      assert.equal(set.stats().requestFallbacks, depth > 64 ? 1 : 0, `depth ${depth}`);
+    }
+    for (const context of [
+      { s: '\ud800' },
+      { ['k\udc00']: 1 },
+      { u: { __entity: { type: 'User', id: '\ud800' } } },
+    ]) {
+      const policies = { p: 'permit(principal, action, resource);' };
+      assert.throws(() =>
+        referenceEngine
+          .prepare(policies)
+          .authorize(request({ context }), referenceEngine.prepareEntities([])),
+      );
+      agree(policies, request({ context }));
+    }
   });
 
   it('falls back per policy for what it does not compile, and counts it', () => {

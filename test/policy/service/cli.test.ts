@@ -7,9 +7,9 @@ import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { loadConfig } from '../../../src/config/index.js';
-import { up, type RunningSteward } from '../../../src/server/index.js';
+import type { RunningSteward } from '../../../src/server/index.js';
 import { runCli, type CliRun } from '../../support/cli.js';
+import { startSteward } from './fixtures.js';
 
 const ADMIN_KEY = 'cli-policy-admin-key-0123456789abcdefghij';
 
@@ -100,15 +100,7 @@ describe('steward policy', () => {
         tests: [{ ...TESTS.tests[1], name: 'expects a refund', expect: 'allow' }],
       }),
     );
-    steward = await up(
-      loadConfig({
-        STEWARD_PORT: '0',
-        STEWARD_DATA_DIR: path.join(dir, 'data'),
-        STEWARD_ADMIN_KEY: ADMIN_KEY,
-        STEWARD_LOG_LEVEL: 'silent',
-      }),
-      { announce: () => {} },
-    );
+    steward = await startSteward(dir, ADMIN_KEY);
   });
   after(async () => {
     await steward.close();

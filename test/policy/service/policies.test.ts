@@ -17,6 +17,7 @@ import {
 } from '../../http/fixtures.js';
 import { OWNER_TEAM, startTestApp, type TestApp } from '../../support/app.js';
 import { testDatabases } from '../../support/databases.js';
+import { createWorkload } from './fixtures.js';
 import { api, attest } from '../../tokens/fixtures.js';
 
 const system = { actor: SYSTEM_ACTOR };
@@ -63,30 +64,8 @@ for (const database of await testDatabases()) {
     before(async () => {
       t = await startTestApp(database);
       await ensureTeam(t, OTHER_TEAM);
-      await t.core.services.create(system, {
-        name: 'refund-agent',
-        team: OWNER_TEAM,
-        dataClassification: 'internal',
-      });
-      await t.core.services.create(system, {
-        name: 'other-agent',
-        team: OTHER_TEAM,
-        dataClassification: 'internal',
-      });
-      workload = (
-        await t.core.identities.create(system, {
-          service: 'refund-agent',
-          environment: 'sandbox',
-          agentPath: 'planner',
-        })
-      ).id;
-      otherWorkload = (
-        await t.core.identities.create(system, {
-          service: 'other-agent',
-          environment: 'sandbox',
-          agentPath: 'planner',
-        })
-      ).id;
+      workload = await createWorkload(t);
+      otherWorkload = await createWorkload(t, 'other-agent', OTHER_TEAM);
     });
     after(async () => t.close());
 

@@ -86,9 +86,13 @@ function memberOf(a: Value, b: Value, env: Env): boolean {
   const e = asEntity(a);
   if (b instanceof EntityRef) return entityIn(e, b, env.store);
   if (!(b instanceof CSet)) throw typeError('entity or set', b);
-  if (b.prims.size > 0 || b.others.length > 0) {
+  if (b.prims.size > 0 || b.others.size > 0) {
     const bad = b.prims.values().next();
-    throw typeError('entity', bad.done === true ? (b.others[0] ?? false) : bad.value);
+    const other = b.others.values().next();
+    throw typeError(
+      'entity',
+      bad.done !== true ? bad.value : other.done !== true ? other.value : false,
+    );
   }
   if (b.ents.has(e.key)) return true;
   const anc = env.store.get(e.key)?.ancestors;

@@ -21,19 +21,39 @@ export class EntityRef {
   }
 }
 
-/** A record: attribute name to value. */
+/**
+ * A record: attribute name to value. Its structural key (see {@link structuralKey}) is made on
+ * first use and kept, so a record nested in several sets is keyed once.
+ */
 export class CRecord {
+  private key: string | undefined;
+
   constructor(readonly map: ReadonlyMap<string, Value>) {}
+
+  /** The structural key: equal records, and only they, have equal keys. */
+  structuralKey(): string {
+    if (this.key === undefined) {
+      const entries: string[] = [];
+      for (const [name, v] of this.map) entries.push(`${JSON.stringify(name)}:${structuralKey(v)}`);
+      // Attribute names are distinct and JSON-quoted, so sorting the entries sorts by name.
+      this.key = `{${entries.sort().join(',')}}`;
+    }
+    return this.key;
+  }
 }
 
 /**
  * A Cedar set. Primitives and entity keys sit in JS Sets for O(1) `contains`; compound values
- * (records, sets, extension values) are deduplicated by structural equality in `others`.
+ * (records, sets, extension values) sit in a map by their structural key, so that building a set
+ * and asking it `contains`/`containsAll` cost time linear in the data. A scan comparing each new
+ * element with every earlier one was quadratic: 40,000 tool arguments froze the process for
+ * tens of seconds.
  */
 export class CSet {
   readonly prims = new Set<boolean | bigint | string>();
   readonly ents = new Map<string, EntityRef>();
-  readonly others: Value[] = [];
+  readonly others = new Map<string, Value>();
+  private key: string | undefined;
 
   constructor(items: readonly Value[]) {
     for (const v of items) this.add(v);
@@ -44,13 +64,14 @@ export class CSet {
       this.prims.add(v);
     } else if (v instanceof EntityRef) {
       this.ents.set(v.key, v);
-    } else if (!this.others.some((o) => valueEquals(o, v))) {
-      this.others.push(v);
+    } else {
+      const k = structuralKey(v);
+      if (!this.others.has(k)) this.others.set(k, v);
     }
   }
 
   get size(): number {
-    return this.prims.size + this.ents.size + this.others.length;
+    return this.prims.size + this.ents.size + this.others.size;
   }
 
   has(v: Value): boolean {
@@ -58,16 +79,52 @@ export class CSet {
       return this.prims.has(v);
     }
     if (v instanceof EntityRef) return this.ents.has(v.key);
-    return this.others.some((o) => valueEquals(o, v));
+    return this.others.has(structuralKey(v));
   }
 
   /** Every element, in no particular order. */
   *values(): Generator<Value> {
     yield* this.prims;
     yield* this.ents.values();
-    yield* this.others;
+    yield* this.others.values();
+  }
+
+  /** The structural key: equal sets, and only they, have equal keys (order does not count). */
+  structuralKey(): string {
+    if (this.key === undefined) {
+      const elements: string[] = [];
+      for (const v of this.values()) elements.push(structuralKey(v));
+      this.key = `[${elements.sort().join(',')}]`;
+    }
+    return this.key;
   }
 }
+
+/**
+ * A string that identifies a value up to Cedar's `==`: two values have the same key exactly
+ * when they are equal. Each kind starts with its own character and every part is
+ * self-delimiting (strings and names JSON-quoted, numbers ended by `,`, `]` or `}`), so no two
+ * different values share a key. Compound keys hold their elements' keys, which bounds their
+ * length by the data's size times its nesting; {@link MAX_VALUE_DEPTH} bounds the nesting.
+ */
+export function structuralKey(v: Value): string {
+  if (typeof v === 'boolean') return v ? 't' : 'f';
+  if (typeof v === 'bigint') return `i${v}`;
+  if (typeof v === 'string') return JSON.stringify(v);
+  if (v instanceof CRecord || v instanceof CSet) return v.structuralKey();
+  if (v instanceof EntityRef) return `e${JSON.stringify(v.key)}`;
+  if (v instanceof Decimal) return `d${v.value}`;
+  if (v instanceof Datetime) return `T${v.ms}`;
+  if (v instanceof Duration) return `D${v.ms}`;
+  return `p${v.v6 ? 6 : 4}:${v.addr}/${v.prefix}`;
+}
+
+/**
+ * The deepest nesting of sets and records this evaluator reads from JSON data. Deeper data is
+ * left to the official engine (whose own parser stops near 128 levels), which keeps keys and
+ * recursion here bounded by the data's size.
+ */
+export const MAX_VALUE_DEPTH = 64;
 
 export type Value =
   boolean | bigint | string | CSet | CRecord | EntityRef | Decimal | IpAddr | Datetime | Duration;
@@ -133,7 +190,8 @@ export function toEntityRef(json: unknown): EntityRef {
     typeof type !== 'string' ||
     typeof id !== 'string' ||
     Object.keys(inner).length !== 2 ||
-    !isPlainTypeName(type)
+    !isPlainTypeName(type) ||
+    /\p{Cs}/u.test(id)
   ) {
     throw new UnsupportedData('entity uid');
   }
