@@ -1160,6 +1160,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     beforeForward,
     complete,
     reject,
+    storeTimeoutMs,
     async drain() {
       await refusals.flush(true);
       await recorder.drain();

@@ -154,4 +154,9 @@ export interface EnforcementCore {
    * and returns the refusal to send. Nothing is decided and nothing may be forwarded.
    */
   reject(call: GatewayCall, code: GatewayRefusal, message: string): Promise<GatewayRefused>;
+  /**
+   * How long a call may wait on the store, counted from its arrival: an adapter bounds its own
+   * store reads on the call path (the MCP gateway's sessions and tool pins) by the same limit.
+   */
+  readonly storeTimeoutMs: number;
 }

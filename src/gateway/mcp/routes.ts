@@ -112,6 +112,7 @@ export async function mcpGatewayRoutes(
     maxClients: options.upstreamPool?.maxClients,
     idleMs: options.upstreamPool?.idleMs,
     sessions,
+    storeTimeoutMs: options.enforcement.storeTimeoutMs,
     // Called back only once a session exists, after `catalog` below is set.
     onListChanged: (upstream, list) => catalog.invalidate(upstream, list),
   });
@@ -120,6 +121,7 @@ export async function mcpGatewayRoutes(
     pins: options.toolPins,
     enforcement: options.enforcement,
     clock: options.clock,
+    storeTimeoutMs: options.enforcement.storeTimeoutMs,
   });
   // A session ended on another replica (or expired): this replica's clients of it go too.
   sessions.onEnded((hash) => upstreams.endSession(hash, false));
@@ -320,8 +322,10 @@ export async function mcpGatewayRoutes(
       }
       const session = await resolveSession(deps, context);
       if (session === undefined) return relayResponse(reply, sessionNotFound());
-      await sessions.end(session.hash);
+      // This replica ends the upstream session first: ending the agent's session announces it,
+      // and what hears of the end (here too) only drops its clients.
       upstreams.endSession(session.hash, true);
+      await sessions.end(session.hash);
       return reply.code(200).send();
     },
   );

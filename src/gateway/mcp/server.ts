@@ -40,6 +40,12 @@ import {
   ReadResourceRequestSchema,
   ReadResourceResultSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import {
+  STORAGE_RETRY_AFTER_SECONDS,
+  StewardError,
+  storageUnavailable,
+} from '../../errors/index.js';
+import { DeadlineExceeded, startDeadline } from '../deadline.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
 import { scrubResult } from '../scrub.js';
 import type { McpCatalog } from './catalog/index.js';
@@ -94,7 +100,10 @@ export interface McpRequestContext {
   readonly clientGone?: (() => boolean) | undefined;
 }
 
-/** MCP methods answered on an event stream, so that what the upstream sends about them is relayed. */
+/**
+ * MCP methods answered on an event stream (in a session, or with a progress token), so that what
+ * the upstream sends about them is relayed.
+ */
 const STREAMED = new Set(['tools/call', 'resources/read', 'prompts/get']);
 /** JSON-RPC ids longer than this are not looked up (a cancellation or answer to nothing of ours). */
 const MAX_ID_LENGTH = 128;
@@ -112,14 +121,20 @@ export function sessionNotFound(): Response {
 /**
  * The agent's session named by `context.sessionId`, when it is live and the caller's own. A
  * session presented with another identity's token is refused like an unknown one, and the attempt
- * is recorded.
+ * is recorded. The store is waited on within the call's deadline (the core's store timeout,
+ * counted from the request's arrival); past it, or when the store fails, this throws
+ * `storage_unavailable` and nothing of the request is served.
  */
 export async function resolveSession(
   deps: McpGatewayDeps,
   context: McpRequestContext,
 ): Promise<McpSession | undefined> {
   if (context.sessionId === undefined) return undefined;
-  const session = await deps.sessions.find(context.sessionId, context.upstream);
+  const session = await withinStoreDeadline(
+    deps,
+    context,
+    deps.sessions.find(context.sessionId, context.upstream),
+  );
   if (session === undefined) return undefined;
   if (session.identityId !== context.identity) {
     await deps.enforcement.reject(
@@ -130,6 +145,7 @@ export async function resolveSession(
         operation: context.upstream,
         clientAddress: context.clientAddress,
         requestId: context.requestId,
+        ...(context.receivedAt !== undefined ? { receivedAt: context.receivedAt } : {}),
       },
       'forbidden',
       'The MCP session belongs to another identity.',
@@ -138,6 +154,49 @@ export async function resolveSession(
   }
   deps.sessions.touch(session);
   return session;
+}
+
+/**
+ * `pending` (a wait on the store before any decision), within the core's store deadline for this
+ * request: a store that hangs must not hold agents, nor turn into calls forwarded late.
+ */
+async function withinStoreDeadline<T>(
+  deps: McpGatewayDeps,
+  context: McpRequestContext,
+  pending: Promise<T>,
+): Promise<T> {
+  const deadline = startDeadline(deps.enforcement.storeTimeoutMs, context.receivedAt);
+  try {
+    return await deadline.wait(pending);
+  } catch (error) {
+    throw storageUnavailable(error);
+  } finally {
+    deadline.release();
+  }
+}
+
+/**
+ * The answer to a request whose session could not be read or written in time: each JSON-RPC
+ * request in it is refused with `audit_unavailable` (nothing was decided or forwarded), as the
+ * core refuses a call whose record cannot be written.
+ */
+function storeUnavailableAnswer(messages: readonly JSONRPCMessage[]): Response {
+  const refusal = refusalError({
+    code: 'audit_unavailable',
+    status: 503,
+    message: "Steward's database did not answer in time; the request is not served.",
+  });
+  const error = { code: refusal.code, message: refusal.message, data: refusal.data };
+  const answers = messages
+    .filter(isJSONRPCRequest)
+    .map((message) => ({ jsonrpc: '2.0', id: message.id, error }));
+  if (answers.length === 0) {
+    return Response.json(
+      { jsonrpc: '2.0', id: null, error },
+      { status: 503, headers: { 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) } },
+    );
+  }
+  return Response.json(answers.length === 1 ? answers[0] : answers);
 }
 
 /**
@@ -164,8 +223,8 @@ const CAPABILITIES = {
  * the session's later requests without having seen it. A request without a session id is served
  * statelessly (nothing the agent did not declare is relayed to it). Calls that can run long
  * (`tools/call`, `resources/read`, `prompts/get`) are answered on an event stream that carries
- * what the upstream sends about them (progress, log lines, elicitation, sampling, roots); the
- * rest with JSON. Answers to relayed requests and cancellations are handed, through the
+ * what the upstream sends about them (progress, log lines, elicitation, sampling, roots) when
+ * they run in a session or ask for progress; the rest, and those, otherwise, with JSON. Answers to relayed requests and cancellations are handed, through the
  * mailbox, to whichever replica waits for them.
  */
 export async function handleMcpRequest(
@@ -178,22 +237,33 @@ export async function handleMcpRequest(
   const initialize = initializeOf(messages);
   let session: McpSession | undefined;
   let newSessionId: string | undefined;
-  if (initialize !== undefined) {
-    const requested = initialize.params.protocolVersion;
-    const created = await deps.sessions.create({
-      identityId: context.identity,
-      upstream: context.upstream,
-      capabilities: initialize.params.capabilities,
-      protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
-        ? requested
-        : LATEST_PROTOCOL_VERSION,
-    });
-    for (const hash of created.ended) deps.upstreams.endSession(hash, false);
-    session = created.session;
-    newSessionId = created.id;
-  } else if (context.sessionId !== undefined) {
-    session = await resolveSession(deps, context);
-    if (session === undefined) return sessionNotFound();
+  try {
+    if (initialize !== undefined) {
+      const requested = initialize.params.protocolVersion;
+      const created = await withinStoreDeadline(
+        deps,
+        context,
+        deps.sessions.create({
+          identityId: context.identity,
+          upstream: context.upstream,
+          capabilities: initialize.params.capabilities,
+          protocolVersion: SUPPORTED_PROTOCOL_VERSIONS.includes(requested)
+            ? requested
+            : LATEST_PROTOCOL_VERSION,
+        }),
+      );
+      for (const hash of created.ended) deps.upstreams.endSession(hash, false);
+      session = created.session;
+      newSessionId = created.id;
+    } else if (context.sessionId !== undefined) {
+      session = await resolveSession(deps, context);
+      if (session === undefined) return sessionNotFound();
+    }
+  } catch (error) {
+    if (error instanceof StewardError && error.code === 'storage_unavailable') {
+      return storeUnavailableAnswer(messages);
+    }
+    throw error;
   }
 
   const mcp = new McpServer(
@@ -201,7 +271,14 @@ export async function handleMcpRequest(
     { capabilities: CAPABILITIES, jsonSchemaValidator: SCHEMA_VALIDATOR },
   );
   addHandlers(mcp.server, deps, context, session);
-  const streamed = messages.some((m) => isJSONRPCRequest(m) && STREAMED.has(m.method));
+  // An event stream only where something may come to relay: the call runs in a session (log
+  // lines, the server's own requests) or asked for progress. Otherwise one JSON answer, cheaper.
+  const streamed = messages.some(
+    (m) =>
+      isJSONRPCRequest(m) &&
+      STREAMED.has(m.method) &&
+      (session !== undefined || m.params?._meta?.progressToken !== undefined),
+  );
   const transport = new WebStandardStreamableHTTPServerTransport({
     enableJsonResponse: !streamed,
     // Set only for `initialize`: the transport then answers with `Mcp-Session-Id`. Later
@@ -507,6 +584,16 @@ function addHandlers(
         await record(499, 0, 'cancelled');
         throw new JsonRpcError(REQUEST_CANCELLED, 'The request was cancelled.');
       }
+      if (error instanceof DeadlineExceeded) {
+        // Connecting waited on a hung store: nothing was sent.
+        await record(503, 0, 'not_forwarded: store_timeout');
+        throw refusalError({
+          code: 'audit_unavailable',
+          status: 503,
+          message: "Steward's database did not answer in time; the call is not forwarded.",
+          recordId: verdict.recordId,
+        });
+      }
       if (timedOut(error)) {
         await record(504, 0, 'upstream_timeout');
         throw refusalError({
@@ -585,6 +672,7 @@ function addHandlers(
       result.tools,
       complete,
       context.requestId,
+      session,
     );
     return { ...result, tools: await visibleOnly(shown, 'invoke_tool', (tool) => tool.name) };
   });
@@ -592,7 +680,7 @@ function addHandlers(
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('invoke_tool', name, args ?? {}, meta);
-    await deps.catalog.admit(verdict, 'tool', name, context.requestId);
+    await deps.catalog.admit(verdict, 'tool', name, context.requestId, session);
     return forward(
       verdict,
       (client, options) =>
@@ -639,7 +727,7 @@ function addHandlers(
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const { uri, _meta: meta } = request.params;
     const verdict = await decide('read_resource', uri, undefined, meta);
-    await deps.catalog.admit(verdict, 'resource', uri, context.requestId);
+    await deps.catalog.admit(verdict, 'resource', uri, context.requestId, session);
     return forward(
       verdict,
       (client, options) =>
@@ -661,7 +749,7 @@ function addHandlers(
     server.setRequestHandler(schema, async (request) => {
       const { uri, _meta: meta } = request.params;
       const verdict = await decide('subscribe_resource', uri, undefined, meta);
-      await deps.catalog.admit(verdict, 'resource', uri, context.requestId);
+      await deps.catalog.admit(verdict, 'resource', uri, context.requestId, session);
       return forward(verdict, (client, options) =>
         client.request({ method, params: request.params }, EmptyResultSchema, options),
       );
@@ -698,7 +786,7 @@ function addHandlers(
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
     const verdict = await decide('get_prompt', name, args ?? {}, meta);
-    await deps.catalog.admit(verdict, 'prompt', name, context.requestId);
+    await deps.catalog.admit(verdict, 'prompt', name, context.requestId, session);
     return forward(
       verdict,
       (client, options) =>

@@ -30,8 +30,6 @@ export interface McpSession {
   readonly upstream: string;
   readonly capabilities: RelayedCapabilities;
   readonly protocolVersion: string;
-  /** The upstream session shared by every replica that serves this one, once one was opened. */
-  readonly upstreamSession: { readonly id: string; readonly protocolVersion: string } | undefined;
   readonly expiresAt: number;
 }
 
@@ -132,7 +130,6 @@ export function createMcpSessionStore(options: McpSessionStoreOptions): McpSessi
         upstream: input.upstream,
         capabilities: relayedCapabilities(input.capabilities),
         protocolVersion: input.protocolVersion,
-        upstreamSession: undefined,
         expiresAt: now + idleMs,
       };
       const ended = await db.transaction().execute(async (trx) => {
@@ -193,10 +190,6 @@ export function createMcpSessionStore(options: McpSessionStoreOptions): McpSessi
         upstream: row.upstream,
         capabilities: relayedCapabilities(JSON.parse(row.capabilities)),
         protocolVersion: row.protocol_version,
-        upstreamSession:
-          row.upstream_session_id !== null && row.upstream_protocol_version !== null
-            ? { id: row.upstream_session_id, protocolVersion: row.upstream_protocol_version }
-            : undefined,
         expiresAt: Date.parse(row.expires_at),
       };
       remember(session, cached?.touched ?? 0);

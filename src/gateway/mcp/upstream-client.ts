@@ -29,6 +29,19 @@ const SOCKET_GRACE_MS = 1_000;
 /** The methods an upstream may ask of its client that the gateway relays to the agent. */
 export const RELAYED_REQUESTS = ['elicitation/create', 'sampling/createMessage', 'roots/list'];
 
+/**
+ * What the gateway declares to every upstream: each client capability it can relay, whatever the
+ * calling agent declared. An upstream then offers every session the same tools (some list tools
+ * only to clients that can elicit or sample), so an upstream's listing, and its tool pins, do not
+ * depend on who asked; a request the agent cannot take is refused by the relay (see
+ * `createRelay`), recorded, and answered to the upstream as an error.
+ */
+export const GATEWAY_CLIENT_CAPABILITIES: ClientCapabilities = {
+  elicitation: {},
+  sampling: {},
+  roots: {},
+};
+
 /** The notifications the gateway relays from an upstream; any other is dropped. */
 export const RELAYED_NOTIFICATIONS = [
   'notifications/message',
@@ -113,8 +126,6 @@ export interface ConnectOptions {
   readonly url: string;
   readonly timeoutMs: number;
   readonly fetch: typeof fetch;
-  /** What the gateway declares to the upstream: what the agent declared, of what it relays. */
-  readonly capabilities?: ClientCapabilities | undefined;
   /** An upstream session another replica opened for the same agent session: used, not initialized. */
   readonly session?: { readonly id: string; readonly protocolVersion: string } | undefined;
   /** The largest message read from the upstream's standalone stream. */
@@ -147,7 +158,7 @@ export async function connectUpstream(input: ConnectOptions): Promise<UpstreamCo
   });
   if (input.session !== undefined) http.setProtocolVersion(input.session.protocolVersion);
   const transport = new TaggedTransport(http);
-  const client = new Client(CLIENT_INFO, { capabilities: input.capabilities ?? {} });
+  const client = new Client(CLIENT_INFO, { capabilities: GATEWAY_CLIENT_CAPABILITIES });
   // Transport errors reach the caller of the failed request; nothing else needs them.
   client.onerror = () => {};
   client.fallbackRequestHandler = async (request, extra) => {

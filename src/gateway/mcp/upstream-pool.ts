@@ -8,7 +8,9 @@ import {
   ResourceListChangedNotificationSchema,
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
+import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../config/index.js';
 import type { Upstream } from '../../upstreams/types.js';
+import { startDeadline } from '../deadline.js';
 import type { RelayTarget } from './relay.js';
 import type { McpSession, McpSessionStore } from './sessions.js';
 import {
@@ -35,6 +37,8 @@ export interface UpstreamPoolOptions {
   readonly now?: (() => number) | undefined;
   /** Where agent sessions record the upstream session they share across replicas. */
   readonly sessions?: Pick<McpSessionStore, 'claimUpstream' | 'forgetUpstream' | 'upstreamOf'>;
+  /** How long connecting waits on the session store (default: the gateway's store timeout). */
+  readonly storeTimeoutMs?: number | undefined;
   /** Told when an upstream says (on a caller's session) that its tools, prompts or resources changed. */
   readonly onListChanged?:
     ((upstream: string, list: 'tools' | 'prompts' | 'resources') => void) | undefined;
@@ -131,6 +135,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   const maxClients = options.maxClients ?? DEFAULT_MAX_POOLED_CLIENTS;
   const idleMs = options.idleMs ?? DEFAULT_POOL_IDLE_MS;
   const now = options.now ?? (() => performance.now());
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_GATEWAY_STORE_TIMEOUT_MS;
   if (!Number.isSafeInteger(maxClients) || maxClients < 1) {
     throw new RangeError('maxClients must be a positive integer');
   }
@@ -146,8 +151,14 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
   function acquire(key: string, target: UpstreamCallTarget, timeoutMs: number): Entry {
     const { upstream } = target;
     let entry = entries.get(key);
+    /** The upstream session of a registration that changed: over, for every replica. */
+    let moved: string | undefined;
     if (entry !== undefined && (entry.url !== upstream.url || entry.upstreamId !== upstream.id)) {
       retire(entry, true);
+      // Another server now (or another registration): the agent session's upstream session
+      // there ends too, and is no longer the one its replicas join.
+      entry.terminate = true;
+      moved = entry.connection?.sessionId;
       entry = undefined;
     }
     if (entry === undefined) {
@@ -155,7 +166,7 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
       // eslint-disable-next-line prefer-const
       let created: Entry;
       // Started inside the first caller's call scope: `initialize` carries its credential.
-      const ready = connectFor(key, target, timeoutMs).then((connection) => {
+      const ready = connectFor(key, target, timeoutMs, moved).then((connection) => {
         created.connection = connection;
         // Closed under us (the transport gave up): a later call connects anew.
         connection.client.onclose = () => retire(created, false);
@@ -200,25 +211,48 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
     key: string,
     target: UpstreamCallTarget,
     timeoutMs: number,
+    moved: string | undefined,
   ): Promise<UpstreamConnection> {
     const base = { key, url: target.upstream.url, timeoutMs, fetch: baseFetch };
     const session = target.session;
     const store = options.sessions;
     if (session === undefined || store === undefined) return connectUpstream(base);
-    const capabilities = session.capabilities;
-    const recorded = session.upstreamSession ?? (await store.upstreamOf(session.hash));
-    if (recorded !== undefined)
-      return connectUpstream({ ...base, capabilities, session: recorded });
-    const connection = await connectUpstream({ ...base, capabilities });
+    if (moved !== undefined) await storeWait(store.forgetUpstream(session.hash, moved));
+    // Read from the store, not the session as the request found it: after a lost or moved
+    // upstream session, that copy may name the one just forgotten.
+    const recorded = await storeWait(store.upstreamOf(session.hash));
+    if (recorded !== undefined) return connectUpstream({ ...base, session: recorded });
+    const connection = await connectUpstream(base);
     const own = connection.sessionId;
     if (own === undefined) return connection;
-    const winner = await store.claimUpstream(session.hash, {
-      id: own,
-      protocolVersion: connection.protocolVersion ?? '',
-    });
+    let winner: Awaited<ReturnType<typeof store.claimUpstream>>;
+    try {
+      winner = await storeWait(
+        store.claimUpstream(session.hash, {
+          id: own,
+          protocolVersion: connection.protocolVersion ?? '',
+        }),
+      );
+    } catch (error) {
+      await outsideCalls(() => connection.close(true));
+      throw error;
+    }
     if (winner === undefined || winner.id === own) return connection;
     await outsideCalls(() => connection.close(true));
-    return connectUpstream({ ...base, capabilities, session: winner });
+    return connectUpstream({ ...base, session: winner });
+  }
+
+  /**
+   * A wait on the session store while connecting, bounded: a call already allowed must not wait
+   * on a hung store and reach the upstream long after its agent gave up.
+   */
+  async function storeWait<T>(pending: Promise<T>): Promise<T> {
+    const deadline = startDeadline(storeTimeoutMs);
+    try {
+      return await deadline.wait(pending);
+    } finally {
+      deadline.release();
+    }
   }
 
   function release(entry: Entry): void {

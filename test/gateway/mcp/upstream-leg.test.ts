@@ -6,8 +6,9 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { testDatabases } from '../../support/databases.js';
-import { connect, refusal, startGateway, type TestGateway } from './fixture.js';
+import { connect, refusal, startGateway, UPSTREAM, type TestGateway } from './fixture.js';
 import { posts, startMcpUpstream, UPSTREAM_KEY, type TestMcpUpstream } from './upstream-server.js';
 
 interface AuditItem {
@@ -215,13 +216,16 @@ for (const database of await testDatabases()) {
         assert.equal(outcome.after['error'], 'upstream_unavailable');
         assert.equal(gw.upstream.requests.length, elsewhere, 'another upstream was called');
 
-        // Back on the same port: a new session from the start, not a retry of the dead one.
+        // Back on the same port. The agent session's upstream session is shared by every replica
+        // and an unreachable server may only have been out of reach, so it is tried first; the
+        // new server does not know it (404, nothing processed), and one new session takes over.
         back = await startMcpUpstream({ port: first.port });
         await client.callTool({ name: 'lookup_order', arguments: { id: '3' } });
         assert.deepEqual(
           back.requests.map((request) => `${request.rpc.join()} ${request.status}`),
-          ['initialize 200', 'notifications/initialized 202', 'tools/call 200'],
+          ['tools/call 404', 'initialize 200', 'notifications/initialized 202', 'tools/call 200'],
         );
+        assert.equal(back.toolCalls.length, 1);
       } finally {
         await client.close();
         await back?.close();
@@ -283,26 +287,60 @@ for (const database of await testDatabases()) {
 }
 
 describe('MCP gateway upstream leg on shutdown', () => {
-  it('ends its upstream sessions with a DELETE when the app closes', async () => {
+  it("ends the upstream session with the agent's own, and the stateless ones when the app closes", async () => {
     const [database] = await testDatabases();
     assert.ok(database);
     const gw = await startGateway(database, 1);
     let closed = false;
+    const deletes = () =>
+      gw.upstream.requests
+        .filter((request) => request.method === 'DELETE')
+        .map((request) => [request.headers['mcp-session-id'], request.status]);
     try {
-      const client = await connect(gw.replicas[0]?.url ?? '', await gw.token());
+      const url = gw.replicas[0]?.url ?? '';
+      const token = await gw.token();
+      const client = await connect(url, token);
       await client.callTool({ name: 'lookup_order', arguments: { id: '1' } });
-      await client.close();
       const session = gw.upstream.toolCalls[0]?.sessionId;
       assert.equal(typeof session, 'string');
-      assert.ok(!gw.upstream.requests.some((request) => request.method === 'DELETE'));
+      assert.deepEqual(deletes(), []);
+      // The agent ends its session: so ends the upstream session that was its own.
+      await (client.transport as StreamableHTTPClientTransport).terminateSession();
+      await client.close();
+      await eventually(() => deletes().length === 1, 'the DELETE of the agent session');
+      assert.deepEqual(deletes(), [[session, 200]]);
+
+      // A stateless call (no Mcp-Session-Id) runs on the identity's pooled upstream session,
+      // which only this replica holds: it ends when the app closes.
+      const answer = await fetch(`${url}/gw/mcp/${UPSTREAM}`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${token}`,
+          'content-type': 'application/json',
+          accept: 'application/json, text/event-stream',
+          'mcp-protocol-version': '2025-06-18',
+        },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'tools/call',
+          params: { name: 'lookup_order', arguments: { id: '2' } },
+        }),
+      });
+      assert.equal(answer.status, 200);
+      assert.match(answer.headers.get('content-type') ?? '', /application\/json/);
+      const pooled = gw.upstream.toolCalls[1]?.sessionId;
+      assert.equal(typeof pooled, 'string');
+      assert.notEqual(pooled, session);
       await gw.close();
       closed = true;
-      const deletes = gw.upstream.requests.filter((request) => request.method === 'DELETE');
-      assert.deepEqual(
-        deletes.map((request) => [request.headers['mcp-session-id'], request.status]),
-        [[session, 200]],
-      );
-      assert.equal(deletes[0]?.headers['x-api-key'], UPSTREAM_KEY);
+      assert.deepEqual(deletes(), [
+        [session, 200],
+        [pooled, 200],
+      ]);
+      for (const request of gw.upstream.requests.filter((r) => r.method === 'DELETE')) {
+        assert.equal(request.headers['x-api-key'], UPSTREAM_KEY);
+      }
     } finally {
       if (!closed) await gw.close();
     }

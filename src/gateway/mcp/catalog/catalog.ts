@@ -18,6 +18,9 @@ import {
 } from '../../../toolpins/index.js';
 import type { EnforcementCore, GatewayVerdict } from '../../types.js';
 import { JsonRpcError, refusalError, type McpRefusal } from '../errors.js';
+import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../../config/index.js';
+import { startDeadline } from '../../deadline.js';
+import type { McpSession } from '../sessions.js';
 import type { UpstreamPool } from '../upstream-pool.js';
 import { inNormalForm } from './resource-uri.js';
 import { compileTemplate, matchesAnyTemplate, type CompiledTemplate } from './uri-template.js';
@@ -55,11 +58,13 @@ export interface McpCatalogOptions {
   readonly clock: Clock;
   readonly ttlMs?: number | undefined;
   readonly maxListings?: number | undefined;
+  /** How long a call waits on the pins in the store (default: the gateway's store timeout). */
+  readonly storeTimeoutMs?: number | undefined;
 }
 
 /**
- * What each upstream lists, per replica and per calling identity (each has its own upstream
- * session, which may list differently), so that a call is forwarded only under a name the
+ * What each upstream lists, per replica and per calling identity (an upstream may list
+ * differently for different credentials or callers), so that a call is forwarded only under a name the
  * upstream itself lists, exactly as listed, and a tool only with its accepted definition.
  */
 export interface McpCatalog {
@@ -67,10 +72,17 @@ export interface McpCatalog {
    * After the decision allowed a call naming `name`: returns when the upstream lists it (and, for
    * a tool, its definition is served under the upstream's pins); otherwise records the refusal
    * as the call's outcome and throws the JSON-RPC error (`not_listed`, or
-   * `tool_definition_changed`). The listing is this replica's, fetched on the caller's session
-   * with the verdict's credential when missing or older than the TTL.
+   * `tool_definition_changed`). The listing is this replica's, fetched with the verdict's
+   * credential on the caller's own upstream session (its agent session's, or its identity's) when
+   * missing or older than the TTL.
    */
-  admit(verdict: Allowed, kind: CatalogKind, name: string, requestId: string): Promise<void>;
+  admit(
+    verdict: Allowed,
+    kind: CatalogKind,
+    name: string,
+    requestId: string,
+    session?: McpSession,
+  ): Promise<void>;
   /**
    * A `tools/list` answer as the upstream gave it: checks it against the pins (pinning on first
    * sight, recording changes) and returns the tools to show. `complete` when the answer is the
@@ -81,6 +93,7 @@ export interface McpCatalog {
     tools: readonly T[],
     complete: boolean,
     requestId: string,
+    session?: McpSession,
   ): Promise<T[]>;
   /** Forgets `upstream`'s listings of `list` on this replica (its `list_changed` notification). */
   invalidate(upstream: string, list: 'tools' | 'prompts' | 'resources'): void;
@@ -123,6 +136,19 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   const { pool, pins, enforcement, clock } = options;
   const ttlMs = options.ttlMs ?? DEFAULT_LISTING_TTL_MS;
   const maxListings = options.maxListings ?? DEFAULT_MAX_LISTINGS;
+  const storeTimeoutMs = options.storeTimeoutMs ?? DEFAULT_GATEWAY_STORE_TIMEOUT_MS;
+
+  /** A read or write of the pins, within the store timeout: a hung store holds no call. */
+  async function pinsWait<T>(pending: Promise<T>, what: string): Promise<T> {
+    const deadline = startDeadline(storeTimeoutMs);
+    try {
+      return await deadline.wait(pending);
+    } catch (error) {
+      throw new PinsUnavailable(`the tool pins could not be ${what}`, { cause: error });
+    } finally {
+      deadline.release();
+    }
+  }
   /** Insertion order is recency: the first entry is the least recently used. */
   const listings = new Map<string, Listing>();
   const fetching = new Map<string, Promise<Listing>>();
@@ -168,6 +194,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     verdict: Allowed,
     kind: CatalogKind,
     requestId: string,
+    session: McpSession | undefined,
   ): Promise<Listing> {
     const key = keyOf(verdict, kind);
     const known = listings.get(key);
@@ -178,7 +205,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     }
     const pending = fetching.get(key);
     if (pending !== undefined) return pending;
-    const next = fetchListing(verdict, kind, requestId).then((listing) => {
+    const next = fetchListing(verdict, kind, requestId, session).then((listing) => {
       if (fetching.get(key) === next) remember(key, listing);
       return listing;
     });
@@ -194,6 +221,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     verdict: Allowed,
     kind: CatalogKind,
     requestId: string,
+    session: McpSession | undefined,
   ): Promise<Listing> {
     const fetchedAt = clock.now();
     const base = {
@@ -207,6 +235,9 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       identity: verdict.claims.client_id,
       inject: verdict.inject,
       traceparent: verdict.traceparent,
+      // The caller's own upstream session: no second one just to list (every session the gateway
+      // opens declares the same capabilities, so lists the same).
+      session,
     };
     const maxBytes = verdict.upstream.maxResponseBytes;
     if (kind === 'tool') {
@@ -255,11 +286,10 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   ) {
     const pinnable = new Map<string, ToolFingerprint>();
     for (const [name, print] of tools) if (print !== undefined) pinnable.set(name, print);
-    try {
-      return await pins.observe(verdict.upstream, { tools: pinnable, complete }, requestId);
-    } catch (error) {
-      throw new PinsUnavailable('the tool pins could not be written', { cause: error });
-    }
+    return pinsWait(
+      pins.observe(verdict.upstream, { tools: pinnable, complete }, requestId),
+      'written',
+    );
   }
 
   async function refuse(
@@ -330,17 +360,16 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     kind: CatalogKind,
     name: string,
     requestId: string,
+    session?: McpSession,
   ): Promise<void> {
     let listing: Listing;
     let served = true;
     try {
-      listing = await listingOf(verdict, kind, requestId);
+      listing = await listingOf(verdict, kind, requestId, session);
       if (kind === 'tool') {
         const hash = listing.tools?.get(name);
         if (hash !== undefined) {
-          const state = await pins.state(verdict.upstream).catch((error: unknown) => {
-            throw new PinsUnavailable('the tool pins could not be read', { cause: error });
-          });
+          const state = await pinsWait(pins.state(verdict.upstream), 'read');
           served = servedUnder(state, toolStanding(state, name, hash));
         }
       }
@@ -377,12 +406,13 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     tools: readonly T[],
     complete: boolean,
     requestId: string,
+    session?: McpSession,
   ): Promise<T[]> {
     const prints = fingerprints(tools);
     let state: PinState;
     try {
       // A page alone cannot pin: the whole listing is fetched (or known) first.
-      if (!complete) await listingOf(verdict, 'tool', requestId);
+      if (!complete) await listingOf(verdict, 'tool', requestId, session);
       state = await observe(verdict, prints, complete, requestId);
     } catch (error) {
       // The listing itself is recorded already; what failed is the check of what it shows.
