@@ -32,7 +32,7 @@ const result = spawnSync(
     '--test',
     '--test-concurrency=2',
     '--test-reporter=spec',
-    '--test-timeout=120000',
+    '--test-timeout=300000',
     ...files,
   ],
   { stdio: 'inherit' },
