@@ -224,8 +224,9 @@ const CAPABILITIES = {
  * statelessly (nothing the agent did not declare is relayed to it). Calls that can run long
  * (`tools/call`, `resources/read`, `prompts/get`) are answered on an event stream that carries
  * what the upstream sends about them (progress, log lines, elicitation, sampling, roots) when
- * they run in a session or ask for progress; the rest, and those, otherwise, with JSON. Answers to relayed requests and cancellations are handed, through the
- * mailbox, to whichever replica waits for them.
+ * they run in a session or ask for progress; the rest, and those otherwise, with JSON. Answers
+ * to relayed requests and cancellations are handed, through the mailbox, to whichever replica
+ * waits for them.
  */
 export async function handleMcpRequest(
   deps: McpGatewayDeps,

@@ -64,8 +64,9 @@ export interface McpCatalogOptions {
 
 /**
  * What each upstream lists, per replica and per calling identity (an upstream may list
- * differently for different credentials or callers), so that a call is forwarded only under a name the
- * upstream itself lists, exactly as listed, and a tool only with its accepted definition.
+ * differently for different credentials or callers), so that a call is forwarded only under a
+ * name the upstream itself lists, exactly as listed, and a tool only with its accepted
+ * definition.
  */
 export interface McpCatalog {
   /**
