@@ -309,7 +309,7 @@ export function createCore(options: CoreOptions): Core {
       await replication.start({ poll: jobs, onFailure: startOptions.onReplicationError });
       unsubscribe.push(policies.listen());
       unsubscribe.push(toolPins.listen());
-      // After the keys are read: makes the first signing key, or the next one when it is due.
+      // The key schedule: the first signing key, or the next one when it is due.
       await keyring.maintain();
       await policies.reload();
       if (!jobs) return;
