@@ -98,7 +98,10 @@ export async function buildHttpApp(
     verifier: core.verifier,
     routeRoles,
   });
-  await app.register(metricsPlugin, { processMetrics: options.processMetrics ?? false });
+  await app.register(metricsPlugin, {
+    processMetrics: options.processMetrics ?? false,
+    replicationFailures: () => core.replication.failures(),
+  });
 
   for (const routes of [
     healthRoutes,

@@ -2,7 +2,7 @@ import type { Transaction } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import type { Database, Store } from '../store/index.js';
+import type { Database, ReplicatedCache, Store } from '../store/index.js';
 
 /**
  * What can be revoked, and what a token must carry to be matched:
@@ -64,12 +64,13 @@ export interface RevocationList {
   ): Promise<Revocation>;
   /** Applies `entry` here at once and tells the other replicas. */
   announce(entry: Revocation): Promise<void>;
-  /** Re-reads recent entries (the poll), or all of them (`full`). */
-  refresh(full?: boolean): Promise<void>;
   /** Deletes entries that can no longer match a valid token. */
   sweep(): Promise<number>;
-  /** Starts listening for other replicas' revocations; returns a stop function. */
-  listen(): () => void;
+  /**
+   * How the list follows the other replicas: their revocations arrive in notifications, and a
+   * poll every second reads the ones not seen (and every minute, all of them).
+   */
+  readonly replication: ReplicatedCache;
   size(): number;
 }
 
@@ -131,6 +132,9 @@ async function concerning(
 
 /** Entries revoked this recently are re-read on every poll, in case commits landed out of order. */
 const RECENT_WINDOW_MS = 10_000;
+const POLL_MS = 1_000;
+/** Every this many refreshes (the first, on start, among them) reads every entry. */
+const FULL_EVERY = 60;
 
 export function createRevocationList(deps: { store: Store; clock: Clock }): RevocationList {
   const { store, clock } = deps;
@@ -139,12 +143,34 @@ export function createRevocationList(deps: { store: Store; clock: Clock }): Revo
     REVOCATION_KINDS.map((k) => [k, new Map()]),
   );
   let lastSeq = 0;
+  let refreshes = 0;
 
   function apply(entry: Revocation): void {
     const byKind = entries.get(entry.kind);
     const existing = byKind?.get(entry.subject);
     // A later revocation of the same subject widens it (identity re-disabled after re-enable).
     if (!existing || existing.revokedAt < entry.revokedAt) byKind?.set(entry.subject, entry);
+  }
+
+  /** Re-reads recent entries (the poll), or all of them (`full`). */
+  async function refresh(full: boolean): Promise<void> {
+    const now = clock.now();
+    let query = db.selectFrom('revocations').selectAll().where('expires_at', '>', isoTime(now));
+    if (!full) {
+      query = query.where((eb) =>
+        eb.or([eb('seq', '>', lastSeq), eb('revoked_at', '>=', isoTime(now - RECENT_WINDOW_MS))]),
+      );
+    }
+    const rows = await query.execute();
+    for (const row of rows) {
+      apply({
+        kind: row.kind as RevocationKind,
+        subject: row.subject,
+        revokedAt: Date.parse(row.revoked_at),
+        expiresAt: Date.parse(row.expires_at),
+      });
+      if (row.seq > lastSeq) lastSeq = row.seq;
+    }
   }
 
   function revokedAt(kind: RevocationKind, subject: string | undefined): number | undefined {
@@ -206,26 +232,6 @@ export function createRevocationList(deps: { store: Store; clock: Clock }): Revo
       await store.notifications.publish(REVOCATIONS_CHANNEL, JSON.stringify(entry));
     },
 
-    async refresh(full = false) {
-      const now = clock.now();
-      let query = db.selectFrom('revocations').selectAll().where('expires_at', '>', isoTime(now));
-      if (!full) {
-        query = query.where((eb) =>
-          eb.or([eb('seq', '>', lastSeq), eb('revoked_at', '>=', isoTime(now - RECENT_WINDOW_MS))]),
-        );
-      }
-      const rows = await query.execute();
-      for (const row of rows) {
-        apply({
-          kind: row.kind as RevocationKind,
-          subject: row.subject,
-          revokedAt: Date.parse(row.revoked_at),
-          expiresAt: Date.parse(row.expires_at),
-        });
-        if (row.seq > lastSeq) lastSeq = row.seq;
-      }
-    },
-
     async sweep() {
       const now = clock.now();
       for (const byKind of entries.values()) {
@@ -238,20 +244,21 @@ export function createRevocationList(deps: { store: Store; clock: Clock }): Revo
       return Number(result.numDeletedRows);
     },
 
-    listen() {
-      return store.notifications.subscribe(REVOCATIONS_CHANNEL, (payload) => {
-        try {
-          const entry = JSON.parse(payload) as Revocation;
-          if (
-            (REVOCATION_KINDS as readonly string[]).includes(entry.kind) &&
-            typeof entry.subject === 'string'
-          ) {
-            apply(entry);
-          }
-        } catch {
-          // A malformed notification is ignored; the poll will bring the truth.
+    replication: {
+      name: 'revocations',
+      channel: REVOCATIONS_CHANNEL,
+      refresh: () => refresh(refreshes++ % FULL_EVERY === 0),
+      pollMs: POLL_MS,
+      apply(payload) {
+        const entry = JSON.parse(payload) as Revocation;
+        if (
+          !(REVOCATION_KINDS as readonly string[]).includes(entry.kind) ||
+          typeof entry.subject !== 'string'
+        ) {
+          throw new Error(`a notification on ${REVOCATIONS_CHANNEL} is not a revocation`);
         }
-      });
+        apply(entry);
+      },
     },
 
     size() {

@@ -7,7 +7,12 @@ import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
-import { isUniqueViolation, type Database, type Store } from '../store/index.js';
+import {
+  isUniqueViolation,
+  type Database,
+  type ReplicatedCache,
+  type Store,
+} from '../store/index.js';
 import type { SecretTable } from '../store/schema.js';
 import { canManageCredential, canReadCredential } from './access.js';
 import { openVersion, sealVersion } from './envelope.js';
@@ -66,8 +71,11 @@ export interface SecretService extends SecretReader {
   rotate(context: ChangeContext, name: string, value: string): Promise<SecretInfo>;
   /** Deletes a secret and all its versions; refused (`secret_in_use`) while an upstream uses it. */
   delete(context: ChangeContext, name: string): Promise<void>;
-  /** Subscribes to other replicas' rotations, so their cached values are dropped at once. */
-  listen(): () => void;
+  /**
+   * How revealed values follow the other replicas: a rotation or deletion there drops the value
+   * here at once (by notification); otherwise a value is re-read after {@link REVEAL_CACHE_MS}.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 type SecretRow = SecretTable & { team_name: string | null };
@@ -436,11 +444,13 @@ export function createSecretService(deps: {
       });
     },
 
-    listen() {
-      return store.notifications.subscribe(SECRETS_CHANNEL, (payload) => {
+    replication: {
+      name: 'secrets',
+      channel: SECRETS_CHANNEL,
+      apply(name) {
         generation += 1;
-        cache.delete(payload);
-      });
+        cache.delete(name);
+      },
     },
   };
 }

@@ -42,13 +42,13 @@ import {
 } from '../upstreams/index.js';
 import { createRevocationList, type RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
+import { createKeyring, type Keyring, type SigningAlgorithm } from '../signing/index.js';
 import {
-  createKeyring,
-  KEYS_CHANNEL,
-  type Keyring,
-  type SigningAlgorithm,
-} from '../signing/index.js';
-import type { Store } from '../store/index.js';
+  createReplication,
+  type ReplicationFailure,
+  type ReplicationFailureCounts,
+  type Store,
+} from '../store/index.js';
 import { createReadiness, type Readiness } from './readiness.js';
 import { createTaskService, type TaskService } from '../tasks/index.js';
 import { createToolPinService, type ToolPinService } from '../toolpins/index.js';
@@ -145,6 +145,8 @@ export interface Core {
   readonly tracer: GatewayTracer;
   /** `/readyz`: reads, migrations and writes of the store. */
   readonly readiness: Readiness;
+  /** What kept this replica's caches from following the others, counted for `/metrics`. */
+  readonly replication: { failures(): ReplicationFailureCounts };
   /**
    * Loads keys and revocations, makes the first signing key if there is none, subscribes to
    * other replicas' changes, and starts the background jobs. Call once, before serving.
@@ -152,6 +154,11 @@ export interface Core {
   start(options?: {
     jobs?: boolean;
     onJobError?: (job: string, error: unknown) => void;
+    /**
+     * Told of each failed cache refresh and each lost subscription to other replicas' changes
+     * (they are counted whether or not anyone is told).
+     */
+    onReplicationError?: (failure: ReplicationFailure) => void;
     /** Told what the master-key re-wrap on start changed (nothing, without a previous key). */
     onRewrap?: (report: RewrapReport) => void;
   }): Promise<void>;
@@ -242,6 +249,13 @@ export function createCore(options: CoreOptions): Core {
   });
   const teams = createTeamService({ db, clock, onChange: registryChanged });
   const toolPins = createToolPinService({ store, clock, upstreams, teams });
+  // The caches every replica keeps in step with the others; the policies follow on their own.
+  const replication = createReplication(store.notifications, [
+    keyring.replication,
+    revocations.replication,
+    secrets.replication,
+    upstreams.replication,
+  ]);
   let scheduler: Scheduler | undefined;
   const unsubscribe: (() => void)[] = [];
 
@@ -278,6 +292,7 @@ export function createCore(options: CoreOptions): Core {
     gateway,
     tracer,
     readiness: createReadiness({ store, clock }),
+    replication: { failures: () => replication.failures() },
 
     async start(startOptions = {}) {
       // Before anything opens a sealed value: after this, everything is under the current key.
@@ -289,38 +304,22 @@ export function createCore(options: CoreOptions): Core {
         previous: options.previousMasterKey,
       });
       startOptions.onRewrap?.(rewrap);
-      unsubscribe.push(revocations.listen());
-      unsubscribe.push(
-        store.notifications.subscribe(KEYS_CHANNEL, () => void keyring.reload().catch(() => {})),
-      );
+      const jobs = startOptions.jobs !== false;
+      // Subscribes and fills every replicated cache; with the jobs, their polls run too.
+      await replication.start({ poll: jobs, onFailure: startOptions.onReplicationError });
       unsubscribe.push(policies.listen());
-      unsubscribe.push(secrets.listen());
-      unsubscribe.push(upstreams.listen());
       unsubscribe.push(toolPins.listen());
+      // The key schedule: the first signing key, or the next one when it is due.
       await keyring.maintain();
-      await upstreams.reload();
-      await revocations.refresh(true);
       await policies.reload();
-      if (startOptions.jobs === false) return;
+      if (!jobs) return;
       const onError = startOptions.onJobError ?? (() => {});
-      let polls = 0;
       scheduler = startJobs(
         [
-          // The safety net under LISTEN/NOTIFY: recent revocations every second, all every minute.
-          {
-            name: 'revocations.poll',
-            everyMs: 1_000,
-            run: () => revocations.refresh(++polls % 60 === 0),
-          },
           { name: 'revocations.sweep', everyMs: 60_000, run: () => revocations.sweep() },
           { name: 'keys.maintain', everyMs: 60_000, run: () => keyring.maintain() },
-          // The safety net under key notifications: a withdrawn or rotated key reaches every
-          // replica within seconds even if a notification was lost.
-          { name: 'keys.reload', everyMs: 5_000, run: () => keyring.reload() },
           // The safety net under the policy notifications.
           { name: 'policies.poll', everyMs: 5_000, run: () => policies.reload() },
-          // The safety net under the upstream and allowlist notifications.
-          { name: 'upstreams.poll', everyMs: 5_000, run: () => upstreams.reload() },
           {
             name: 'tasks.expire',
             everyMs: 5_000,
@@ -333,6 +332,7 @@ export function createCore(options: CoreOptions): Core {
 
     async stop() {
       for (const stop of unsubscribe.splice(0)) stop();
+      await replication.stop();
       await scheduler?.stop();
       await gateway.drain();
       await tracer.shutdown().catch(() => {});

@@ -98,6 +98,19 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
     });
     await core.start({
       onJobError: (job, error) => logger.error({ err: error, job }, 'background job failed'),
+      onReplicationError: (failure) => {
+        if (failure.kind === 'refresh') {
+          logger.error(
+            { err: failure.error, cache: failure.cache },
+            'replicated cache refresh failed: this replica may act on stale data until one succeeds',
+          );
+        } else {
+          logger.warn(
+            { err: failure.error },
+            "lost the subscription to other replicas' changes: reconnecting; polls keep caches fresh meanwhile",
+          );
+        }
+      },
       onRewrap: (report) => {
         if (report.dataKeys + report.signingKeys > 0) {
           logger.warn(

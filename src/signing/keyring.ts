@@ -9,7 +9,7 @@ import { recordChange } from '../audit/index.js';
 import { notFound } from '../errors/index.js';
 import { masterKeyId, open, seal } from '../crypto/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
-import type { Store } from '../store/index.js';
+import type { ReplicatedCache, Store } from '../store/index.js';
 import type { SigningKeyTable } from '../store/schema.js';
 import { base64urlJson, thumbprint, type SigningAlgorithm } from './jws.js';
 
@@ -58,6 +58,7 @@ export interface KeyInfo {
 }
 
 const LEEWAY_MS = 60_000;
+const RELOAD_MS = 5_000;
 
 /** The notification channel on which key changes are announced. */
 export const KEYS_CHANNEL = 'steward_keys';
@@ -70,8 +71,12 @@ export interface Keyring {
   /** The JWKS document. */
   jwks(): { keys: Record<string, unknown>[] };
   list(): KeyInfo[];
-  /** Re-reads the keys from the store (on start, on notification, on a timer). */
-  reload(): Promise<void>;
+  /**
+   * How the keys follow the other replicas: re-read on their notifications and every 5 seconds,
+   * so that a withdrawn or rotated key reaches every replica within seconds even if a
+   * notification was lost.
+   */
+  readonly replication: ReplicatedCache;
   /**
    * The scheduled work: makes the first key, pre-publishes the next before the current one is
    * due, drops long-expired ones. Safe to run in every replica at once. Returns true if it
@@ -246,7 +251,7 @@ export function createKeyring(deps: {
       return rows.map((row) => infoOf(row, now));
     },
 
-    reload,
+    replication: { name: 'keys', channel: KEYS_CHANNEL, refresh: reload, pollMs: RELOAD_MS },
 
     async maintain() {
       const didChange = await store.exclusive('signing_keys', async (trx) => {

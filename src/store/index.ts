@@ -5,5 +5,12 @@ export type { AuditEventRow } from './append.js';
 export type { Database } from './schema.js';
 export { isStoreUnavailable, isUniqueViolation, StoreUnavailableError } from './errors.js';
 export type { Notifications } from './notifications.js';
+export { createReplication } from './replicated.js';
+export type {
+  ReplicatedCache,
+  Replication,
+  ReplicationFailure,
+  ReplicationFailureCounts,
+} from './replicated.js';
 export { createGroupCommit } from './group-commit.js';
 export type { GroupCommit } from './group-commit.js';

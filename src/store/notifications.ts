@@ -14,8 +14,18 @@ export interface Notifications {
   publish(channel: string, payload: string): Promise<void>;
   /** Calls `handler` for each notification on `channel`; returns an unsubscribe function. */
   subscribe(channel: string, handler: (payload: string) => void): () => void;
+  /**
+   * Calls `listener` when the subscriptions are lost: the listening connection dropped, could not
+   * be made, or refused a channel. Notifications sent until it is back (it reconnects by itself)
+   * are missed, so whoever relies on them must hear of it. Called once per loss, not per retry;
+   * returns an unsubscribe function.
+   */
+  onLost(listener: (error: unknown) => void): () => void;
   close(): Promise<void>;
 }
+
+/** The event on which lost subscriptions are announced: never a valid channel name. */
+const LOST = 'lost subscriptions';
 
 export function localNotifications(): Notifications {
   const emitter = new EventEmitter();
@@ -28,6 +38,10 @@ export function localNotifications(): Notifications {
     subscribe(channel, handler) {
       emitter.on(channel, handler);
       return () => emitter.off(channel, handler);
+    },
+    // In one process there is no connection to lose.
+    onLost() {
+      return () => {};
     },
     async close() {
       emitter.removeAllListeners();
@@ -45,6 +59,14 @@ export function postgresNotifications(url: string, pool: pg.Pool): Notifications
   let connecting: Promise<void> | undefined;
   let closed = false;
   let retryTimer: NodeJS.Timeout | undefined;
+  // Whether the current loss was announced: a database that stays away is one loss, not one a second.
+  let lost = false;
+
+  function lose(error: unknown): void {
+    if (closed || lost) return;
+    lost = true;
+    emitter.emit(LOST, error);
+  }
 
   async function connect(): Promise<void> {
     if (closed) return;
@@ -52,8 +74,10 @@ export function postgresNotifications(url: string, pool: pg.Pool): Notifications
     next.on('notification', (message) => {
       if (message.payload !== undefined) emitter.emit(message.channel, message.payload);
     });
-    const reconnect = () => {
+    const reconnect = (error: unknown) => {
+      lose(error);
       if (client === next) client = undefined;
+      // The loss is reported above; what a broken connection says while it closes adds nothing.
       next.removeAllListeners('error');
       next.on('error', () => {});
       void next.end().catch(() => {});
@@ -61,14 +85,15 @@ export function postgresNotifications(url: string, pool: pg.Pool): Notifications
     };
     next.on('error', reconnect);
     next.on('end', () => {
-      if (!closed) reconnect();
+      if (!closed) reconnect(new Error('the listening connection to PostgreSQL ended'));
     });
     try {
       await next.connect();
       for (const channel of channels) await next.query(`listen ${channel}`);
       client = next;
-    } catch {
-      reconnect();
+      lost = false;
+    } catch (error) {
+      reconnect(error);
     }
   }
 
@@ -90,10 +115,21 @@ export function postgresNotifications(url: string, pool: pg.Pool): Notifications
       emitter.on(channel, handler);
       if (!channels.has(channel)) {
         channels.add(channel);
-        if (client) void client.query(`listen ${channel}`).catch(() => {});
-        else connecting ??= connect();
+        const listening = client;
+        if (listening) {
+          // A channel refused is a channel lost: start over on a new connection, which listens
+          // to every channel again.
+          listening.query(`listen ${channel}`).catch((error: unknown) => {
+            lose(error);
+            if (client === listening) void listening.end().catch(() => {});
+          });
+        } else connecting ??= connect();
       }
       return () => emitter.off(channel, handler);
+    },
+    onLost(listener) {
+      emitter.on(LOST, listener);
+      return () => emitter.off(LOST, listener);
     },
     async close() {
       closed = true;

@@ -6,7 +6,12 @@ import { canAttachCredential, canManageCredential } from '../secrets/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
-import { isUniqueViolation, type Database, type Store } from '../store/index.js';
+import {
+  isUniqueViolation,
+  type Database,
+  type ReplicatedCache,
+  type Store,
+} from '../store/index.js';
 import type { UpstreamTable } from '../store/schema.js';
 import { UPSTREAMS_CHANNEL, type EgressAllowlist } from './allowlist.js';
 import { checkEgress, type EgressCheck, type HostResolver } from './egress.js';
@@ -98,7 +103,11 @@ export interface UpstreamService {
   checkEgress(url: string | URL): Promise<EgressCheck>;
   /** Re-reads every upstream and the allowlist (on start, on notification, on a timer). */
   reload(): Promise<void>;
-  listen(): () => void;
+  /**
+   * How the upstreams and the allowlist follow the other replicas: re-read whole on their
+   * notifications and every 5 seconds.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 type UpstreamRow = UpstreamTable & { team_name: string };
@@ -167,6 +176,8 @@ function upstreamExists(name: string): StewardError {
 
 /** How long "no such upstream" is remembered, so unknown names do not reach the database per call. */
 const MISS_TTL_MS = 1_000;
+/** The safety net under the upstream and allowlist notifications. */
+const POLL_MS = 5_000;
 
 export function createUpstreamService(deps: {
   store: Store;
@@ -552,8 +563,11 @@ export function createUpstreamService(deps: {
     checkEgress: guard,
     reload,
 
-    listen() {
-      return store.notifications.subscribe(UPSTREAMS_CHANNEL, () => void reload().catch(() => {}));
+    replication: {
+      name: 'upstreams',
+      channel: UPSTREAMS_CHANNEL,
+      refresh: reload,
+      pollMs: POLL_MS,
     },
   };
 }

@@ -2,15 +2,46 @@ import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger';
 import fp from 'fastify-plugin';
 import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import type { ReplicationFailureCounts } from '../../store/index.js';
 
 /**
  * Prometheus metrics at `/metrics`: request counts and latency histograms per route template
- * (never per raw URL, which would leak ids and explode cardinality).
+ * (never per raw URL, which would leak ids and explode cardinality), and the failures that keep
+ * this replica's caches from following the others.
  */
 export const metricsPlugin = fp(
-  async (app: FastifyInstance, options: { processMetrics: boolean }) => {
+  async (
+    app: FastifyInstance,
+    options: {
+      processMetrics: boolean;
+      /** The counts since the process started, read at each scrape. */
+      replicationFailures: () => ReplicationFailureCounts;
+    },
+  ) => {
     const registry = new Registry();
     if (options.processMetrics) collectDefaultMetrics({ register: registry, prefix: 'steward_' });
+    const { replicationFailures } = options;
+    // Counted where they happen, from the start of the process (before this app existed):
+    // these counters copy those counts at each scrape.
+    new Counter({
+      name: 'steward_cache_refresh_failures_total',
+      help: 'Failed refreshes of a replicated cache (poll or notification), by cache.',
+      labelNames: ['cache'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [cache, count] of replicationFailures().refresh) this.inc({ cache }, count);
+      },
+    });
+    new Counter({
+      name: 'steward_notification_subscriptions_lost_total',
+      help: "Times the subscription to other replicas' change notifications was lost.",
+      registers: [registry],
+      collect() {
+        this.reset();
+        this.inc(replicationFailures().subscriptionsLost);
+      },
+    });
     const requests = new Counter({
       name: 'steward_http_requests_total',
       help: 'HTTP requests by route template, method and status code.',
