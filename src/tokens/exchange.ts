@@ -1,8 +1,10 @@
 import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import type { FederationService, JoinTokenService } from '../attestation/index.js';
+import { loadWorkload, whyMayNotAct } from '../registry/index.js';
 import type { RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
+import { loadTask } from '../tasks/index.js';
 import type { Database } from '../store/index.js';
 import {
   ACCESS_TOKEN_TYPE,
@@ -62,42 +64,13 @@ export function createTokenExchange(deps: {
     resolveAudience,
   } = deps;
 
+  /** The workload a token is for, refused unless the registry says it may act. */
   async function loadSubject(trx: Kysely<Database>, identityId: string): Promise<TokenSubject> {
-    const row = await trx
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select([
-        'identities.id',
-        'identities.spiffe_id',
-        'identities.environment',
-        'identities.agent_path',
-        'identities.status',
-        'identities.max_token_ttl_seconds',
-        'identities.max_session_seconds',
-        'services.name as service',
-        'services.admitted_environments',
-        'teams.name as team',
-      ])
-      .where('identities.id', '=', identityId)
-      .executeTakeFirst();
-    if (!row) throw new OAuthError('invalid_grant', 'The identity no longer exists.');
-    if (row.status !== 'active')
-      throw new OAuthError('invalid_grant', `The identity is ${row.status}.`);
-    const admitted = JSON.parse(row.admitted_environments) as string[];
-    if (row.environment !== 'sandbox' && !admitted.includes(row.environment)) {
-      throw new OAuthError('invalid_grant', `The service is not admitted to ${row.environment}.`);
-    }
-    return {
-      id: row.id,
-      spiffeId: row.spiffe_id,
-      service: row.service,
-      team: row.team,
-      environment: row.environment,
-      agentPath: row.agent_path,
-      maxTokenTtlSeconds: row.max_token_ttl_seconds,
-      maxSessionSeconds: row.max_session_seconds,
-    };
+    const workload = await loadWorkload(trx, identityId);
+    if (!workload) throw new OAuthError('invalid_grant', 'The identity no longer exists.');
+    const refusal = whyMayNotAct(workload);
+    if (refusal) throw new OAuthError('invalid_grant', refusal.message);
+    return workload;
   }
 
   /** Verifies a Steward token for renewal or as an actor token, mapping failures to invalid_grant. */
@@ -120,20 +93,16 @@ export function createTokenExchange(deps: {
 
   async function taskFor(trx: Kysely<Database>, taskId: string | undefined, identityId: string) {
     if (taskId === undefined) return undefined;
-    const task = await trx
-      .selectFrom('tasks')
-      .selectAll()
-      .where('id', '=', taskId)
-      .executeTakeFirst();
-    if (!task || task.identity_id !== identityId)
+    const task = await loadTask(trx, taskId);
+    if (!task || task.identity !== identityId)
       throw new OAuthError('invalid_request', 'No such task for this identity.');
-    if (task.status !== 'open' || Date.parse(task.deadline_at) <= clock.now()) {
+    if (task.status !== 'open' || Date.parse(task.deadlineAt) <= clock.now()) {
       throw new OAuthError(
         'invalid_grant',
         `The task is ${task.status === 'open' ? 'past its deadline' : task.status}.`,
       );
     }
-    return { id: task.id, deadlineMs: Date.parse(task.deadline_at) };
+    return { id: task.id, deadlineMs: Date.parse(task.deadlineAt) };
   }
 
   return async function exchange(

@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
 import { canManageTeam, type ChangeContext } from '../access/index.js';
 import { forbidden, invalidField, notFound } from '../errors/index.js';
-import { MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
+import { loadServiceOwner, loadWorkload, MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
 import type { Revocation, RevocationKind, RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
+import { loadTask } from '../tasks/index.js';
 import type { Database } from '../store/index.js';
 import { TokenError } from './errors.js';
 import type { TokenVerifier } from './verify.js';
@@ -33,21 +34,11 @@ export function createRevoker(deps: {
 }) {
   const { db, clock, revocations, verifier } = deps;
 
-  async function teamOfIdentity(identityId: string): Promise<string | undefined> {
-    const row = await db
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .select('services.team_id')
-      .where('identities.id', '=', identityId)
-      .executeTakeFirst();
-    return row?.team_id;
-  }
-
   async function ensureMayRevoke(context: ChangeContext, identityId: string): Promise<void> {
     const role = context.actor.role;
     if (role === 'admin' || role === 'security' || role === 'system') return;
-    const team = await teamOfIdentity(identityId);
-    if (team === undefined || !canManageTeam(context.actor, team))
+    const workload = await loadWorkload(db, identityId);
+    if (workload === undefined || !canManageTeam(context.actor, workload.teamId))
       throw forbidden('This key may not revoke tokens of this identity.');
   }
 
@@ -139,12 +130,8 @@ export function createRevoker(deps: {
         }
         case 'identity': {
           await ensureMayRevoke(context, request.identity);
-          const exists = await db
-            .selectFrom('identities')
-            .select('id')
-            .where('id', '=', request.identity)
-            .executeTakeFirst();
-          if (!exists) throw notFound('identity', request.identity);
+          if (!(await loadWorkload(db, request.identity)))
+            throw notFound('identity', request.identity);
           await commit(
             context,
             [
@@ -160,17 +147,13 @@ export function createRevoker(deps: {
           return { kind: 'identity', entries: 1 };
         }
         case 'service_environment': {
-          const service = await db
-            .selectFrom('services')
-            .select(['id', 'team_id'])
-            .where('name', '=', request.service)
-            .executeTakeFirst();
+          const service = await loadServiceOwner(db, request.service);
           if (!service) throw notFound('service', request.service);
           const role = context.actor.role;
           if (
             role !== 'admin' &&
             role !== 'security' &&
-            !canManageTeam(context.actor, service.team_id)
+            !canManageTeam(context.actor, service.teamId)
           ) {
             throw forbidden('This key may not revoke tokens of this service.');
           }
@@ -189,13 +172,9 @@ export function createRevoker(deps: {
           return { kind: 'service_environment', entries: 1 };
         }
         case 'task': {
-          const task = await db
-            .selectFrom('tasks')
-            .select(['id', 'identity_id', 'deadline_at'])
-            .where('id', '=', request.task)
-            .executeTakeFirst();
+          const task = await loadTask(db, request.task);
           if (!task) throw notFound('task', request.task);
-          await ensureMayRevoke(context, task.identity_id);
+          await ensureMayRevoke(context, task.identity);
           await commit(
             context,
             [
@@ -203,7 +182,7 @@ export function createRevoker(deps: {
                 kind: 'task',
                 subject: task.id,
                 revokedAt: now,
-                expiresAt: Math.max(Date.parse(task.deadline_at), now) + 60_000,
+                expiresAt: Math.max(Date.parse(task.deadlineAt), now) + 60_000,
               },
             ],
             reason,
