@@ -2,7 +2,6 @@ import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import type { FederationService, JoinTokenService } from '../attestation/index.js';
 import { loadWorkload, whyMayNotAct } from '../registry/index.js';
-import type { RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
 import { loadTask } from '../tasks/index.js';
 import type { Database } from '../store/index.js';
@@ -16,6 +15,7 @@ import {
 } from './claims.js';
 import { OAuthError, TokenError } from './errors.js';
 import type { Minter, TokenIssuer, TokenSubject } from './mint.js';
+import type { Revoker } from './revoke.js';
 import type { TokenVerifier } from './verify.js';
 
 /** RFC 8693 token-exchange parameters, as the form carried them. */
@@ -47,22 +47,14 @@ export function createTokenExchange(deps: {
   joinTokens: JoinTokenService;
   federation: FederationService;
   verifier: TokenVerifier;
-  revocations: RevocationList;
+  /** Revokes the session of a replayed join token. */
+  revoker: Pick<Revoker, 'revokeJoinSession'>;
   minter: Minter;
   issuer: TokenIssuer;
   resolveAudience: AudienceResolver;
 }) {
-  const {
-    db,
-    clock,
-    joinTokens,
-    federation,
-    verifier,
-    revocations,
-    minter,
-    issuer,
-    resolveAudience,
-  } = deps;
+  const { db, clock, joinTokens, federation, verifier, revoker, minter, issuer, resolveAudience } =
+    deps;
 
   /** The workload a token is for, refused unless the registry says it may act. */
   async function loadSubject(trx: Kysely<Database>, identityId: string): Promise<TokenSubject> {
@@ -175,7 +167,7 @@ export function createTokenExchange(deps: {
       });
       if (!outcome.ok) {
         if (outcome.reason === 'replayed' && outcome.joinTokenId !== undefined)
-          await revokeJoinSession(outcome.joinTokenId);
+          await revoker.revokeJoinSession(outcome.joinTokenId);
         throw new OAuthError(
           'invalid_grant',
           outcome.reason === 'replayed'
@@ -253,34 +245,6 @@ export function createTokenExchange(deps: {
       'subject_token_type must be a join token, a JWT or a Steward access token.',
     );
   };
-
-  /**
-   * A join token used twice means it leaked: the session it started is revoked, whoever holds
-   * it (the refresh-token reuse rule of OAuth 2.0 Security BCP §4.14).
-   */
-  async function revokeJoinSession(joinTokenId: string): Promise<void> {
-    const first = await db
-      .selectFrom('tokens')
-      .select(['session_id', 'session_expires_at', 'identity_id'])
-      .where('attestation', '=', `join_token:${joinTokenId}`)
-      .executeTakeFirst();
-    if (!first) return;
-    const system: ChangeContext = { actor: { ref: 'system', role: 'system' } };
-    const entry = await db.transaction().execute((trx) =>
-      revocations.write(
-        trx,
-        system,
-        {
-          kind: 'session',
-          subject: first.session_id,
-          revokedAt: clock.now(),
-          expiresAt: Date.parse(first.session_expires_at) + 60_000,
-        },
-        'join token replayed',
-      ),
-    );
-    await revocations.announce(entry);
-  }
 
   function respond(minted: { token: string; expiresIn: number }): TokenResponse {
     return {
