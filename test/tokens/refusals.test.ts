@@ -730,15 +730,14 @@ for (const database of await testDatabases()) {
           ),
           'unsupported_grant_type',
         );
-        assert.equal(
-          await oauthError(
-            postForm(t, '/oauth2/token', {
-              ...full,
-              subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
-            }),
-          ),
-          'unsupported_token_type',
-        );
+        // Types are looked up in a table: a name inherited by every object is not one of them.
+        for (const type of ['urn:ietf:params:oauth:token-type:saml2', 'constructor', '__proto__']) {
+          assert.equal(
+            await oauthError(postForm(t, '/oauth2/token', { ...full, subject_token_type: type })),
+            'unsupported_token_type',
+            type,
+          );
+        }
         assert.equal(
           await oauthError(
             postForm(t, '/oauth2/token', {
