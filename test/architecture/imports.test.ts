@@ -164,16 +164,22 @@ function sourceFiles(dir: string): string[] {
 const relative = (file: string) => path.relative(SRC, file).split(path.sep).join('/');
 const folderOf = (file: string) => relative(file).split('/')[0] ?? '';
 
-/** Every static `import … from` / `export … from` of `file` that names another file of src/. */
+/**
+ * Every `import … from`, `export … from` and `import('…')` of `file` that names another file of
+ * src/ (a dynamic import loads lazily, but it is an edge all the same).
+ */
 function importsOf(file: string, text: string): Import[] {
   const found: Import[] = [];
-  const pattern = /^\s*(import|export)\s+(type\s+)?([^;]*?)\s*from\s*'(\.[^']+)'/gms;
-  for (const match of text.matchAll(pattern)) {
-    const specifier = match[4] ?? '';
-    const target = path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts'));
+  const resolve = (specifier: string) =>
+    relative(path.resolve(path.dirname(file), specifier.replace(/\.js$/, '.ts')));
+  const staticPattern = /^\s*(import|export)\s+(type\s+)?([^;]*?)\s*from\s*'(\.[^']+)'/gms;
+  for (const match of text.matchAll(staticPattern)) {
     const typeOnly =
       match[2] !== undefined || /^\{\s*(type\s+[^,}]+,?\s*)+\}$/.test(match[3] ?? '');
-    found.push({ from: relative(file), to: relative(target), typeOnly });
+    found.push({ from: relative(file), to: resolve(match[4] ?? ''), typeOnly });
+  }
+  for (const match of text.matchAll(/\bimport\(\s*'(\.[^']+)'\s*\)/g)) {
+    found.push({ from: relative(file), to: resolve(match[1] ?? ''), typeOnly: false });
   }
   return found;
 }
@@ -302,11 +308,12 @@ describe('table ownership', () => {
     );
     const sample = importsOf(
       path.join(SRC, 'tokens/example.ts'),
-      "import type { Row } from '../store/schema.js';\nimport { x } from '../registry/services.js';\n",
+      "import type { Row } from '../store/schema.js';\nimport { x } from '../registry/services.js';\nconst y = await import('../tasks/tasks.js');\n",
     );
     assert.deepEqual(sample, [
       { from: 'tokens/example.ts', to: 'store/schema.ts', typeOnly: true },
       { from: 'tokens/example.ts', to: 'registry/services.ts', typeOnly: false },
+      { from: 'tokens/example.ts', to: 'tasks/tasks.ts', typeOnly: false },
     ]);
   });
 });
