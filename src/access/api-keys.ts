@@ -8,7 +8,7 @@ import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 import type { ApiKeyTable } from '../store/schema.js';
 import { displayPrefix, generateSecret, hashSecret, isWellFormedSecret } from './key-format.js';
-import type { Actor, ChangeContext, Role } from './roles.js';
+import type { Actor, ChangeContext, Role } from '../actors/index.js';
 
 /** An API key as listed: everything but the secret, which is shown once at creation. */
 export interface ApiKey {

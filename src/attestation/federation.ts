@@ -11,6 +11,7 @@ import {
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { invalidField, notFound, StewardError } from '../errors/index.js';
+import { loadWorkload } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation, type Database } from '../store/index.js';
@@ -201,13 +202,7 @@ export function createFederationService(deps: {
       }
       try {
         return await db.transaction().execute(async (trx) => {
-          const identity = await trx
-            .selectFrom('identities')
-            .innerJoin('services', 'services.id', 'identities.service_id')
-            .innerJoin('teams', 'teams.id', 'services.team_id')
-            .select(['identities.id', 'services.name as service', 'teams.name as team'])
-            .where('identities.id', '=', input.identity)
-            .executeTakeFirst();
+          const identity = await loadWorkload(trx, input.identity);
           if (!identity) throw notFound('identity', input.identity);
           const row: FederationTrustTable = {
             id: newId(clock.now()),

@@ -8,6 +8,7 @@ import {
 } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
+import { loadWorkload } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
@@ -44,22 +45,9 @@ export function createJoinTokenService(deps: { db: Kysely<Database>; clock: Cloc
     ): Promise<CreatedJoinToken> {
       const token = generateSecret('join');
       return db.transaction().execute(async (trx) => {
-        const identity = await trx
-          .selectFrom('identities')
-          .innerJoin('services', 'services.id', 'identities.service_id')
-          .innerJoin('teams', 'teams.id', 'services.team_id')
-          .select([
-            'identities.id',
-            'identities.spiffe_id',
-            'identities.status',
-            'services.name as service',
-            'teams.id as team_id',
-            'teams.name as team',
-          ])
-          .where('identities.id', '=', identityId)
-          .executeTakeFirst();
+        const identity = await loadWorkload(trx, identityId);
         if (!identity) throw notFound('identity', identityId);
-        if (!canManageTeam(context.actor, identity.team_id)) {
+        if (!canManageTeam(context.actor, identity.teamId)) {
           throw forbidden(
             `This key may not manage identities of team ${JSON.stringify(identity.team)}.`,
           );
@@ -67,7 +55,7 @@ export function createJoinTokenService(deps: { db: Kysely<Database>; clock: Cloc
         if (identity.status !== 'active') {
           throw new StewardError(
             'invalid_status_transition',
-            `${identity.spiffe_id} is ${identity.status}: it cannot be given a join token.`,
+            `${identity.spiffeId} is ${identity.status}: it cannot be given a join token.`,
           );
         }
         const now = clock.now();
@@ -93,9 +81,9 @@ export function createJoinTokenService(deps: { db: Kysely<Database>; clock: Cloc
           team: identity.team,
           service: identity.service,
           identityId: identity.id,
-          after: { id, identity: identity.id, spiffeId: identity.spiffe_id, expiresAt },
+          after: { id, identity: identity.id, spiffeId: identity.spiffeId, expiresAt },
         });
-        return { id, token, identity: identity.id, spiffeId: identity.spiffe_id, expiresAt };
+        return { id, token, identity: identity.id, spiffeId: identity.spiffeId, expiresAt };
       });
     },
 

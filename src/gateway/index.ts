@@ -36,3 +36,4 @@ export { createEgressAgent } from './http/forward.js';
 export type { HttpGatewayOptions } from './http/route.js';
 export { parseGatewayTarget, matchOperation } from './http/path.js';
 export type { GatewayTarget, TargetResult } from './http/path.js';
+export { mcpGatewayRoutes, egressGuardedFetch } from './mcp/index.js';

@@ -1,4 +1,4 @@
-import { isWellFormedSecret } from '../access/key-format.js';
+import { isWellFormedSecret } from '../access/index.js';
 
 /** What kind of credential a match is; the Steward kinds can be revoked by Steward itself. */
 export type CredentialKind =

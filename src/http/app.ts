@@ -1,8 +1,12 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
-import { createEgressAgent, httpGatewayRoutes } from '../gateway/index.js';
-import { egressGuardedFetch, mcpGatewayRoutes } from '../gateway/mcp/index.js';
+import {
+  createEgressAgent,
+  egressGuardedFetch,
+  httpGatewayRoutes,
+  mcpGatewayRoutes,
+} from '../gateway/index.js';
 import type { Core } from '../server/core.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';

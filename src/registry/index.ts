@@ -20,6 +20,15 @@ export type {
   StatusChange,
 } from './identities.js';
 export {
+  loadWorkload,
+  loadWorkloads,
+  workloadIdsOfService,
+  loadServiceOwner,
+  whyMayNotAct,
+  recordWorkloadUse,
+} from './workloads.js';
+export type { Workload, ServiceOwner, ActRefusal } from './workloads.js';
+export {
   ENVIRONMENTS,
   DATA_CLASSIFICATIONS,
   IDENTITY_STATUSES,

@@ -207,13 +207,14 @@ export function createCore(options: CoreOptions): Core {
     resolve: (name) => upstreams.resolve(name),
   });
   const minter = createMinter({ keyring, clock, issuer });
+  const revoker = createRevoker({ db, clock, revocations, verifier });
   const exchange = createTokenExchange({
     db,
     clock,
     joinTokens,
     federation,
     verifier,
-    revocations,
+    revoker,
     minter,
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
@@ -223,7 +224,6 @@ export function createCore(options: CoreOptions): Core {
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })
     : noopTracer;
-  const revoker = createRevoker({ db, clock, revocations, verifier });
   const apiKeys = createApiKeyService({ db, clock });
   const gateway = createEnforcementCore({
     db,

@@ -1,2 +1,2 @@
-export { createTaskService, MAX_TASK_SECONDS } from './tasks.js';
+export { createTaskService, loadTask, MAX_TASK_SECONDS } from './tasks.js';
 export type { TaskService, Task } from './tasks.js';

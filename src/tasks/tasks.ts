@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import { canManageTeam, type ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
+import { loadWorkload } from '../registry/index.js';
 import type { RevocationList } from '../revocation/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
@@ -41,6 +42,15 @@ function toTask(row: TaskTable): Task {
   };
 }
 
+/**
+ * The tasks folder's read port: the task `id` as other folders (the token exchange, the revoker)
+ * need it, in `source` (the database or the caller's transaction); `undefined` when there is none.
+ */
+export async function loadTask(source: Kysely<Database>, id: string): Promise<Task | undefined> {
+  const row = await source.selectFrom('tasks').selectAll().where('id', '=', id).executeTakeFirst();
+  return row && toTask(row);
+}
+
 /** Workloads act on their own tasks only; admins on any; owners on their team's. */
 async function checkAccess(
   db: Kysely<Database>,
@@ -53,14 +63,9 @@ async function checkAccess(
       throw forbidden('A workload may act only on its own tasks.');
     return;
   }
-  const row = await db
-    .selectFrom('identities')
-    .innerJoin('services', 'services.id', 'identities.service_id')
-    .select(['services.team_id'])
-    .where('identities.id', '=', identityId)
-    .executeTakeFirst();
-  if (!row) throw notFound('identity', identityId);
-  if (!canManageTeam(actor, row.team_id))
+  const workload = await loadWorkload(db, identityId);
+  if (!workload) throw notFound('identity', identityId);
+  if (!canManageTeam(actor, workload.teamId))
     throw forbidden("This key may not manage this identity's tasks.");
 }
 
@@ -78,11 +83,7 @@ export function createTaskService(deps: {
     ): Promise<Task> {
       await checkAccess(db, context, input.identity);
       return db.transaction().execute(async (trx) => {
-        const identity = await trx
-          .selectFrom('identities')
-          .select(['id', 'status'])
-          .where('id', '=', input.identity)
-          .executeTakeFirst();
+        const identity = await loadWorkload(trx, input.identity);
         if (!identity) throw notFound('identity', input.identity);
         if (identity.status !== 'active') {
           throw new StewardError(

@@ -1,9 +1,3 @@
-import type { Kysely } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
-import type { FederationService, JoinTokenService } from '../attestation/index.js';
-import type { RevocationList } from '../revocation/index.js';
-import type { Clock } from '../shared/clock.js';
-import type { Database } from '../store/index.js';
 import {
   ACCESS_TOKEN_TYPE,
   JOIN_TOKEN_TYPE,
@@ -12,9 +6,15 @@ import {
   TOKEN_EXCHANGE_GRANT,
   type ActorClaim,
 } from './claims.js';
-import { OAuthError, TokenError } from './errors.js';
-import type { Minter, TokenIssuer, TokenSubject } from './mint.js';
-import type { TokenVerifier } from './verify.js';
+import { OAuthError } from './errors.js';
+import { renewAccessToken } from './subject-tokens/access-token.js';
+import { exchangeJoinToken } from './subject-tokens/join-token.js';
+import { exchangeFederatedJwt } from './subject-tokens/jwt.js';
+import {
+  createExchangeSteps,
+  type ExchangeDeps,
+  type SubjectTokenExchange,
+} from './subject-tokens/steps.js';
 
 /** RFC 8693 token-exchange parameters, as the form carried them. */
 export type ExchangeParameters = Readonly<Record<string, string | undefined>>;
@@ -36,104 +36,28 @@ export const DEFAULT_TOKEN_TTL_SECONDS = 300;
 export type AudienceResolver = (requested: string) => Promise<string | undefined>;
 
 /**
+ * What each `subject_token_type` is exchanged by: one module per type, as node-oidc-provider
+ * keeps one per grant type. A type not in this table is `unsupported_token_type`.
+ */
+const SUBJECT_TOKEN_TYPES: Readonly<Record<string, SubjectTokenExchange>> = {
+  [JOIN_TOKEN_TYPE]: exchangeJoinToken,
+  [JWT_TOKEN_TYPE]: exchangeFederatedJwt,
+  [ACCESS_TOKEN_TYPE]: renewAccessToken,
+};
+
+/**
  * The token endpoint's grant: trade proof of identity (a join token, a platform token, or a
  * still-valid Steward token) for a short-lived, audience-bound access token.
  */
-export function createTokenExchange(deps: {
-  db: Kysely<Database>;
-  clock: Clock;
-  joinTokens: JoinTokenService;
-  federation: FederationService;
-  verifier: TokenVerifier;
-  revocations: RevocationList;
-  minter: Minter;
-  issuer: TokenIssuer;
-  resolveAudience: AudienceResolver;
-}) {
-  const {
-    db,
-    clock,
-    joinTokens,
-    federation,
-    verifier,
-    revocations,
-    minter,
-    issuer,
-    resolveAudience,
-  } = deps;
-
-  async function loadSubject(trx: Kysely<Database>, identityId: string): Promise<TokenSubject> {
-    const row = await trx
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select([
-        'identities.id',
-        'identities.spiffe_id',
-        'identities.environment',
-        'identities.agent_path',
-        'identities.status',
-        'identities.max_token_ttl_seconds',
-        'identities.max_session_seconds',
-        'services.name as service',
-        'services.admitted_environments',
-        'teams.name as team',
-      ])
-      .where('identities.id', '=', identityId)
-      .executeTakeFirst();
-    if (!row) throw new OAuthError('invalid_grant', 'The identity no longer exists.');
-    if (row.status !== 'active')
-      throw new OAuthError('invalid_grant', `The identity is ${row.status}.`);
-    const admitted = JSON.parse(row.admitted_environments) as string[];
-    if (row.environment !== 'sandbox' && !admitted.includes(row.environment)) {
-      throw new OAuthError('invalid_grant', `The service is not admitted to ${row.environment}.`);
-    }
-    return {
-      id: row.id,
-      spiffeId: row.spiffe_id,
-      service: row.service,
-      team: row.team,
-      environment: row.environment,
-      agentPath: row.agent_path,
-      maxTokenTtlSeconds: row.max_token_ttl_seconds,
-      maxSessionSeconds: row.max_session_seconds,
-    };
-  }
-
-  /** Verifies a Steward token for renewal or as an actor token, mapping failures to invalid_grant. */
-  function verifySteward(token: string, what: string) {
-    try {
-      return verifier.verify(token);
-    } catch (error) {
-      if (error instanceof TokenError)
-        throw new OAuthError('invalid_grant', `The ${what} is not valid: ${error.message}`);
-      throw error;
-    }
-  }
+export function createTokenExchange(deps: ExchangeDeps & { resolveAudience: AudienceResolver }) {
+  const { resolveAudience } = deps;
+  const steps = createExchangeSteps(deps);
 
   function required(params: ExchangeParameters, name: string): string {
     const value = params[name];
     if (value === undefined || value === '')
       throw new OAuthError('invalid_request', `${name} is required.`);
     return value;
-  }
-
-  async function taskFor(trx: Kysely<Database>, taskId: string | undefined, identityId: string) {
-    if (taskId === undefined) return undefined;
-    const task = await trx
-      .selectFrom('tasks')
-      .selectAll()
-      .where('id', '=', taskId)
-      .executeTakeFirst();
-    if (!task || task.identity_id !== identityId)
-      throw new OAuthError('invalid_request', 'No such task for this identity.');
-    if (task.status !== 'open' || Date.parse(task.deadline_at) <= clock.now()) {
-      throw new OAuthError(
-        'invalid_grant',
-        `The task is ${task.status === 'open' ? 'past its deadline' : task.status}.`,
-      );
-    }
-    return { id: task.id, deadlineMs: Date.parse(task.deadline_at) };
   }
 
   return async function exchange(
@@ -176,142 +100,35 @@ export function createTokenExchange(deps: {
           'actor_token_type must be an access token issued by Steward.',
         );
       }
-      const actor = verifySteward(params['actor_token'], 'actor token').claims;
+      const actor = steps.verifySteward(params['actor_token'], 'actor token').claims;
       act = { sub: actor.sub, ...(actor.act ? { act: actor.act } : {}) };
     }
 
-    const context = (identityId: string): ChangeContext => ({
-      actor: { ref: `workload:${identityId}`, role: 'workload', identityId },
-      ...(requestId !== undefined ? { requestId } : {}),
-    });
-
-    if (subjectType === JOIN_TOKEN_TYPE) {
-      const outcome = await db.transaction().execute(async (trx) => {
-        const redeemed = await joinTokens.redeem(trx, subjectToken, clientAddress);
-        if (!redeemed.ok) return redeemed;
-        const subject = await loadSubject(trx, redeemed.identityId);
-        const task = await taskFor(trx, params['task'], subject.id);
-        // The first token of a session is recorded in the transaction that spends the join
-        // token: a join token is never used up without its token on record.
-        const minted = await minter.mint(trx, context(subject.id), {
-          subject,
-          audience,
-          attestation: `join_token:${redeemed.joinTokenId}`,
-          ttlSeconds,
-          task,
-          act,
-          clientAddress,
-        });
-        return { ok: true as const, minted };
-      });
-      if (!outcome.ok) {
-        if (outcome.reason === 'replayed' && outcome.joinTokenId !== undefined)
-          await revokeJoinSession(outcome.joinTokenId);
-        throw new OAuthError(
-          'invalid_grant',
-          outcome.reason === 'replayed'
-            ? 'The join token was already used.'
-            : outcome.reason === 'expired'
-              ? 'The join token has expired.'
-              : 'The join token is not valid.',
-        );
-      }
-      return respond(outcome.minted);
-    }
-
-    if (subjectType === JWT_TOKEN_TYPE) {
-      const federated = await federation.authenticate(subjectToken);
-      if (!federated.ok) throw new OAuthError('invalid_grant', federated.reason);
-      const subject = await loadSubject(db, federated.identityId);
-      const task = await taskFor(db, params['task'], subject.id);
-      return respond(
-        await issuer.issue(context(subject.id), {
-          subject,
-          audience,
-          attestation: `federation:${federated.trust}`,
-          ttlSeconds,
-          task,
-          act,
-          clientAddress,
-        }),
+    // Own-property lookup: a type named like an Object.prototype member is not a handler.
+    const exchangeSubject = Object.hasOwn(SUBJECT_TOKEN_TYPES, subjectType)
+      ? SUBJECT_TOKEN_TYPES[subjectType]
+      : undefined;
+    if (exchangeSubject === undefined) {
+      throw new OAuthError(
+        'unsupported_token_type',
+        'subject_token_type must be a join token, a JWT or a Steward access token.',
       );
     }
-
-    if (subjectType === ACCESS_TOKEN_TYPE) {
-      const current = verifySteward(subjectToken, 'subject token').claims;
-      // A token given to an upstream must not be turned into a token for anything else: only
-      // a token for Steward itself (the agent's session token) may be exchanged across audiences.
-      if (current.aud !== STEWARD_AUDIENCE && current.aud !== audience) {
-        throw new OAuthError(
-          'invalid_target',
-          `A token for ${current.aud} can only be renewed for ${current.aud}.`,
-        );
-      }
-      // Renewals are the steady load of the token service: they are issued with group commit.
-      const parent = await db
-        .selectFrom('tokens')
-        .select(['jti', 'session_id', 'session_expires_at'])
-        .where('jti', '=', current.jti)
-        .executeTakeFirst();
-      if (!parent)
-        throw new OAuthError('invalid_grant', 'The subject token is not in the inventory.');
-      const sessionExpiresMs = Date.parse(parent.session_expires_at);
-      if (sessionExpiresMs <= clock.now()) {
-        throw new OAuthError(
-          'invalid_grant',
-          'The session has reached its maximum lifetime: attest again.',
-        );
-      }
-      const subject = await loadSubject(db, current.client_id);
-      // A renewal keeps the task unless another one of the same identity is named.
-      const task = await taskFor(db, params['task'] ?? current.task, subject.id);
-      return respond(
-        await issuer.issue(context(subject.id), {
-          subject,
-          audience,
-          attestation: 'renewal',
-          ttlSeconds,
-          task,
-          parent: { jti: parent.jti, sid: parent.session_id, sessionExpiresMs },
-          act: act ?? current.act,
-          clientAddress,
-        }),
-      );
-    }
-
-    throw new OAuthError(
-      'unsupported_token_type',
-      'subject_token_type must be a join token, a JWT or a Steward access token.',
+    const minted = await exchangeSubject(
+      {
+        subjectToken,
+        task: params['task'],
+        audience,
+        ttlSeconds,
+        act,
+        clientAddress,
+        requestId,
+      },
+      deps,
+      steps,
     );
+    return respond(minted);
   };
-
-  /**
-   * A join token used twice means it leaked: the session it started is revoked, whoever holds
-   * it (the refresh-token reuse rule of OAuth 2.0 Security BCP §4.14).
-   */
-  async function revokeJoinSession(joinTokenId: string): Promise<void> {
-    const first = await db
-      .selectFrom('tokens')
-      .select(['session_id', 'session_expires_at', 'identity_id'])
-      .where('attestation', '=', `join_token:${joinTokenId}`)
-      .executeTakeFirst();
-    if (!first) return;
-    const system: ChangeContext = { actor: { ref: 'system', role: 'system' } };
-    const entry = await db.transaction().execute((trx) =>
-      revocations.write(
-        trx,
-        system,
-        {
-          kind: 'session',
-          subject: first.session_id,
-          revokedAt: clock.now(),
-          expiresAt: Date.parse(first.session_expires_at) + 60_000,
-        },
-        'join token replayed',
-      ),
-    );
-    await revocations.announce(entry);
-  }
 
   function respond(minted: { token: string; expiresIn: number }): TokenResponse {
     return {

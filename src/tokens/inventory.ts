@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import type { Clock } from '../shared/clock.js';
+import { loadWorkloads, workloadIdsOfService, type Workload } from '../registry/index.js';
 import type { RevocationList } from '../revocation/index.js';
 import type { Database } from '../store/index.js';
 import type { TokenTable } from '../store/schema.js';
@@ -45,53 +46,59 @@ export function createInventory(deps: {
   return {
     /** Newest first (jtis are time-ordered). */
     async list(filter: InventoryFilter): Promise<Page<InventoryEntry>> {
-      let query = db
-        .selectFrom('tokens')
-        .innerJoin('identities', 'identities.id', 'tokens.identity_id')
-        .innerJoin('services', 'services.id', 'identities.service_id')
-        .selectAll('tokens')
-        .select(['identities.spiffe_id', 'identities.environment', 'services.name as service']);
-      if (filter.identity !== undefined)
-        query = query.where('tokens.identity_id', '=', filter.identity);
-      if (filter.task !== undefined) query = query.where('tokens.task_id', '=', filter.task);
-      if (filter.session !== undefined)
-        query = query.where('tokens.session_id', '=', filter.session);
-      if (filter.service !== undefined) query = query.where('services.name', '=', filter.service);
+      let query = db.selectFrom('tokens').selectAll();
+      if (filter.identity !== undefined) query = query.where('identity_id', '=', filter.identity);
+      if (filter.task !== undefined) query = query.where('task_id', '=', filter.task);
+      if (filter.session !== undefined) query = query.where('session_id', '=', filter.session);
+      if (filter.service !== undefined) {
+        const identities = await workloadIdsOfService(db, filter.service);
+        if (identities.length === 0) return { items: [] };
+        query = query.where('identity_id', 'in', identities);
+      }
       if (filter.cursor !== undefined)
-        query = query.where('tokens.jti', '<', decodeCursor<string>(filter.cursor, 'string'));
+        query = query.where('jti', '<', decodeCursor<string>(filter.cursor, 'string'));
       const rows = await query
-        .orderBy('tokens.jti', 'desc')
+        .orderBy('jti', 'desc')
         .limit(filter.limit + 1)
         .execute();
+      const workloads = await loadWorkloads(
+        db,
+        rows.map((row) => row.identity_id),
+      );
       const now = clock.now();
-      return toPage(
+      const page = toPage(
         rows,
         filter.limit,
         (row) => row.jti,
-        (row) => toEntry(row, now),
+        (row) => ({ row, workload: workloads.get(row.identity_id) }),
       );
+      // A token whose identity is gone is left out, as a join would (none is: decommissioning
+      // keeps the identity's row).
+      return {
+        ...page,
+        items: page.items.flatMap(({ row, workload }) =>
+          workload ? [toEntry(row, workload, now)] : [],
+        ),
+      };
     },
   };
 
-  function toEntry(
-    row: TokenTable & { spiffe_id: string; environment: string; service: string },
-    now: number,
-  ): InventoryEntry {
+  function toEntry(row: TokenTable, workload: Workload, now: number): InventoryEntry {
     const revoked = revocations.isRevoked({
       jti: row.jti,
       sid: row.session_id,
       client_id: row.identity_id,
-      service: row.service,
-      environment: row.environment,
+      service: workload.service,
+      environment: workload.environment,
       task: row.task_id ?? undefined,
       iat: Math.floor(Date.parse(row.issued_at) / 1000),
     });
     return {
       jti: row.jti,
       identity: row.identity_id,
-      spiffeId: row.spiffe_id,
-      service: row.service,
-      environment: row.environment,
+      spiffeId: workload.spiffeId,
+      service: workload.service,
+      environment: workload.environment,
       audience: row.audience,
       task: row.task_id,
       attestation: row.attestation,

@@ -1,6 +1,7 @@
 import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { auditRow } from '../audit/index.js';
+import { recordWorkloadUse } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import { base64urlJson, signInput, type Keyring } from '../signing/index.js';
@@ -157,13 +158,7 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
     const lastUse = new Map<string, number>();
     for (const t of tokens)
       lastUse.set(t.identityId, Math.max(t.issuedAtMs, lastUse.get(t.identityId) ?? 0));
-    for (const [identityId, at] of lastUse) {
-      await trx
-        .updateTable('identities')
-        .set({ last_used_at: isoTime(at) })
-        .where('id', '=', identityId)
-        .execute();
-    }
+    await recordWorkloadUse(trx, lastUse);
   }
 
   return {

@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
-import { canManageTeam, type ChangeContext } from '../access/index.js';
+import { canManageTeam, SYSTEM_ACTOR, type ChangeContext } from '../access/index.js';
 import { forbidden, invalidField, notFound } from '../errors/index.js';
-import { MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
+import { loadServiceOwner, loadWorkload, MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
 import type { Revocation, RevocationKind, RevocationList } from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
+import { loadTask } from '../tasks/index.js';
 import type { Database } from '../store/index.js';
 import { TokenError } from './errors.js';
 import type { TokenVerifier } from './verify.js';
@@ -33,21 +34,11 @@ export function createRevoker(deps: {
 }) {
   const { db, clock, revocations, verifier } = deps;
 
-  async function teamOfIdentity(identityId: string): Promise<string | undefined> {
-    const row = await db
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .select('services.team_id')
-      .where('identities.id', '=', identityId)
-      .executeTakeFirst();
-    return row?.team_id;
-  }
-
   async function ensureMayRevoke(context: ChangeContext, identityId: string): Promise<void> {
     const role = context.actor.role;
     if (role === 'admin' || role === 'security' || role === 'system') return;
-    const team = await teamOfIdentity(identityId);
-    if (team === undefined || !canManageTeam(context.actor, team))
+    const workload = await loadWorkload(db, identityId);
+    if (workload === undefined || !canManageTeam(context.actor, workload.teamId))
       throw forbidden('This key may not revoke tokens of this identity.');
   }
 
@@ -64,155 +55,165 @@ export function createRevoker(deps: {
     for (const entry of written) await revocations.announce(entry);
   }
 
-  return {
-    /** Revokes what `request` names; effective here at once and in every replica within a second. */
-    async revoke(
-      context: ChangeContext,
-      request: RevocationRequest,
-      reason: string,
-    ): Promise<RevocationOutcome> {
-      const now = clock.now();
-      switch (request.kind) {
-        case 'token':
-        case 'lineage': {
-          const token = await db
+  /** Revokes what `request` names; effective here at once and in every replica within a second. */
+  async function revoke(
+    context: ChangeContext,
+    request: RevocationRequest,
+    reason: string,
+  ): Promise<RevocationOutcome> {
+    const now = clock.now();
+    switch (request.kind) {
+      case 'token':
+      case 'lineage': {
+        const token = await db
+          .selectFrom('tokens')
+          .selectAll()
+          .where('jti', '=', request.jti)
+          .executeTakeFirst();
+        if (!token) throw notFound('token', request.jti);
+        await ensureMayRevoke(context, token.identity_id);
+        const sessionEnd = Date.parse(token.session_expires_at) + 60_000;
+        if (request.kind === 'token') {
+          await commit(
+            context,
+            [
+              {
+                kind: 'token',
+                subject: token.jti,
+                revokedAt: now,
+                expiresAt: Date.parse(token.expires_at) + 60_000,
+              },
+            ],
+            reason,
+          );
+          return { kind: 'token', entries: 1 };
+        }
+        if (token.jti === token.session_id) {
+          // The root of a session: one entry covers the whole chain, present and future.
+          await commit(
+            context,
+            [
+              {
+                kind: 'session',
+                subject: token.session_id,
+                revokedAt: now,
+                expiresAt: sessionEnd,
+              },
+            ],
+            reason,
+          );
+          return { kind: 'session', entries: 1 };
+        }
+        // Below the root: this token and everything renewed from it. Later renewals need a
+        // valid parent, and every parent in the subtree is now revoked.
+        const subtree = [token.jti];
+        for (let i = 0; i < subtree.length && subtree.length < MAX_LINEAGE; i++) {
+          const children = await db
             .selectFrom('tokens')
-            .selectAll()
-            .where('jti', '=', request.jti)
-            .executeTakeFirst();
-          if (!token) throw notFound('token', request.jti);
-          await ensureMayRevoke(context, token.identity_id);
-          const sessionEnd = Date.parse(token.session_expires_at) + 60_000;
-          if (request.kind === 'token') {
-            await commit(
-              context,
-              [
-                {
-                  kind: 'token',
-                  subject: token.jti,
-                  revokedAt: now,
-                  expiresAt: Date.parse(token.expires_at) + 60_000,
-                },
-              ],
-              reason,
-            );
-            return { kind: 'token', entries: 1 };
-          }
-          if (token.jti === token.session_id) {
-            // The root of a session: one entry covers the whole chain, present and future.
-            await commit(
-              context,
-              [
-                {
-                  kind: 'session',
-                  subject: token.session_id,
-                  revokedAt: now,
-                  expiresAt: sessionEnd,
-                },
-              ],
-              reason,
-            );
-            return { kind: 'session', entries: 1 };
-          }
-          // Below the root: this token and everything renewed from it. Later renewals need a
-          // valid parent, and every parent in the subtree is now revoked.
-          const subtree = [token.jti];
-          for (let i = 0; i < subtree.length && subtree.length < MAX_LINEAGE; i++) {
-            const children = await db
-              .selectFrom('tokens')
-              .select('jti')
-              .where('parent_jti', '=', subtree[i] ?? '')
-              .execute();
-            subtree.push(...children.map((c) => c.jti));
-          }
-          await commit(
-            context,
-            subtree.map((jti) => ({
-              kind: 'token' as const,
-              subject: jti,
-              revokedAt: now,
-              expiresAt: sessionEnd,
-            })),
-            reason,
-          );
-          return { kind: 'token', entries: subtree.length };
+            .select('jti')
+            .where('parent_jti', '=', subtree[i] ?? '')
+            .execute();
+          subtree.push(...children.map((c) => c.jti));
         }
-        case 'identity': {
-          await ensureMayRevoke(context, request.identity);
-          const exists = await db
-            .selectFrom('identities')
-            .select('id')
-            .where('id', '=', request.identity)
-            .executeTakeFirst();
-          if (!exists) throw notFound('identity', request.identity);
-          await commit(
-            context,
-            [
-              {
-                kind: 'identity',
-                subject: request.identity,
-                revokedAt: now,
-                expiresAt: now + MAX_TOKEN_LIFETIME_MS,
-              },
-            ],
-            reason,
-          );
-          return { kind: 'identity', entries: 1 };
-        }
-        case 'service_environment': {
-          const service = await db
-            .selectFrom('services')
-            .select(['id', 'team_id'])
-            .where('name', '=', request.service)
-            .executeTakeFirst();
-          if (!service) throw notFound('service', request.service);
-          const role = context.actor.role;
-          if (
-            role !== 'admin' &&
-            role !== 'security' &&
-            !canManageTeam(context.actor, service.team_id)
-          ) {
-            throw forbidden('This key may not revoke tokens of this service.');
-          }
-          await commit(
-            context,
-            [
-              {
-                kind: 'service_environment',
-                subject: `${request.service}/${request.environment}`,
-                revokedAt: now,
-                expiresAt: now + MAX_TOKEN_LIFETIME_MS,
-              },
-            ],
-            reason,
-          );
-          return { kind: 'service_environment', entries: 1 };
-        }
-        case 'task': {
-          const task = await db
-            .selectFrom('tasks')
-            .select(['id', 'identity_id', 'deadline_at'])
-            .where('id', '=', request.task)
-            .executeTakeFirst();
-          if (!task) throw notFound('task', request.task);
-          await ensureMayRevoke(context, task.identity_id);
-          await commit(
-            context,
-            [
-              {
-                kind: 'task',
-                subject: task.id,
-                revokedAt: now,
-                expiresAt: Math.max(Date.parse(task.deadline_at), now) + 60_000,
-              },
-            ],
-            reason,
-          );
-          return { kind: 'task', entries: 1 };
-        }
-        default:
-          throw invalidField('/body/kind', 'Unknown revocation kind.');
+        await commit(
+          context,
+          subtree.map((jti) => ({
+            kind: 'token' as const,
+            subject: jti,
+            revokedAt: now,
+            expiresAt: sessionEnd,
+          })),
+          reason,
+        );
+        return { kind: 'token', entries: subtree.length };
       }
+      case 'identity': {
+        await ensureMayRevoke(context, request.identity);
+        if (!(await loadWorkload(db, request.identity)))
+          throw notFound('identity', request.identity);
+        await commit(
+          context,
+          [
+            {
+              kind: 'identity',
+              subject: request.identity,
+              revokedAt: now,
+              expiresAt: now + MAX_TOKEN_LIFETIME_MS,
+            },
+          ],
+          reason,
+        );
+        return { kind: 'identity', entries: 1 };
+      }
+      case 'service_environment': {
+        const service = await loadServiceOwner(db, request.service);
+        if (!service) throw notFound('service', request.service);
+        const role = context.actor.role;
+        if (
+          role !== 'admin' &&
+          role !== 'security' &&
+          !canManageTeam(context.actor, service.teamId)
+        ) {
+          throw forbidden('This key may not revoke tokens of this service.');
+        }
+        await commit(
+          context,
+          [
+            {
+              kind: 'service_environment',
+              subject: `${request.service}/${request.environment}`,
+              revokedAt: now,
+              expiresAt: now + MAX_TOKEN_LIFETIME_MS,
+            },
+          ],
+          reason,
+        );
+        return { kind: 'service_environment', entries: 1 };
+      }
+      case 'task': {
+        const task = await loadTask(db, request.task);
+        if (!task) throw notFound('task', request.task);
+        await ensureMayRevoke(context, task.identity);
+        await commit(
+          context,
+          [
+            {
+              kind: 'task',
+              subject: task.id,
+              revokedAt: now,
+              expiresAt: Math.max(Date.parse(task.deadlineAt), now) + 60_000,
+            },
+          ],
+          reason,
+        );
+        return { kind: 'task', entries: 1 };
+      }
+      default:
+        throw invalidField('/body/kind', 'Unknown revocation kind.');
+    }
+  }
+
+  return {
+    revoke,
+
+    /**
+     * A join token used twice means it leaked: the session it started is revoked, whoever holds
+     * it (the refresh-token reuse rule of OAuth 2.0 Security BCP §4.14). Steward does this on its
+     * own, so the change is the system's.
+     */
+    async revokeJoinSession(joinTokenId: string): Promise<void> {
+      const first = await db
+        .selectFrom('tokens')
+        .select('jti')
+        .where('attestation', '=', `join_token:${joinTokenId}`)
+        .where('parent_jti', 'is', null)
+        .executeTakeFirst();
+      if (!first) return;
+      await revoke(
+        { actor: SYSTEM_ACTOR },
+        { kind: 'lineage', jti: first.jti },
+        'join token replayed',
+      );
     },
 
     /**

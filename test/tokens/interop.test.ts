@@ -144,6 +144,23 @@ for (const database of await testDatabases()) {
         assert.equal(entry['status'], 'active');
         assert.equal(entry['issuedAt'], new Date(Number(claims.iat) * 1000).toISOString());
         assert.equal(entry['expiresAt'], new Date(Number(claims.exp) * 1000).toISOString());
+        assert.equal(entry['service'], 'refund-agent');
+        assert.equal(entry['environment'], agent.environment);
+        const byService = await api<{ items: Record<string, unknown>[] }>(
+          t,
+          'auditor',
+          'GET',
+          '/v1/tokens?service=refund-agent&limit=100',
+        );
+        assert.ok(byService.items.some((e) => e['jti'] === claims.jti));
+        assert.ok(byService.items.every((e) => e['service'] === 'refund-agent'));
+        const unknownService = await api<{ items: unknown[] }>(
+          t,
+          'auditor',
+          'GET',
+          '/v1/tokens?service=no-such-service',
+        );
+        assert.deepEqual(unknownService.items, []);
         const identity = await api<{ lastUsedAt: string | null }>(
           t,
           'auditor',

@@ -481,6 +481,13 @@ for (const database of await testDatabases()) {
         await assertRefused(first, 'token_revoked');
         await assertRefused(renewed, 'token_revoked');
         assert.equal(await oauthError(exchange(t, renewed, ACCESS_TOKEN)), 'invalid_grant');
+        // Steward revoked it on its own, through the one revoker, and said why in the trail.
+        const trail = await api<{
+          items: { target: { id: string }; actorRole: string; after: { reason: string } }[];
+        }>(t, 'auditor', 'GET', '/v1/audit?type=revocation.session');
+        const entry = trail.items.find((e) => e.target.id === claimsOf(first).sid);
+        assert.equal(entry?.actorRole, 'system');
+        assert.equal(entry.after.reason, 'join token replayed');
         // Other sessions of the identity are not the replay's business.
         await assertLive(await attest(t, agent.id));
       });
@@ -723,15 +730,14 @@ for (const database of await testDatabases()) {
           ),
           'unsupported_grant_type',
         );
-        assert.equal(
-          await oauthError(
-            postForm(t, '/oauth2/token', {
-              ...full,
-              subject_token_type: 'urn:ietf:params:oauth:token-type:saml2',
-            }),
-          ),
-          'unsupported_token_type',
-        );
+        // Types are looked up in a table: a name inherited by every object is not one of them.
+        for (const type of ['urn:ietf:params:oauth:token-type:saml2', 'constructor', '__proto__']) {
+          assert.equal(
+            await oauthError(postForm(t, '/oauth2/token', { ...full, subject_token_type: type })),
+            'unsupported_token_type',
+            type,
+          );
+        }
         assert.equal(
           await oauthError(
             postForm(t, '/oauth2/token', {

@@ -1,5 +1,5 @@
 import { Option, type Command } from 'commander';
-import { ROLES } from '../../access/roles.js';
+import { ROLES } from '../../actors/index.js';
 import { printRecord, type OutputOptions } from '../context.js';
 import { integer, name } from '../flags.js';
 import {

@@ -2,7 +2,7 @@ import { performance } from 'node:perf_hooks';
 import type { Readable, Transform } from 'node:stream';
 import { constants as zlib, createBrotliDecompress, createGunzip, createInflate } from 'node:zlib';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerCredential } from '../../http/bearer.js';
+import { bearerCredential } from '../../shared/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
 import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
 import {

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream';
 import type { ReadableStream as NodeReadableStream } from 'node:stream/web';
 import type { Kysely } from 'kysely';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { bearerCredential } from '../../http/bearer.js';
+import { bearerCredential } from '../../shared/bearer.js';
 import type { Clock } from '../../shared/clock.js';
 import type { Database, Notifications } from '../../store/index.js';
 import type { ToolPinService } from '../../toolpins/index.js';

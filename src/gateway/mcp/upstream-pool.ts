@@ -9,7 +9,7 @@ import {
   ToolListChangedNotificationSchema,
 } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../config/index.js';
-import type { Upstream } from '../../upstreams/types.js';
+import type { Upstream } from '../../upstreams/index.js';
 import { startDeadline } from '../deadline.js';
 import type { RelayTarget } from './relay.js';
 import type { McpSession, McpSessionStore } from './sessions.js';

@@ -4,7 +4,7 @@ import type { Actor, ApiKeyService, ChangeContext, Role } from '../../access/ind
 import { forbidden, StewardError } from '../../errors/index.js';
 import { STEWARD_AUDIENCE, TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { sendProblem } from './problem.js';
-import { bearerCredential } from '../bearer.js';
+import { bearerCredential } from '../../shared/bearer.js';
 
 declare module 'fastify' {
   interface FastifyContextConfig {
