@@ -18,13 +18,11 @@ const DESCRIBED_CACHE_SIZE = 256;
 /** Every entity the sources hold, read at one moment and prepared for the engine. */
 export interface EntitySnapshot {
   readonly fingerprint: string;
-  readonly entities: readonly Entity[];
   /** Entity keys (see `key`) of every entity held. */
   readonly known: ReadonlySet<string>;
   readonly byKey: ReadonlyMap<string, Entity>;
   /** Every entity's ancestors, transitively, by entity key. */
   readonly ancestors: ReadonlyMap<string, readonly EntityUid[]>;
-  readonly prepared: PreparedEntities;
   /** The snapshot prepared with `described` entities added; the snapshot alone when none. */
   preparedWith(described: readonly Entity[]): PreparedEntities;
 }
@@ -119,11 +117,9 @@ function snapshotOf(fingerprint: string, entities: Entity[]): EntitySnapshot {
   const withDescribed = new Map<string, PreparedEntities>();
   return {
     fingerprint,
-    entities,
     known: new Set(entities.map((e) => key(e.uid))),
     byKey: new Map(entities.map((e) => [key(e.uid), e])),
     ancestors: ancestry(entities),
-    prepared,
     preparedWith(described) {
       if (described.length === 0) return prepared;
       const cacheKey = JSON.stringify(described);
