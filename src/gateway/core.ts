@@ -52,7 +52,7 @@ export interface EnforcementDeps {
   /** Steward's issuer URL: gateway audiences are named under it. */
   readonly issuer: string;
   readonly verifier: TokenVerifier;
-  readonly policies: Pick<PolicyService, 'decide'>;
+  readonly policies: Pick<PolicyService, 'decideGatewayCall'>;
   readonly upstreams: { resolve(name: string): Promise<Upstream | undefined> };
   readonly secrets: SecretReader;
   /** For credentials found in traffic: Steward's own are revoked at once. */
@@ -617,7 +617,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     const { resource, entities } = entitiesFor(upstream, call);
     return storeWait(
       deadline,
-      policies.decide({
+      policies.decideGatewayCall({
         identityId: claims.client_id,
         task: claims.task,
         action: call.action,

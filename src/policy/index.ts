@@ -1,11 +1,6 @@
-export {
-  createPolicyService,
-  POLICIES_CHANNEL,
-  MAX_REPORTED_CHANGES,
-  MAX_SIMULATION_EVENTS,
-} from './service.js';
+export { createPolicyService } from './service.js';
+export type { PolicyService } from './service.js';
 export type {
-  PolicyService,
   PolicyVersion,
   PolicySummary,
   PolicySetView,
@@ -13,16 +8,18 @@ export type {
   PolicyWriteInput,
   PolicyWriteResult,
   ValidationResult,
+} from './versions.js';
+export { POLICIES_CHANNEL } from './current-set.js';
+export type {
   PrincipalInput,
   AuthorizeInput,
   AuthorizeResult,
-  SimulationInput,
-  SimulationReport,
-  SimulatedChange,
   GatewayDecisionInput,
   GatewayDecision,
   DecisionRecord,
-} from './service.js';
+} from './decision-point.js';
+export { MAX_REPORTED_CHANGES, MAX_SIMULATION_EVENTS } from './simulation.js';
+export type { SimulationInput, SimulationReport, SimulatedChange } from './simulation.js';
 export { compilePolicies, policySource, position, POLICY_LIMITS } from './compile.js';
 export type { CompiledPolicy, PolicySetDraft, PolicyWarning } from './compile.js';
 export {

@@ -421,7 +421,7 @@ function addHandlers(
     return enforcement.check(call);
   }
 
-  async function decide(
+  async function enforceCall(
     action: string,
     operation: string,
     args: Readonly<Record<string, unknown>> | undefined,
@@ -656,7 +656,7 @@ function addHandlers(
   }
 
   /** The listing decision for an MCP upstream is about the upstream itself (`list_tools` on `Upstream`). */
-  const listing = (meta: unknown) => decide('list_tools', context.upstream, undefined, meta);
+  const listing = (meta: unknown) => enforceCall('list_tools', context.upstream, undefined, meta);
 
   server.setRequestHandler(ListToolsRequestSchema, async (request) => {
     const verdict = await listing(request.params?._meta);
@@ -680,7 +680,7 @@ function addHandlers(
 
   server.setRequestHandler(CallToolRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
-    const verdict = await decide('invoke_tool', name, args ?? {}, meta);
+    const verdict = await enforceCall('invoke_tool', name, args ?? {}, meta);
     await deps.catalog.admit(verdict, 'tool', name, context.requestId, session);
     return forward(
       verdict,
@@ -727,7 +727,7 @@ function addHandlers(
 
   server.setRequestHandler(ReadResourceRequestSchema, async (request, extra) => {
     const { uri, _meta: meta } = request.params;
-    const verdict = await decide('read_resource', uri, undefined, meta);
+    const verdict = await enforceCall('read_resource', uri, undefined, meta);
     await deps.catalog.admit(verdict, 'resource', uri, context.requestId, session);
     return forward(
       verdict,
@@ -749,7 +749,7 @@ function addHandlers(
   ] as const) {
     server.setRequestHandler(schema, async (request) => {
       const { uri, _meta: meta } = request.params;
-      const verdict = await decide('subscribe_resource', uri, undefined, meta);
+      const verdict = await enforceCall('subscribe_resource', uri, undefined, meta);
       await deps.catalog.admit(verdict, 'resource', uri, context.requestId, session);
       return forward(verdict, (client, options) =>
         client.request({ method, params: request.params }, EmptyResultSchema, options),
@@ -758,7 +758,7 @@ function addHandlers(
   }
 
   server.setRequestHandler(SetLevelRequestSchema, async (request) => {
-    const verdict = await decide('listen', context.upstream, undefined, request.params._meta);
+    const verdict = await enforceCall('listen', context.upstream, undefined, request.params._meta);
     return forward(verdict, (client, options) =>
       client.request(
         { method: 'logging/setLevel', params: request.params },
@@ -786,7 +786,7 @@ function addHandlers(
 
   server.setRequestHandler(GetPromptRequestSchema, async (request, extra) => {
     const { name, arguments: args, _meta: meta } = request.params;
-    const verdict = await decide('get_prompt', name, args ?? {}, meta);
+    const verdict = await enforceCall('get_prompt', name, args ?? {}, meta);
     await deps.catalog.admit(verdict, 'prompt', name, context.requestId, session);
     return forward(
       verdict,

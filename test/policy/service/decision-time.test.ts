@@ -1,9 +1,9 @@
 /**
- * Issue 9, item 2, on the whole decision path the gateway takes (`policies.decide`): the request
- * built from the call (arguments to `{name, value}` pairs, every string checked), the decision,
- * its explanation and the record the gateway writes, on both databases. One call with 40,000
- * arguments, denied, is measured against 160 calls with 250 (the same amount of data), in CPU
- * time; see `../cost.ts`.
+ * Issue 9, item 2, on the whole decision path the gateway takes (`policies.decideGatewayCall`):
+ * the request built from the call (arguments to `{name, value}` pairs, every string checked), the
+ * decision, its explanation and the record the gateway writes, on both databases. One call with
+ * 40,000 arguments, denied, is measured against 160 calls with 250 (the same amount of data), in
+ * CPU time; see `../cost.ts`.
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
@@ -58,8 +58,8 @@ for (const database of await testDatabases()) {
     });
     after(async () => t.close());
 
-    const decide = async (args: Record<string, unknown>): Promise<string> => {
-      const decided = await t.core.policies.decide({
+    const decideCall = async (args: Record<string, unknown>): Promise<string> => {
+      const decided = await t.core.policies.decideGatewayCall({
         identityId: workload,
         action: 'invoke_tool',
         resource: { type: 'Tool', id: 'crm/refund' },
@@ -74,14 +74,14 @@ for (const database of await testDatabases()) {
     it('costs time linear in the number of arguments, denied by a forbid', async (t) => {
       const small = toolArguments(SMALL);
       const large = toolArguments(LARGE);
-      assert.equal(await decide(small), 'deny by no-argument-2');
+      assert.equal(await decideCall(small), 'deny by no-argument-2');
       t.diagnostic(
         await assertLinearCost({
           what: `one call with ${LARGE} arguments against ${LARGE / SMALL} with ${SMALL}`,
           smallBatch: async () => {
-            for (let i = 0; i < LARGE / SMALL; i++) await decide(small);
+            for (let i = 0; i < LARGE / SMALL; i++) await decideCall(small);
           },
-          large: async () => assert.equal(await decide(large), 'deny by no-argument-2'),
+          large: async () => assert.equal(await decideCall(large), 'deny by no-argument-2'),
           slack: 25,
         }),
       );

@@ -130,7 +130,7 @@ class PinsUnavailable extends Error {}
  * change anywhere; concurrent callers of one identity share one fetch.
  *
  * @example
- * const verdict = await decide('invoke_tool', name, args);
+ * const verdict = await enforceCall('invoke_tool', name, args);
  * await catalog.admit(verdict, 'tool', name, requestId); // throws a refusal for "REFUND"
  */
 export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
