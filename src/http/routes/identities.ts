@@ -9,6 +9,7 @@ import {
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
+import { IdentityResource } from '../resources.js';
 import {
   AgentPath,
   Environment,
@@ -16,34 +17,12 @@ import {
   IdentityStatus,
   IdParams,
   Name,
-  NullableTimestamp,
   PageOf,
   PageQuery,
   Reason,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const Identity = Type.Object({
-  id: Type.String(),
-  spiffeId: Type.String(),
-  service: Type.String(),
-  team: Type.String(),
-  environment: Type.String(),
-  agentPath: Type.String(),
-  description: Type.String(),
-  status: Type.String(),
-  statusReason: Type.Union([Type.String(), Type.Null()]),
-  statusChangedBy: Type.Union([Type.String(), Type.Null()]),
-  statusChangedAt: NullableTimestamp,
-  maxTokenTtlSeconds: Type.Integer(),
-  maxSessionSeconds: Type.Integer(),
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-  lastUsedAt: NullableTimestamp,
-});
 
 const MaxTokenTtl = Type.Integer({
   minimum: MIN_TOKEN_TTL_SECONDS,
@@ -93,7 +72,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
           maxSessionSeconds: Type.Optional(MaxSession),
         }),
-        response: { 201: Identity, ...ERROR_RESPONSES },
+        response: { 201: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -117,7 +96,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           ),
           ...PageQuery,
         }),
-        response: { 200: PageOf(Identity), ...ERROR_RESPONSES },
+        response: { 200: PageOf(IdentityResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -132,7 +111,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         tags,
         summary: 'Get a workload identity',
         params: IdParams,
-        response: { 200: Identity, ...ERROR_RESPONSES },
+        response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.identities.get(request.params.id),
@@ -151,7 +130,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
           maxSessionSeconds: Type.Optional(MaxSession),
         }),
-        response: { 200: Identity, ...ERROR_RESPONSES },
+        response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -168,7 +147,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           summary,
           params: IdParams,
           body: Strict({ reason: Reason }),
-          response: { 200: Identity, ...ERROR_RESPONSES },
+          response: { 200: IdentityResource, ...ERROR_RESPONSES },
         },
       },
       async (request) =>
