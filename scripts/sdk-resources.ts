@@ -11,6 +11,7 @@ import { format, resolveConfig } from 'prettier';
 import type { TSchema } from 'typebox';
 import {
   ApiKeyResource,
+  AuditEventResource,
   CreatedApiKeyResource,
   IdentityResource,
   IssuedTokenResource,
@@ -104,6 +105,11 @@ const RESOURCES: readonly { name: string; schema: TSchema; doc: string }[] = [
     name: 'StewardToolPins',
     schema: ToolPinsResource,
     doc: "An MCP upstream's tool pins (`/v1/upstreams/{name}/tools`).",
+  },
+  {
+    name: 'StewardAuditEvent',
+    schema: AuditEventResource,
+    doc: 'One event of the trail (`/v1/audit`).',
   },
 ];
 

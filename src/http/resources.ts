@@ -265,3 +265,22 @@ export const ToolPinsResource = Type.Object({
   pinnedAt: NullableTimestamp,
   tools: Type.Array(ToolPinResource),
 });
+
+/** One event of the trail (`/v1/audit`). */
+export const AuditEventResource = Type.Object({
+  id: Type.String(),
+  seq: Type.Integer(),
+  occurredAt: Timestamp,
+  // A string, not an enum: the trail keeps the types of every version that wrote to it.
+  type: Type.String({ description: 'The event type (docs/audit-events.md): `identity.created`.' }),
+  actor: Type.String(),
+  actorRole: Type.String(),
+  requestId: NullableString,
+  clientRequestId: NullableString,
+  target: Type.Object({ kind: Type.String(), id: Type.String() }),
+  team: NullableString,
+  service: NullableString,
+  identity: NullableString,
+  before: Type.Unknown(),
+  after: Type.Unknown(),
+});

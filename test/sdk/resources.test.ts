@@ -7,6 +7,7 @@ import assert from 'node:assert/strict';
 import { describe, it } from 'node:test';
 import type {
   StewardApiKey,
+  StewardAuditEvent,
   StewardCreatedApiKey,
   StewardIdentity,
   StewardIssuedToken,
@@ -25,6 +26,7 @@ import type {
 import type { Static, TSchema } from 'typebox';
 import type {
   ApiKeyResource,
+  AuditEventResource,
   CreatedApiKeyResource,
   IdentityResource,
   IssuedTokenResource,
@@ -72,7 +74,25 @@ const sameTypes: [
   Matches<StewardUpstream, typeof UpstreamResource>,
   Matches<StewardToolPin, typeof ToolPinResource>,
   Matches<StewardToolPins, typeof ToolPinsResource>,
-] = [true, true, true, true, true, true, true, true, true, true, true, true, true, true, true];
+  Matches<StewardAuditEvent, typeof AuditEventResource>,
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
 
 describe("the SDK's resource types", () => {
   it('packages/sdk/src/resources.ts is what scripts/sdk-resources.ts generates now', async () => {

@@ -7,6 +7,7 @@ export type { StewardAgentOptions, StewardAgentCommonOptions, AgentFetchOptions 
 export { AgentTask } from './task.js';
 export type {
   StewardApiKey,
+  StewardAuditEvent,
   StewardCreatedApiKey,
   StewardIdentity,
   StewardIssuedToken,

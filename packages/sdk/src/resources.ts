@@ -305,3 +305,26 @@ export interface StewardToolPins {
     }[];
   }[];
 }
+
+/** One event of the trail (`/v1/audit`). */
+export interface StewardAuditEvent {
+  readonly id: string;
+  readonly seq: number;
+  /** ISO 8601, UTC. */
+  readonly occurredAt: string;
+  /** The event type (docs/audit-events.md): `identity.created`. */
+  readonly type: string;
+  readonly actor: string;
+  readonly actorRole: string;
+  readonly requestId: string | null;
+  readonly clientRequestId: string | null;
+  readonly target: {
+    readonly kind: string;
+    readonly id: string;
+  };
+  readonly team: string | null;
+  readonly service: string | null;
+  readonly identity: string | null;
+  readonly before: unknown;
+  readonly after: unknown;
+}

@@ -2,7 +2,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../access/index.js';
 import {
+  ENVIRONMENTS,
   MAX_SESSION_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
   MIN_TOKEN_TTL_SECONDS,
   type StatusChange,
 } from '../../registry/index.js';
@@ -26,9 +28,8 @@ import {
 
 const MaxTokenTtl = Type.Integer({
   minimum: MIN_TOKEN_TTL_SECONDS,
-  maximum: 3600,
-  description:
-    'Longest access-token lifetime, in seconds; capped at 3600 in sandbox, 1800 in pilot, 900 in production.',
+  maximum: Math.max(...Object.values(MAX_TOKEN_TTL_SECONDS)),
+  description: `Longest access-token lifetime, in seconds; capped at ${ENVIRONMENTS.map((environment) => `${MAX_TOKEN_TTL_SECONDS[environment]} in ${environment}`).join(', ')}.`,
 });
 
 const MaxSession = Type.Integer({
