@@ -93,6 +93,7 @@ export interface RateLimitConfig {
   readonly burst: number;
 }
 
+/** The server's variables, short: `V.port.name`, `V.port.default` read as the table does. */
 const V = SERVER_VARIABLES;
 
 /** The defaults of {@link Config.rateLimits}. */

@@ -9,6 +9,7 @@ import { Type } from 'typebox';
 import { ROLES } from '../access/index.js';
 import { DATA_CLASSIFICATIONS, ENVIRONMENTS, IDENTITY_STATUSES } from '../registry/index.js';
 import { SIGNING_ALGORITHMS } from '../signing/index.js';
+import { ACCESS_TOKEN_TYPE } from '../tokens/index.js';
 import { ON_CHANGE_MODES } from '../toolpins/index.js';
 import { CREDENTIAL_PLACEMENTS, UPSTREAM_KINDS } from '../upstreams/index.js';
 import { NullableTimestamp, Timestamp } from './schemas.js';
@@ -283,4 +284,12 @@ export const AuditEventResource = Type.Object({
   identity: NullableString,
   before: Type.Unknown(),
   after: Type.Unknown(),
+});
+
+/** The token endpoint's answer (RFC 8693 §2.2.1; `/oauth2/token`), in OAuth's own snake case. */
+export const TokenResponseResource = Type.Object({
+  access_token: Type.String(),
+  issued_token_type: Type.Enum([ACCESS_TOKEN_TYPE]),
+  token_type: Type.Enum(['Bearer']),
+  expires_in: Type.Integer(),
 });

@@ -24,6 +24,7 @@ import type {
   StewardUpstream,
 } from '@steward/sdk';
 import type { Static, TSchema } from 'typebox';
+import * as resources from '../../src/http/resources.js';
 import type {
   ApiKeyResource,
   AuditEventResource,
@@ -42,7 +43,11 @@ import type {
   TrustRuleResource,
   UpstreamResource,
 } from '../../src/http/resources.js';
-import { readSdkResources, renderSdkResources } from '../../scripts/sdk-resources.js';
+import {
+  readSdkResources,
+  renderSdkResources,
+  SDK_RESOURCES,
+} from '../../scripts/sdk-resources.js';
 
 /** `T` with every property and array read-only, as the SDK declares its types. */
 type Frozen<T> = unknown extends T
@@ -101,6 +106,13 @@ describe("the SDK's resource types", () => {
       await renderSdkResources(),
       'packages/sdk/src/resources.ts is stale: run npm run sdk:resources',
     );
+  });
+
+  it("cover every resource the routes answer with, but the token endpoint's", () => {
+    const left = Object.entries(resources)
+      .filter(([, schema]) => !SDK_RESOURCES.some((resource) => resource.schema === schema))
+      .map(([name]) => name);
+    assert.deepEqual(left, ['TokenResponseResource']);
   });
 
   it('are held to their schemas by the type checker', () => {
