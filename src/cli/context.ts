@@ -1,5 +1,6 @@
 import { StewardApiError, StewardClient, StewardUnreachableError } from '@steward/sdk';
 import { Command, CommanderError, Option } from 'commander';
+import { CLIENT_VARIABLES } from '../config/index.js';
 import { integer, UsageError } from './flags.js';
 import { renderRecord, renderTable, type Column } from './output.js';
 
@@ -23,7 +24,7 @@ export const EXIT = {
 } as const;
 
 /** Where the CLI looks for Steward without `--url` or `STEWARD_URL`. */
-const DEFAULT_URL = 'http://127.0.0.1:8080';
+const DEFAULT_URL = CLIENT_VARIABLES.url.default;
 
 export interface OutputOptions {
   readonly json?: boolean;

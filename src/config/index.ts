@@ -7,6 +7,26 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isWellFormedSecret } from '../access/key-format.js';
+import {
+  SERVER_VARIABLES,
+  type ChoiceVariable,
+  type RateVariable,
+  type WholeVariable,
+} from './variables.js';
+
+export {
+  CLIENT_VARIABLES,
+  INTERNAL_VARIABLES,
+  JWKS_MAX_AGE_SECONDS,
+  SERVER_VARIABLES,
+} from './variables.js';
+export type {
+  ChoiceVariable,
+  RateVariable,
+  TextVariable,
+  Variable,
+  WholeVariable,
+} from './variables.js';
 
 export interface Config {
   readonly host: string;
@@ -31,7 +51,7 @@ export interface Config {
   readonly issuerIsDefault: boolean;
   /** STEWARD_OTLP_ENDPOINT: OTLP/HTTP collector base URL for gateway spans; unset, none are made. */
   readonly otlpEndpoint: string | undefined;
-  readonly logLevel: 'fatal' | 'error' | 'warn' | 'info' | 'debug' | 'trace' | 'silent';
+  readonly logLevel: (typeof SERVER_VARIABLES.logLevel.choices)[number];
   /**
    * The gateway's default rate limits (token buckets, per replica): every call of one identity,
    * one identity on one upstream (an upstream's own `rateLimit` replaces it), and all calls to
@@ -73,18 +93,27 @@ export interface RateLimitConfig {
   readonly burst: number;
 }
 
+/** The server's variables, short: `V.port.name`, `V.port.default` read as the table does. */
+const V = SERVER_VARIABLES;
+
 /** The defaults of {@link Config.rateLimits}. */
 export const DEFAULT_RATE_LIMITS = {
-  perIdentity: { perSecond: 100, burst: 200 },
-  perIdentityUpstream: { perSecond: 50, burst: 100 },
-  perUpstream: { perSecond: 1000, burst: 2000 },
-  unauthenticated: { perSecond: 20, burst: 100 },
+  perIdentity: V.ratePerIdentity.default,
+  perIdentityUpstream: V.ratePerIdentityUpstream.default,
+  perUpstream: V.ratePerUpstream.default,
+  unauthenticated: V.rateUnauthenticated.default,
 } as const satisfies Config['rateLimits'];
 
-/** The default of {@link Config.gatewayStoreTimeoutMs}: a few seconds, below common client timeouts. */
-export const DEFAULT_GATEWAY_STORE_TIMEOUT_MS = 3_000;
+/** The default of {@link Config.gatewayStoreTimeoutMs}. */
+export const DEFAULT_GATEWAY_STORE_TIMEOUT_MS = V.gatewayStoreTimeoutMs.default;
 /** The default of {@link Config.gatewayRefusalWindowSeconds}. */
-export const DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS = 60;
+export const DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS = V.gatewayRefusalWindowSeconds.default;
+/** The default of {@link Config.signing}: what a core built without a configuration signs with. */
+export const DEFAULT_SIGNING = {
+  algorithm: V.signingAlgorithm.default,
+  rotationSeconds: V.keyRotationSeconds.default,
+  leadSeconds: V.keyLeadSeconds.default,
+} as const satisfies Config['signing'];
 
 /** Raised for a bad configuration value; the CLI prints `message` and exits 2. */
 export class ConfigError extends Error {
@@ -99,14 +128,6 @@ export class ConfigError extends Error {
 
 type Env = Readonly<Record<string, string | undefined>>;
 
-/**
- * How long verifiers may cache the JWKS (its `max-age`). A new key must be published at least
- * this long before it signs, or a verifier with a cached JWKS would refuse its tokens.
- */
-export const JWKS_MAX_AGE_SECONDS = 300;
-
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
-
 /** SPIFFE trust domain: lowercase letters, digits, dots, dashes and underscores. */
 const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
 
@@ -116,110 +137,66 @@ const TRUST_DOMAIN = /^[a-z0-9._-]{1,255}$/;
  * @throws ConfigError naming the first bad variable.
  */
 export function loadConfig(env: Env = process.env): Config {
-  const host = env['STEWARD_HOST'] || '127.0.0.1';
-  const port = parsePort(env['STEWARD_PORT']);
-  const dataDir = path.resolve(env['STEWARD_DATA_DIR'] || './.steward');
-  const databaseUrl = secret(env, 'DATABASE_URL');
+  const host = env[V.host.name] || V.host.default;
+  const port = parsePort(env[V.port.name]);
+  const dataDir = path.resolve(env[V.dataDir.name] || V.dataDir.default);
+  const databaseUrl = secret(env, V.databaseUrl.name);
   if (databaseUrl !== undefined && !/^postgres(ql)?:\/\//.test(databaseUrl)) {
-    throw new ConfigError('DATABASE_URL', 'must be a postgres:// or postgresql:// URL');
+    throw new ConfigError(V.databaseUrl.name, 'must be a postgres:// or postgresql:// URL');
   }
-  const masterKeyText = secret(env, 'STEWARD_MASTER_KEY');
+  const masterKeyText = secret(env, V.masterKey.name);
   const masterKey = masterKeyText === undefined ? undefined : parseMasterKey(masterKeyText);
   if (databaseUrl !== undefined && masterKey === undefined) {
     throw new ConfigError(
-      'STEWARD_MASTER_KEY',
+      V.masterKey.name,
       'is required with DATABASE_URL: replicas must share one master key, so Steward will not generate one',
     );
   }
-  const previousText = secret(env, 'STEWARD_MASTER_KEY_PREVIOUS');
+  const previousText = secret(env, V.previousMasterKey.name);
   const previousMasterKey =
-    previousText === undefined
-      ? undefined
-      : parseMasterKey(previousText, 'STEWARD_MASTER_KEY_PREVIOUS');
+    previousText === undefined ? undefined : parseMasterKey(previousText, V.previousMasterKey.name);
   if (previousMasterKey !== undefined && masterKey === undefined) {
     throw new ConfigError(
-      'STEWARD_MASTER_KEY_PREVIOUS',
+      V.previousMasterKey.name,
       'needs STEWARD_MASTER_KEY: the previous key is re-wrapped under the new one, which must be given',
     );
   }
   if (previousMasterKey !== undefined && masterKey?.equals(previousMasterKey)) {
     throw new ConfigError(
-      'STEWARD_MASTER_KEY_PREVIOUS',
+      V.previousMasterKey.name,
       'is the same key as STEWARD_MASTER_KEY; remove it, or set STEWARD_MASTER_KEY to the new key',
     );
   }
-  const adminKey = secret(env, 'STEWARD_ADMIN_KEY');
+  const adminKey = secret(env, V.adminKey.name);
   if (adminKey !== undefined) checkAdminKey(adminKey);
-  const trustDomain = env['STEWARD_TRUST_DOMAIN'] || 'steward.local';
+  const trustDomain = env[V.trustDomain.name] || V.trustDomain.default;
   if (!TRUST_DOMAIN.test(trustDomain)) {
     throw new ConfigError(
-      'STEWARD_TRUST_DOMAIN',
+      V.trustDomain.name,
       'must be lowercase letters, digits, ".", "-" or "_" (a SPIFFE trust domain)',
     );
   }
-  const issuer = (env['STEWARD_ISSUER'] || `http://${hostForUrl(host)}:${port}`).replace(
-    /\/+$/,
-    '',
-  );
+  const issuerSet = env[V.issuer.name] || undefined;
+  const issuer = (issuerSet ?? `http://${hostForUrl(host)}:${port}`).replace(/\/+$/, '');
   if (!isHttpUrl(issuer)) {
-    throw new ConfigError('STEWARD_ISSUER', 'must be an http:// or https:// URL');
+    throw new ConfigError(V.issuer.name, 'must be an http:// or https:// URL');
   }
-  const logLevel = env['STEWARD_LOG_LEVEL'] || 'info';
-  if (!(LOG_LEVELS as readonly string[]).includes(logLevel)) {
-    throw new ConfigError('STEWARD_LOG_LEVEL', `must be one of ${LOG_LEVELS.join(', ')}`);
-  }
-  const algorithm = env['STEWARD_SIGNING_ALGORITHM'] || 'EdDSA';
-  if (algorithm !== 'EdDSA' && algorithm !== 'ES256') {
-    throw new ConfigError('STEWARD_SIGNING_ALGORITHM', 'must be EdDSA (Ed25519) or ES256');
-  }
-  const rotationSeconds = parseSeconds(
-    env,
-    'STEWARD_KEY_ROTATION_SECONDS',
-    86_400,
-    3_600,
-    90 * 86_400,
-  );
-  const leadSeconds = parseSeconds(
-    env,
-    'STEWARD_KEY_LEAD_SECONDS',
-    3_600,
-    JWKS_MAX_AGE_SECONDS,
-    rotationSeconds - 1,
-  );
-  const otlpEndpoint = env['STEWARD_OTLP_ENDPOINT'] || undefined;
+  const logLevel = parseChoice(env, V.logLevel);
+  const algorithm = parseChoice(env, V.signingAlgorithm, 'EdDSA (Ed25519) or ES256');
+  const rotationSeconds = parseWhole(env, V.keyRotationSeconds);
+  const leadSeconds = parseWhole(env, V.keyLeadSeconds, rotationSeconds - 1);
+  const otlpEndpoint = env[V.otlpEndpoint.name] || undefined;
   if (otlpEndpoint !== undefined && !isHttpUrl(otlpEndpoint)) {
-    throw new ConfigError('STEWARD_OTLP_ENDPOINT', 'must be an http:// or https:// URL');
+    throw new ConfigError(V.otlpEndpoint.name, 'must be an http:// or https:// URL');
   }
   const rateLimits = Object.freeze({
-    perIdentity: parseRate(env, 'STEWARD_RATE_PER_IDENTITY', DEFAULT_RATE_LIMITS.perIdentity),
-    perIdentityUpstream: parseRate(
-      env,
-      'STEWARD_RATE_PER_IDENTITY_UPSTREAM',
-      DEFAULT_RATE_LIMITS.perIdentityUpstream,
-    ),
-    perUpstream: parseRate(env, 'STEWARD_RATE_PER_UPSTREAM', DEFAULT_RATE_LIMITS.perUpstream),
-    unauthenticated: parseRate(
-      env,
-      'STEWARD_RATE_UNAUTHENTICATED',
-      DEFAULT_RATE_LIMITS.unauthenticated,
-    ),
+    perIdentity: parseRate(env, V.ratePerIdentity),
+    perIdentityUpstream: parseRate(env, V.ratePerIdentityUpstream),
+    perUpstream: parseRate(env, V.ratePerUpstream),
+    unauthenticated: parseRate(env, V.rateUnauthenticated),
   });
-  const gatewayStoreTimeoutMs = parseWhole(
-    env,
-    'STEWARD_GATEWAY_STORE_TIMEOUT_MS',
-    DEFAULT_GATEWAY_STORE_TIMEOUT_MS,
-    100,
-    60_000,
-    'milliseconds',
-  );
-  const gatewayRefusalWindowSeconds = parseWhole(
-    env,
-    'STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS',
-    DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS,
-    1,
-    3_600,
-    'seconds',
-  );
+  const gatewayStoreTimeoutMs = parseWhole(env, V.gatewayStoreTimeoutMs);
+  const gatewayRefusalWindowSeconds = parseWhole(env, V.gatewayRefusalWindowSeconds);
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
     rateLimits,
@@ -235,8 +212,8 @@ export function loadConfig(env: Env = process.env): Config {
     adminKey,
     trustDomain,
     issuer,
-    issuerIsDefault: !env['STEWARD_ISSUER'],
-    logLevel: logLevel as Config['logLevel'],
+    issuerIsDefault: issuerSet === undefined,
+    logLevel,
   });
 }
 
@@ -256,7 +233,7 @@ function secret(env: Env, name: string): string | undefined {
 }
 
 /** `<per second>/<burst>`, e.g. `100/200`: whole numbers, burst at least 1 and at least the rate. */
-function parseRate(env: Env, name: string, fallback: RateLimitConfig): RateLimitConfig {
+function parseRate(env: Env, { name, default: fallback }: RateVariable): RateLimitConfig {
   const value = env[name];
   if (value === undefined || value === '') return fallback;
   const match = /^(\d{1,9})\/(\d{1,9})$/.exec(value.trim());
@@ -271,24 +248,29 @@ function parseRate(env: Env, name: string, fallback: RateLimitConfig): RateLimit
   return Object.freeze({ perSecond, burst });
 }
 
-function parseSeconds(env: Env, name: string, fallback: number, min: number, max: number): number {
-  return parseWhole(env, name, fallback, min, max, 'seconds');
-}
-
-function parseWhole(
-  env: Env,
-  name: string,
-  fallback: number,
-  min: number,
-  max: number,
-  unit: string,
-): number {
+/** A whole number within the variable's bounds; `max` narrows them by another variable. */
+function parseWhole(env: Env, variable: WholeVariable, max = variable.max): number {
+  const { name, default: fallback, min, unit } = variable;
+  const upper = Math.min(max, variable.max);
   const value = env[name];
   if (value === undefined || value === '') return fallback;
-  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > max) {
-    throw new ConfigError(name, `must be a whole number of ${unit} from ${min} to ${max}`);
+  if (!/^\d{1,9}$/.test(value) || Number(value) < min || Number(value) > upper) {
+    throw new ConfigError(name, `must be a whole number of ${unit} from ${min} to ${upper}`);
   }
   return Number(value);
+}
+
+/** One of the variable's words; `accepted` says which in the error. */
+function parseChoice<T extends string>(
+  env: Env,
+  { name, default: fallback, choices }: ChoiceVariable<T>,
+  accepted = `one of ${choices.join(', ')}`,
+): T {
+  const value = env[name] || fallback;
+  if (!(choices as readonly string[]).includes(value)) {
+    throw new ConfigError(name, `must be ${accepted}`);
+  }
+  return value as T;
 }
 
 /**
@@ -298,29 +280,30 @@ function parseWhole(
  */
 function checkAdminKey(key: string): void {
   if (key.length < 32 || key.length > 512) {
-    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be 32 to 512 characters long');
+    throw new ConfigError(V.adminKey.name, 'must be 32 to 512 characters long');
   }
   if (!/^[\x21-\x7e]+$/.test(key)) {
-    throw new ConfigError('STEWARD_ADMIN_KEY', 'must be printable ASCII without spaces');
+    throw new ConfigError(V.adminKey.name, 'must be printable ASCII without spaces');
   }
   if (key.startsWith('stw_') && !isWellFormedSecret(key, 'key')) {
     throw new ConfigError(
-      'STEWARD_ADMIN_KEY',
+      V.adminKey.name,
       'starts with stw_ but is not a valid Steward key (bad kind or checksum); use a generated key or another string',
     );
   }
 }
 
 function parsePort(value: string | undefined): number {
-  if (value === undefined || value === '') return 8080;
-  if (!/^\d{1,5}$/.test(value) || Number(value) > 65535) {
-    throw new ConfigError('STEWARD_PORT', 'must be an integer from 0 to 65535');
+  const { name, default: fallback, min, max } = V.port;
+  if (value === undefined || value === '') return fallback;
+  if (!/^\d{1,5}$/.test(value) || Number(value) > max) {
+    throw new ConfigError(name, `must be an integer from ${min} to ${max}`);
   }
   return Number(value);
 }
 
 /** Accepts 32 bytes as 64 hex digits or as base64/base64url. */
-export function parseMasterKey(text: string, variable = 'STEWARD_MASTER_KEY'): Buffer {
+export function parseMasterKey(text: string, variable: string = V.masterKey.name): Buffer {
   const trimmed = text.trim();
   const key = /^[0-9a-fA-F]{64}$/.test(trimmed)
     ? Buffer.from(trimmed, 'hex')

@@ -1,4 +1,5 @@
 import { createApiKeyService, SYSTEM_ACTOR, type ApiKeyService } from '../access/index.js';
+import { DEFAULT_SIGNING } from '../config/index.js';
 import {
   createFederationService,
   createJoinTokenService,
@@ -167,11 +168,7 @@ export interface Core {
 
 export function createCore(options: CoreOptions): Core {
   const { store, clock, trustDomain, issuer, masterKey } = options;
-  const signing = options.signing ?? {
-    algorithm: 'EdDSA',
-    rotationSeconds: 86_400,
-    leadSeconds: 3_600,
-  };
+  const signing = options.signing ?? DEFAULT_SIGNING;
   const db = store.db;
   const revocations = createRevocationList({ store, clock });
   const keyring = createKeyring({

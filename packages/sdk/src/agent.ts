@@ -11,7 +11,8 @@ import {
   DEFAULT_JITTER,
   DEFAULT_RENEW_AFTER,
 } from './renewal.js';
-import { AgentTask, type StewardTask, type TaskBackend } from './task.js';
+import type { StewardTask } from './resources.js';
+import { AgentTask, type TaskBackend } from './task.js';
 import { TokenKeeper } from './token-keeper.js';
 
 /** Steward's own API as an audience. */

@@ -5,7 +5,24 @@
 export { StewardAgent } from './agent.js';
 export type { StewardAgentOptions, StewardAgentCommonOptions, AgentFetchOptions } from './agent.js';
 export { AgentTask } from './task.js';
-export type { StewardTask } from './task.js';
+export type {
+  StewardApiKey,
+  StewardAuditEvent,
+  StewardCreatedApiKey,
+  StewardIdentity,
+  StewardIssuedToken,
+  StewardJoinToken,
+  StewardPerson,
+  StewardSecret,
+  StewardService,
+  StewardSigningKey,
+  StewardTask,
+  StewardTeam,
+  StewardToolPin,
+  StewardToolPins,
+  StewardTrustRule,
+  StewardUpstream,
+} from './resources.js';
 export type { AgentIdentity } from './identity.js';
 export type { Clock } from './clock.js';
 export type { FetchInput, FetchInit } from './authorized-fetch.js';

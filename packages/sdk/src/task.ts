@@ -1,25 +1,6 @@
 import type { FetchInit, FetchInput } from './authorized-fetch.js';
 import type { McpFetch, McpTransportClass } from './gateway.js';
-
-/**
- * A task as Steward describes it (`GET /v1/tasks/{id}`).
- *
- * @example
- * const done: StewardTask = await task.complete();
- * console.log(done.status, done.closedAt);
- */
-export interface StewardTask {
-  readonly id: string;
-  /** The workload identity the task belongs to. */
-  readonly identity: string;
-  readonly description: string;
-  readonly status: 'open' | 'completed' | 'expired';
-  readonly deadlineAt: string;
-  readonly createdBy: string;
-  readonly createdAt: string;
-  readonly closedAt: string | null;
-  readonly closedBy: string | null;
-}
+import type { StewardTask } from './resources.js';
 
 /** What a task handle needs from its agent; kept narrow so the handle holds no agent state. */
 export interface TaskBackend {

@@ -4,40 +4,17 @@ import { ROLES } from '../../access/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
+import { ApiKeyResource, CreatedApiKeyResource } from '../resources.js';
 import {
   ERROR_RESPONSES,
   IdParams,
   Name,
-  NullableTimestamp,
   PageOf,
   PageQuery,
   Role,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const ApiKey = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  role: Type.String(),
-  team: Type.Union([Type.String(), Type.Null()]),
-  prefix: Type.String({
-    description: 'The start of the key, to recognise it; not enough to use it.',
-  }),
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-  expiresAt: NullableTimestamp,
-  revokedAt: NullableTimestamp,
-  revokedBy: Type.Union([Type.String(), Type.Null()]),
-  lastUsedAt: NullableTimestamp,
-  status: Type.String(),
-});
-
-const CreatedApiKey = Type.Object({
-  ...ApiKey.properties,
-  key: Type.String({ description: 'The secret. Shown once, never again: store it now.' }),
-});
 
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
   const tags = ['api-keys'];
@@ -55,7 +32,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
           team: Type.Optional(Name),
           ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 24 * 3600 })),
         }),
-        response: { 201: CreatedApiKey, ...ERROR_RESPONSES },
+        response: { 201: CreatedApiKeyResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
@@ -73,7 +50,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: 'List API keys (never their secrets)',
         querystring: Strict({ includeRevoked: Type.Optional(Type.Boolean()), ...PageQuery }),
-        response: { 200: PageOf(ApiKey), ...ERROR_RESPONSES },
+        response: { 200: PageOf(ApiKeyResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -88,7 +65,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: 'Get an API key',
         params: IdParams,
-        response: { 200: ApiKey, ...ERROR_RESPONSES },
+        response: { 200: ApiKeyResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.apiKeys.get(request.params.id),
@@ -102,7 +79,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: 'Revoke an API key, at once',
         params: IdParams,
-        response: { 200: ApiKey, ...ERROR_RESPONSES },
+        response: { 200: ApiKeyResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.apiKeys.revoke(changeContext(request), request.params.id),

@@ -4,24 +4,8 @@ import { queryAudit } from '../../audit/index.js';
 import { invalidField } from '../../errors/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import { AuditEventResource } from '../resources.js';
 import { ERROR_RESPONSES, Id, Name, PageOf, PageQuery, Strict, Timestamp } from '../schemas.js';
-
-const AuditEvent = Type.Object({
-  id: Type.String(),
-  seq: Type.Integer(),
-  occurredAt: Timestamp,
-  type: Type.String(),
-  actor: Type.String(),
-  actorRole: Type.String(),
-  requestId: Type.Union([Type.String(), Type.Null()]),
-  clientRequestId: Type.Union([Type.String(), Type.Null()]),
-  target: Type.Object({ kind: Type.String(), id: Type.String() }),
-  team: Type.Union([Type.String(), Type.Null()]),
-  service: Type.Union([Type.String(), Type.Null()]),
-  identity: Type.Union([Type.String(), Type.Null()]),
-  before: Type.Unknown(),
-  after: Type.Unknown(),
-});
 
 export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
   app.get(
@@ -51,7 +35,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
           order: Type.Optional(Type.Union([Type.Literal('asc'), Type.Literal('desc')])),
           ...PageQuery,
         }),
-        response: { 200: PageOf(AuditEvent), ...ERROR_RESPONSES },
+        response: { 200: PageOf(AuditEventResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>

@@ -3,6 +3,7 @@ import { Type } from 'typebox';
 import { JOIN_TOKEN_DEFAULT_TTL_SECONDS } from '../../attestation/index.js';
 import type { Core } from '../../server/core.js';
 import { changeContext } from '../plugins/authentication.js';
+import { JoinTokenResource, SigningKeyResource, TrustRuleResource } from '../resources.js';
 import {
   ERROR_RESPONSES,
   Reason,
@@ -11,45 +12,12 @@ import {
   Id,
   Name,
   NameParams,
-  NullableTimestamp,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const JoinToken = Type.Object({
-  id: Type.String(),
-  token: Type.String({ description: 'The join token: shown once; give it to the workload.' }),
-  identity: Type.String(),
-  spiffeId: Type.String(),
-  expiresAt: Timestamp,
-});
 
 const Jwk = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
 const Jwks = Strict({ keys: Type.Array(Jwk, { minItems: 1, maxItems: 20 }) });
-
-const Trust = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  issuer: Type.String(),
-  jwksUri: Type.Union([Type.String(), Type.Null()]),
-  jwks: Type.Union([Type.Unknown(), Type.Null()]),
-  audience: Type.String(),
-  conditions: Type.Record(Type.String(), Type.String()),
-  identity: Type.String(),
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-});
-
-const Key = Type.Object({
-  kid: Type.String(),
-  alg: Type.String(),
-  createdAt: Timestamp,
-  activatesAt: Timestamp,
-  retiresAt: NullableTimestamp,
-  unpublishesAt: NullableTimestamp,
-  state: Type.String(),
-});
 
 /** Attestation and signing: join tokens, federation trust rules, signing keys. */
 export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
@@ -76,7 +44,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
             ),
           }),
         ),
-        response: { 201: JoinToken, ...ERROR_RESPONSES },
+        response: { 201: JoinTokenResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) => {
@@ -95,7 +63,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       config: { roles: ['admin', 'security'] },
       schema: {
         tags: trustTags,
-        summary: 'Trust tokens from an external OIDC issuer for one identity',
+        summary: 'TrustRuleResource tokens from an external OIDC issuer for one identity',
         body: Strict({
           name: Name,
           issuer: HttpUrl,
@@ -113,7 +81,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
           ),
           identity: Id,
         }),
-        response: { 201: Trust, ...ERROR_RESPONSES },
+        response: { 201: TrustRuleResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -127,7 +95,10 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       schema: {
         tags: trustTags,
         summary: 'List trust rules',
-        response: { 200: Type.Object({ items: Type.Array(Trust) }), ...ERROR_RESPONSES },
+        response: {
+          200: Type.Object({ items: Type.Array(TrustRuleResource) }),
+          ...ERROR_RESPONSES,
+        },
       },
     },
     async () => ({ items: await core.federation.list() }),
@@ -141,7 +112,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
         tags: trustTags,
         summary: 'Get a trust rule',
         params: NameParams,
-        response: { 200: Trust, ...ERROR_RESPONSES },
+        response: { 200: TrustRuleResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.federation.get(request.params.name),
@@ -171,7 +142,10 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       schema: {
         tags: ['keys'],
         summary: 'Signing keys and their schedule (never the private halves)',
-        response: { 200: Type.Object({ items: Type.Array(Key) }), ...ERROR_RESPONSES },
+        response: {
+          200: Type.Object({ items: Type.Array(SigningKeyResource) }),
+          ...ERROR_RESPONSES,
+        },
       },
     },
     async () => ({ items: core.keyring.list() }),
@@ -194,7 +168,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
             ),
           }),
         ),
-        response: { 201: Key, ...ERROR_RESPONSES },
+        response: { 201: SigningKeyResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -219,7 +193,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
           }),
         }),
         body: Strict({ reason: Reason }),
-        response: { 200: Key, ...ERROR_RESPONSES },
+        response: { 200: SigningKeyResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>

@@ -2,13 +2,16 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../access/index.js';
 import {
+  ENVIRONMENTS,
   MAX_SESSION_SECONDS,
+  MAX_TOKEN_TTL_SECONDS,
   MIN_TOKEN_TTL_SECONDS,
   type StatusChange,
 } from '../../registry/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
+import { IdentityResource } from '../resources.js';
 import {
   AgentPath,
   Environment,
@@ -16,40 +19,17 @@ import {
   IdentityStatus,
   IdParams,
   Name,
-  NullableTimestamp,
   PageOf,
   PageQuery,
   Reason,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const Identity = Type.Object({
-  id: Type.String(),
-  spiffeId: Type.String(),
-  service: Type.String(),
-  team: Type.String(),
-  environment: Type.String(),
-  agentPath: Type.String(),
-  description: Type.String(),
-  status: Type.String(),
-  statusReason: Type.Union([Type.String(), Type.Null()]),
-  statusChangedBy: Type.Union([Type.String(), Type.Null()]),
-  statusChangedAt: NullableTimestamp,
-  maxTokenTtlSeconds: Type.Integer(),
-  maxSessionSeconds: Type.Integer(),
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-  lastUsedAt: NullableTimestamp,
-});
 
 const MaxTokenTtl = Type.Integer({
   minimum: MIN_TOKEN_TTL_SECONDS,
-  maximum: 3600,
-  description:
-    'Longest access-token lifetime, in seconds; capped at 3600 in sandbox, 1800 in pilot, 900 in production.',
+  maximum: Math.max(...Object.values(MAX_TOKEN_TTL_SECONDS)),
+  description: `Longest access-token lifetime, in seconds; capped at ${ENVIRONMENTS.map((environment) => `${MAX_TOKEN_TTL_SECONDS[environment]} in ${environment}`).join(', ')}.`,
 });
 
 const MaxSession = Type.Integer({
@@ -93,7 +73,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
           maxSessionSeconds: Type.Optional(MaxSession),
         }),
-        response: { 201: Identity, ...ERROR_RESPONSES },
+        response: { 201: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -117,7 +97,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           ),
           ...PageQuery,
         }),
-        response: { 200: PageOf(Identity), ...ERROR_RESPONSES },
+        response: { 200: PageOf(IdentityResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -132,7 +112,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         tags,
         summary: 'Get a workload identity',
         params: IdParams,
-        response: { 200: Identity, ...ERROR_RESPONSES },
+        response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.identities.get(request.params.id),
@@ -151,7 +131,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
           maxSessionSeconds: Type.Optional(MaxSession),
         }),
-        response: { 200: Identity, ...ERROR_RESPONSES },
+        response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -168,7 +148,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           summary,
           params: IdParams,
           body: Strict({ reason: Reason }),
-          response: { 200: Identity, ...ERROR_RESPONSES },
+          response: { 200: IdentityResource, ...ERROR_RESPONSES },
         },
       },
       async (request) =>

@@ -1,6 +1,5 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
-import { Type } from 'typebox';
 import { FEDERATION_ALGORITHMS } from '../../attestation/index.js';
 import { JWKS_MAX_AGE_SECONDS } from '../../config/index.js';
 import type { Core } from '../../server/core.js';
@@ -12,6 +11,7 @@ import {
   OAuthError,
   TOKEN_EXCHANGE_GRANT,
 } from '../../tokens/index.js';
+import { TokenResponseResource } from '../resources.js';
 
 /** Form bodies of the OAuth endpoints are small; nothing legitimate comes near this. */
 const FORM_LIMIT_BYTES = 16 * 1024;
@@ -75,12 +75,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
           'task, expires_in, actor_token and actor_token_type (delegation). Answers RFC 6749 errors.',
         security: [],
         response: {
-          200: Type.Object({
-            access_token: Type.String(),
-            issued_token_type: Type.String(),
-            token_type: Type.String(),
-            expires_in: Type.Integer(),
-          }),
+          200: TokenResponseResource,
         },
       },
     },

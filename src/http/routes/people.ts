@@ -4,6 +4,7 @@ import { ROLES } from '../../access/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
+import { PersonResource } from '../resources.js';
 import {
   Email,
   ERROR_RESPONSES,
@@ -13,19 +14,7 @@ import {
   PageQuery,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const Person = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  email: Type.String(),
-  team: Type.String(),
-  role: Type.String(),
-  active: Type.Boolean(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-});
 
 const PersonName = Text(200, { minLength: 1 });
 const TeamRole = Text(64, {
@@ -50,7 +39,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
           role: Type.Optional(TeamRole),
           active: Type.Optional(Type.Boolean()),
         }),
-        response: { 201: Person, ...ERROR_RESPONSES },
+        response: { 201: PersonResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -65,7 +54,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: 'List people',
         querystring: Strict({ team: Type.Optional(Name), ...PageQuery }),
-        response: { 200: PageOf(Person), ...ERROR_RESPONSES },
+        response: { 200: PageOf(PersonResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -80,7 +69,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: 'Get a person',
         params: IdParams,
-        response: { 200: Person, ...ERROR_RESPONSES },
+        response: { 200: PersonResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.people.get(request.params.id),
@@ -99,7 +88,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
           role: Type.Optional(TeamRole),
           active: Type.Optional(Type.Boolean()),
         }),
-        response: { 200: Person, ...ERROR_RESPONSES },
+        response: { 200: PersonResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.people.update(changeContext(request), request.params.id, request.body),

@@ -5,6 +5,7 @@ import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { invalidField } from '../../errors/index.js';
 import type { RevocationRequest } from '../../tokens/index.js';
 import { changeContext } from '../plugins/authentication.js';
+import { IssuedTokenResource } from '../resources.js';
 import {
   Enum,
   Environment,
@@ -15,28 +16,7 @@ import {
   PageQuery,
   Reason,
   Strict,
-  Timestamp,
 } from '../schemas.js';
-
-const Entry = Type.Object({
-  jti: Type.String(),
-  identity: Type.String(),
-  spiffeId: Type.String(),
-  service: Type.String(),
-  environment: Type.String(),
-  audience: Type.String(),
-  task: Type.Union([Type.String(), Type.Null()]),
-  attestation: Type.String(),
-  parent: Type.Union([Type.String(), Type.Null()]),
-  session: Type.String(),
-  kid: Type.String(),
-  issuedAt: Timestamp,
-  expiresAt: Timestamp,
-  sessionExpiresAt: Timestamp,
-  clientAddress: Type.Union([Type.String(), Type.Null()]),
-  act: Type.Unknown(),
-  status: Type.String(),
-});
 
 /** Token inventory and revocation by operators. */
 export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
@@ -58,7 +38,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
           service: Type.Optional(Name),
           ...PageQuery,
         }),
-        response: { 200: PageOf(Entry), ...ERROR_RESPONSES },
+        response: { 200: PageOf(IssuedTokenResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>

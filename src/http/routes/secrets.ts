@@ -3,37 +3,10 @@ import { Type } from 'typebox';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
-import {
-  ERROR_RESPONSES,
-  Name,
-  NameParams,
-  PageOf,
-  PageQuery,
-  Strict,
-  Text,
-  Timestamp,
-} from '../schemas.js';
+import { SecretResource } from '../resources.js';
+import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
 
 /** The metadata of a secret. The schema has no field for a value, so none can be serialised. */
-const Secret = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  team: Type.Union([Type.String(), Type.Null()]),
-  description: Type.String(),
-  version: Type.Integer(),
-  versions: Type.Array(Type.Object({ version: Type.Integer(), createdAt: Timestamp })),
-  rotationPeriodSeconds: Type.Union([Type.Integer(), Type.Null()]),
-  lastRotatedAt: Timestamp,
-  rotationDue: Type.Boolean(),
-  exposedAt: Type.Union([Timestamp, Type.Null()], {
-    description:
-      'When the gateway saw the current value come back from an upstream (and scrubbed it); due for rotation until rotated.',
-  }),
-  usedBy: Type.Array(Type.String(), { description: 'Upstreams whose credential this is.' }),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-});
-
 /** Any text up to 16 KiB: API keys, passwords, PEM blocks. Write-only. */
 const SecretValue = Text(16_384, {
   minLength: 1,
@@ -59,7 +32,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
           ),
           description: Type.Optional(Text(2000)),
         }),
-        response: { 201: Secret, ...ERROR_RESPONSES },
+        response: { 201: SecretResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -74,7 +47,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: "List secrets' metadata by name (owners: their team's)",
         querystring: Strict({ team: Type.Optional(Name), ...PageQuery }),
-        response: { 200: PageOf(Secret), ...ERROR_RESPONSES },
+        response: { 200: PageOf(SecretResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -92,7 +65,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         tags,
         summary: "Get a secret's metadata: versions, rotation, users",
         params: NameParams,
-        response: { 200: Secret, ...ERROR_RESPONSES },
+        response: { 200: SecretResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.secrets.get(changeContext(request), request.params.name),
@@ -107,7 +80,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         summary: 'Store a new value as the next version',
         params: NameParams,
         body: Strict({ value: SecretValue }),
-        response: { 200: Secret, ...ERROR_RESPONSES },
+        response: { 200: SecretResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>

@@ -4,6 +4,7 @@ import { ROLES } from '../../access/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
+import { ServiceResource } from '../resources.js';
 import {
   DataClassification,
   Environment,
@@ -16,21 +17,7 @@ import {
   Reason,
   Strict,
   Text,
-  Timestamp,
 } from '../schemas.js';
-
-const Service = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  team: Type.String(),
-  description: Type.String(),
-  dataClassification: Type.String(),
-  runbookUrl: Type.String(),
-  rollbackPlan: Type.String(),
-  admittedEnvironments: Type.Array(Type.String()),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-});
 
 const ServiceFields = {
   description: Type.Optional(Text(2000)),
@@ -52,7 +39,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         tags,
         summary: 'Register a service (owners: for their own team)',
         body: Strict({ name: Name, team: Name, ...ServiceFields }),
-        response: { 201: Service, ...ERROR_RESPONSES },
+        response: { 201: ServiceResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -67,7 +54,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         tags,
         summary: 'List services by name',
         querystring: Strict({ team: Type.Optional(Name), ...PageQuery }),
-        response: { 200: PageOf(Service), ...ERROR_RESPONSES },
+        response: { 200: PageOf(ServiceResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -82,7 +69,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         tags,
         summary: 'Get a service',
         params: NameParams,
-        response: { 200: Service, ...ERROR_RESPONSES },
+        response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.services.get(request.params.name),
@@ -103,7 +90,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
           runbookUrl: ServiceFields.runbookUrl,
           rollbackPlan: ServiceFields.rollbackPlan,
         }),
-        response: { 200: Service, ...ERROR_RESPONSES },
+        response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -122,7 +109,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
           environments: Type.Array(Environment, { maxItems: 3, uniqueItems: true }),
           reason: Reason,
         }),
-        response: { 200: Service, ...ERROR_RESPONSES },
+        response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>

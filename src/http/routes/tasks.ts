@@ -5,29 +5,8 @@ import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { MAX_TASK_SECONDS } from '../../tasks/index.js';
 import { changeContext } from '../plugins/authentication.js';
-import {
-  ERROR_RESPONSES,
-  Id,
-  IdParams,
-  NullableTimestamp,
-  PageOf,
-  PageQuery,
-  Strict,
-  Text,
-  Timestamp,
-} from '../schemas.js';
-
-const Task = Type.Object({
-  id: Type.String(),
-  identity: Type.String(),
-  description: Type.String(),
-  status: Type.String(),
-  deadlineAt: Timestamp,
-  createdBy: Type.String(),
-  createdAt: Timestamp,
-  closedAt: NullableTimestamp,
-  closedBy: Type.Union([Type.String(), Type.Null()]),
-});
+import { TaskResource } from '../resources.js';
+import { ERROR_RESPONSES, Id, IdParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
 
 /** Tasks: opened and completed by the workload itself (its access token) or by its owners. */
 export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
@@ -44,7 +23,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
           deadlineSeconds: Type.Integer({ minimum: 10, maximum: MAX_TASK_SECONDS }),
           description: Type.Optional(Text(2000)),
         }),
-        response: { 201: Task, ...ERROR_RESPONSES },
+        response: { 201: TaskResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -65,7 +44,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
           ),
           ...PageQuery,
         }),
-        response: { 200: PageOf(Task), ...ERROR_RESPONSES },
+        response: { 200: PageOf(TaskResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -80,7 +59,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         tags,
         summary: 'Get a task',
         params: IdParams,
-        response: { 200: Task, ...ERROR_RESPONSES },
+        response: { 200: TaskResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.tasks.get(changeContext(request), request.params.id),
@@ -94,7 +73,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         tags,
         summary: 'Complete a task and revoke its tokens at once',
         params: IdParams,
-        response: { 200: Task, ...ERROR_RESPONSES },
+        response: { 200: TaskResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.tasks.complete(changeContext(request), request.params.id),

@@ -4,27 +4,8 @@ import { ROLES } from '../../access/index.js';
 import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
-import {
-  ERROR_RESPONSES,
-  Name,
-  NameParams,
-  PageOf,
-  PageQuery,
-  Strict,
-  Text,
-  Timestamp,
-} from '../schemas.js';
-
-const Team = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  description: Type.String(),
-  contact: Type.String(),
-  escalation: Type.String(),
-  onCall: Type.String(),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
-});
+import { TeamResource } from '../resources.js';
+import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
 
 const TeamFields = {
   description: Type.Optional(Text(2000)),
@@ -47,7 +28,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         tags,
         summary: 'Create a team',
         body: Strict({ name: Name, ...TeamFields }),
-        response: { 201: Team, ...ERROR_RESPONSES },
+        response: { 201: TeamResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -62,7 +43,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         tags,
         summary: 'List teams by name',
         querystring: Strict(PageQuery),
-        response: { 200: PageOf(Team), ...ERROR_RESPONSES },
+        response: { 200: PageOf(TeamResource), ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -77,7 +58,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         tags,
         summary: 'Get a team',
         params: NameParams,
-        response: { 200: Team, ...ERROR_RESPONSES },
+        response: { 200: TeamResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.teams.get(request.params.name),
@@ -97,7 +78,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
           escalation: Type.Optional(TeamFields.escalation),
           onCall: TeamFields.onCall,
         }),
-        response: { 200: Team, ...ERROR_RESPONSES },
+        response: { 200: TeamResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => core.teams.update(changeContext(request), request.params.name, request.body),

@@ -4,7 +4,8 @@ import { ROLES } from '../../access/index.js';
 import type { Core } from '../../server/core.js';
 import { ON_CHANGE_MODES, type ToolPinsView, type ToolPinView } from '../../toolpins/index.js';
 import { changeContext } from '../plugins/authentication.js';
-import { Enum, ERROR_RESPONSES, Name, NullableTimestamp, Strict, Timestamp } from '../schemas.js';
+import { ToolPinResource, ToolPinsResource } from '../resources.js';
+import { Enum, ERROR_RESPONSES, Name, Strict } from '../schemas.js';
 
 const Hash = Type.String({
   pattern: '^[0-9a-f]{64}$',
@@ -12,40 +13,6 @@ const Hash = Type.String({
 });
 const OnChange = Enum(ON_CHANGE_MODES, {
   description: 'hide: a changed or new tool is held until accepted; warn: served, with a finding.',
-});
-
-const Change = Type.Object({
-  path: Type.String(),
-  change: Type.String(),
-  pinned: Type.Optional(Type.Unknown()),
-  current: Type.Optional(Type.Unknown()),
-});
-
-const ToolPin = Type.Object({
-  name: Type.String(),
-  status: Type.String({ description: 'accepted, changed, new or removed.' }),
-  pinned: Type.Union([
-    Type.Object({
-      hash: Type.String(),
-      definition: Type.Unknown(),
-      pinnedAt: NullableTimestamp,
-      pinnedBy: Type.Union([Type.String(), Type.Null()]),
-    }),
-    Type.Null(),
-  ]),
-  current: Type.Union([
-    Type.Object({ hash: Type.String(), definition: Type.Unknown() }),
-    Type.Null(),
-  ]),
-  observedAt: Timestamp,
-  changes: Type.Array(Change),
-});
-
-const ToolPins = Type.Object({
-  upstream: Type.String(),
-  onChange: Type.String(),
-  pinnedAt: NullableTimestamp,
-  tools: Type.Array(ToolPin),
 });
 
 const Params = Strict({ name: Name });
@@ -84,7 +51,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         tags,
         summary: "An MCP upstream's tools: pinned and current definitions, with their differences",
         params: Params,
-        response: { 200: ToolPins, ...ERROR_RESPONSES },
+        response: { 200: ToolPinsResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => view(await core.toolPins.view(request.params.name)),
@@ -99,7 +66,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         summary: 'Set what a changed or new tool definition does on this upstream',
         params: Params,
         body: Strict({ onChange: OnChange }),
-        response: { 200: ToolPins, ...ERROR_RESPONSES },
+        response: { 200: ToolPinsResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>
@@ -121,7 +88,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         summary: "Accept a tool's current definition, named by its hash",
         params: ToolParams,
         body: Strict({ hash: Hash }),
-        response: { 200: ToolPin, ...ERROR_RESPONSES },
+        response: { 200: ToolPinResource, ...ERROR_RESPONSES },
       },
     },
     async (request) =>

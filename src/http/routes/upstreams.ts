@@ -11,6 +11,7 @@ import {
 } from '../../upstreams/index.js';
 import { invalidField } from '../../errors/index.js';
 import { changeContext } from '../plugins/authentication.js';
+import { UpstreamResource } from '../resources.js';
 import {
   DataClassification,
   Enum,
@@ -35,44 +36,9 @@ const OperationName = Type.String({
 });
 const HeaderName = Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", maxLength: 128 });
 
-const Credential = Type.Object({
-  secret: Type.String(),
-  in: Type.String(),
-  name: Type.String(),
-  format: Type.String(),
-});
-const Operation = Type.Object({
-  name: Type.String(),
-  method: Type.Optional(Type.String()),
-  path: Type.Optional(Type.String()),
-  sensitive: Type.Boolean(),
-  description: Type.Optional(Type.String()),
-});
 const RateLimit = Strict({
   perSecond: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
   burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
-});
-
-const Upstream = Type.Object({
-  id: Type.String(),
-  name: Type.String(),
-  kind: Type.String(),
-  url: Type.String(),
-  team: Type.String(),
-  classification: Type.String(),
-  credential: Type.Union([Credential, Type.Null()]),
-  operations: Type.Array(Operation),
-  sensitive: Type.Array(Type.String()),
-  timeoutMs: Type.Integer(),
-  maxRequestBytes: Type.Integer(),
-  maxResponseBytes: Type.Integer(),
-  recordContent: Type.Boolean(),
-  rateLimit: Type.Union([
-    Type.Object({ perSecond: Type.Number(), burst: Type.Integer() }),
-    Type.Null(),
-  ]),
-  createdAt: Timestamp,
-  updatedAt: Timestamp,
 });
 
 /** The API view: the contract's read-only lists, copied for the serialiser's types. */
@@ -121,7 +87,7 @@ const UpstreamFields = {
       description: 'Sensitive operation names; with declared operations, names among them.',
     }),
   ),
-  timeoutMs: limit(UPSTREAM_LIMITS.timeoutMs, 'Upstream timeout (default 30000).'),
+  timeoutMs: limit(UPSTREAM_LIMITS.timeoutMs, 'UpstreamResource timeout (default 30000).'),
   maxRequestBytes: limit(UPSTREAM_LIMITS.maxRequestBytes, 'Request body limit (default 1 MiB).'),
   maxResponseBytes: limit(
     UPSTREAM_LIMITS.maxResponseBytes,
@@ -150,7 +116,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         tags,
         summary: 'Register an upstream (owners: for their own team); the egress guard applies',
         body: Strict({ name: Name, ...UpstreamFields }),
-        response: { 201: Upstream, ...ERROR_RESPONSES },
+        response: { 201: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
     async (request, reply) =>
@@ -169,7 +135,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
           kind: Type.Optional(Enum(UPSTREAM_KINDS)),
           ...PageQuery,
         }),
-        response: { 200: PageOf(Upstream), ...ERROR_RESPONSES },
+        response: { 200: PageOf(UpstreamResource), ...ERROR_RESPONSES },
       },
     },
     async (request) => {
@@ -189,7 +155,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         tags,
         summary: 'Get an upstream',
         params: NameParams,
-        response: { 200: Upstream, ...ERROR_RESPONSES },
+        response: { 200: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => view(await core.upstreams.get(request.params.name)),
@@ -224,7 +190,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
             Type.Boolean({ description: "True: the gateway's default rate limit applies." }),
           ),
         }),
-        response: { 200: Upstream, ...ERROR_RESPONSES },
+        response: { 200: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
     async (request) => {

@@ -1,0 +1,121 @@
+/**
+ * The SDK's resource types are written from the schemas the routes answer with: the committed
+ * module is what the generator writes now, and (checked by the type checker, `npm run
+ * typecheck`) each exported type is exactly its schema's static type, read-only.
+ */
+import assert from 'node:assert/strict';
+import { describe, it } from 'node:test';
+import type {
+  StewardApiKey,
+  StewardAuditEvent,
+  StewardCreatedApiKey,
+  StewardIdentity,
+  StewardIssuedToken,
+  StewardJoinToken,
+  StewardPerson,
+  StewardSecret,
+  StewardService,
+  StewardSigningKey,
+  StewardTask,
+  StewardTeam,
+  StewardToolPin,
+  StewardToolPins,
+  StewardTrustRule,
+  StewardUpstream,
+} from '@steward/sdk';
+import type { Static, TSchema } from 'typebox';
+import * as resources from '../../src/http/resources.js';
+import type {
+  ApiKeyResource,
+  AuditEventResource,
+  CreatedApiKeyResource,
+  IdentityResource,
+  IssuedTokenResource,
+  JoinTokenResource,
+  PersonResource,
+  SecretResource,
+  ServiceResource,
+  SigningKeyResource,
+  TaskResource,
+  TeamResource,
+  ToolPinResource,
+  ToolPinsResource,
+  TrustRuleResource,
+  UpstreamResource,
+} from '../../src/http/resources.js';
+import {
+  readSdkResources,
+  renderSdkResources,
+  SDK_RESOURCES,
+} from '../../scripts/sdk-resources.js';
+
+/** `T` with every property and array read-only, as the SDK declares its types. */
+type Frozen<T> = unknown extends T
+  ? T
+  : T extends readonly (infer U)[]
+    ? readonly Frozen<U>[]
+    : T extends object
+      ? { readonly [K in keyof T]: Frozen<T[K]> }
+      : T;
+
+/** True when `A` and `B` accept exactly the same values. */
+type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false;
+type Matches<Sdk, Schema extends TSchema> = Same<Sdk, Frozen<Static<Schema>>>;
+
+// A type that drifts from its schema turns one of these `true`s into a type error.
+const sameTypes: [
+  Matches<StewardTeam, typeof TeamResource>,
+  Matches<StewardPerson, typeof PersonResource>,
+  Matches<StewardService, typeof ServiceResource>,
+  Matches<StewardIdentity, typeof IdentityResource>,
+  Matches<StewardTask, typeof TaskResource>,
+  Matches<StewardApiKey, typeof ApiKeyResource>,
+  Matches<StewardCreatedApiKey, typeof CreatedApiKeyResource>,
+  Matches<StewardJoinToken, typeof JoinTokenResource>,
+  Matches<StewardTrustRule, typeof TrustRuleResource>,
+  Matches<StewardSigningKey, typeof SigningKeyResource>,
+  Matches<StewardIssuedToken, typeof IssuedTokenResource>,
+  Matches<StewardSecret, typeof SecretResource>,
+  Matches<StewardUpstream, typeof UpstreamResource>,
+  Matches<StewardToolPin, typeof ToolPinResource>,
+  Matches<StewardToolPins, typeof ToolPinsResource>,
+  Matches<StewardAuditEvent, typeof AuditEventResource>,
+] = [
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+  true,
+];
+
+describe("the SDK's resource types", () => {
+  it('packages/sdk/src/resources.ts is what scripts/sdk-resources.ts generates now', async () => {
+    assert.equal(
+      readSdkResources(),
+      await renderSdkResources(),
+      'packages/sdk/src/resources.ts is stale: run npm run sdk:resources',
+    );
+  });
+
+  it("cover every resource the routes answer with, but the token endpoint's", () => {
+    const left = Object.entries(resources)
+      .filter(([, schema]) => !SDK_RESOURCES.some((resource) => resource.schema === schema))
+      .map(([name]) => name);
+    assert.deepEqual(left, ['TokenResponseResource']);
+  });
+
+  it('are held to their schemas by the type checker', () => {
+    assert.ok(sameTypes.every((same) => same));
+  });
+});
