@@ -30,14 +30,14 @@ import {
   type RateLimit,
 } from './limits.js';
 import { createCallRecorder } from './record.js';
-import { createRefusalAggregator } from './refusals.js';
+import { createRefusalAggregator } from './refusal-counter.js';
+import { REFUSAL_CATALOG, type GatewayRefusal } from './refusals.js';
 import { scanValue, type CredentialMatch } from './scanner.js';
 import { noopTracer, type GatewaySpan, type GatewayTracer } from './tracing.js';
 import type {
   EnforcementCore,
   GatewayCall,
   GatewayOutcome,
-  GatewayRefusal,
   GatewayAuthenticated,
   GatewayRefused,
   GatewayVerdict,
@@ -88,23 +88,6 @@ export function upstreamAudiences(issuer: string, upstream: string): string[] {
   const gw = gatewayAudience(issuer);
   return [upstream, `${gw}/http/${upstream}`, `${gw}/mcp/${upstream}`, gw];
 }
-
-const STATUS: Readonly<Record<GatewayRefusal, number>> = {
-  unauthenticated: 401,
-  forbidden: 403,
-  upstream_not_found: 404,
-  rate_limited: 429,
-  audit_unavailable: 503,
-  approval_required: 403,
-  bad_request: 400,
-  payload_too_large: 413,
-  upstream_unavailable: 502,
-  upstream_timeout: 504,
-  no_decision: 403,
-  response_too_large: 502,
-  arguments_too_deep: 400,
-  client_gone: 499,
-};
 
 /**
  * What an agent that sent an admin API key or a join token is told, and the reason counted: the
@@ -332,7 +315,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     message: string,
     extra: { claims?: AccessTokenClaims; team?: string; retryAfterSeconds?: number } = {},
   ): GatewayRefused {
-    const status = STATUS[code];
+    const status = REFUSAL_CATALOG[code].status;
     span.end({ status, error: code });
     const recordId = refusals.count({
       code,
@@ -447,7 +430,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       recordId?: string;
     } = {},
   ): Promise<GatewayRefused> {
-    const status = STATUS[code];
+    const status = REFUSAL_CATALOG[code].status;
     span.end({ status, error: code });
     const recordId = extra.recordId ?? newId(clock.now());
     const row = auditRow(clock, workloadContext(extra.claims, call.requestId), {
@@ -892,7 +875,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
 
     if (verdict !== 'allow') {
       const code = verdict === 'deny' ? 'forbidden' : verdict;
-      const status = STATUS[code];
+      const status = REFUSAL_CATALOG[code].status;
       span.end({ status, error: code });
       const message =
         verdict === 'deny'
@@ -990,7 +973,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     if (client.gone) {
       void complete({
         recordId: verdict.recordId,
-        status: STATUS.client_gone,
+        status: REFUSAL_CATALOG.client_gone.status,
         bytes: 0,
         latencyMs: entry ? clock.now() - entry.startedMs : 0,
         error: 'not_forwarded: client_gone',
@@ -998,7 +981,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       return {
         outcome: 'refuse',
         code: 'client_gone',
-        status: STATUS.client_gone,
+        status: REFUSAL_CATALOG.client_gone.status,
         message: 'The client closed the connection before the call was forwarded.',
         recordId: verdict.recordId,
       };

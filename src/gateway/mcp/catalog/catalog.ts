@@ -306,7 +306,7 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       latencyMs: 0,
       error,
     });
-    throw refusalError({ code, status, message, recordId: verdict.recordId });
+    throw refusalError({ code, message, recordId: verdict.recordId });
   }
 
   /** The refusal for a listing that could not be had: recorded against the call, as its outcome. */
@@ -419,13 +419,11 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       throw error instanceof PinsUnavailable
         ? refusalError({
             code: 'audit_unavailable',
-            status: 503,
             message: 'The tool definitions cannot be checked against their pins.',
             recordId: verdict.recordId,
           })
         : refusalError({
             code: 'upstream_unavailable',
-            status: 502,
             message: 'The upstream MCP server did not list all its tools.',
             recordId: verdict.recordId,
           });
