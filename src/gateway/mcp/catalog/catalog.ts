@@ -16,6 +16,7 @@ import {
   type ToolFingerprint,
   type ToolPinService,
 } from '../../../toolpins/index.js';
+import { REFUSAL_CATALOG } from '../../refusals.js';
 import type { EnforcementCore, GatewayVerdict } from '../../types.js';
 import { JsonRpcError, refusalError, type McpRefusal } from '../errors.js';
 import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../../config/index.js';
@@ -295,13 +296,12 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   async function refuse(
     verdict: Allowed,
     code: McpRefusal,
-    status: number,
     message: string,
     error: string = code,
   ): Promise<never> {
     await enforcement.complete({
       recordId: verdict.recordId,
-      status,
+      status: REFUSAL_CATALOG[code].status,
       bytes: 0,
       latencyMs: 0,
       error,
@@ -316,7 +316,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'audit_unavailable',
-        503,
         "The tool's definition cannot be checked against its pin, so the call is not forwarded.",
         'pins_unavailable',
       );
@@ -325,23 +324,16 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'response_too_large',
-        502,
         "The upstream's listing is larger than this upstream may send.",
       );
     }
     if (timedOut(error)) {
-      return refuse(
-        verdict,
-        'upstream_timeout',
-        504,
-        'The upstream MCP server did not answer in time.',
-      );
+      return refuse(verdict, 'upstream_timeout', 'The upstream MCP server did not answer in time.');
     }
     if (error instanceof McpError && error.code !== CONNECTION_CLOSED) {
       return refuse(
         verdict,
         'upstream_unavailable',
-        502,
         'The upstream MCP server did not list what it offers.',
         `listing_failed jsonrpc_error ${error.code}`,
       );
@@ -349,7 +341,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     return refuse(
       verdict,
       'upstream_unavailable',
-      502,
       'The upstream MCP server could not be reached.',
       'upstream_unavailable',
     );
@@ -387,7 +378,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'not_listed',
-        404,
         `The upstream lists no ${kind} ${JSON.stringify(name)}; names are taken exactly as it lists them.`,
       );
     }
@@ -395,7 +385,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'tool_definition_changed',
-        409,
         `Tool ${JSON.stringify(name)} is held: its definition is not the one its team accepted.`,
       );
     }
