@@ -97,12 +97,34 @@ export interface StewardErrorOptions {
 }
 
 /**
+ * What becomes an RFC 9457 problem document, in the one place errors become HTTP
+ * (`src/http/plugins/problem.ts`): a {@link StewardError}, or a gateway refusal.
+ */
+export interface Problem {
+  /** The stable code: `code` and the last segment of `type`. */
+  readonly code: string;
+  readonly status: number;
+  readonly title: string;
+  /** The `detail`, safe to show the client. */
+  readonly message: string;
+  readonly errors?: readonly FieldError[] | undefined;
+  /** Sent as `Retry-After` (seconds). */
+  readonly retryAfterSeconds?: number | undefined;
+  /** Private detail, logged for a 5xx and never sent. */
+  readonly internal?: unknown;
+  /** The audit event that records a gateway refusal: `recordId` and `x-steward-record`. */
+  readonly recordId?: string | undefined;
+  /** The `WWW-Authenticate` challenge of a 401, when not the admin API's `Bearer realm="steward"`. */
+  readonly challenge?: string | undefined;
+}
+
+/**
  * The base of every error Steward raises on purpose.
  *
  * @example
  * throw new StewardError('team_exists', 'A team named "payments" already exists.');
  */
-export class StewardError extends Error {
+export class StewardError extends Error implements Problem {
   readonly code: ErrorCode;
   readonly status: number;
   readonly title: string;

@@ -30,14 +30,14 @@ import {
   type RateLimit,
 } from './limits.js';
 import { createCallRecorder } from './record.js';
-import { createRefusalAggregator } from './refusals.js';
+import { createRefusalAggregator } from './refusal-counter.js';
+import { REFUSAL_CATALOG, type GatewayRefusal } from './refusals.js';
 import { scanValue, type CredentialMatch } from './scanner.js';
 import { noopTracer, type GatewaySpan, type GatewayTracer } from './tracing.js';
 import type {
   EnforcementCore,
   GatewayCall,
   GatewayOutcome,
-  GatewayRefusal,
   GatewayAuthenticated,
   GatewayRefused,
   GatewayVerdict,
@@ -88,23 +88,6 @@ export function upstreamAudiences(issuer: string, upstream: string): string[] {
   const gw = gatewayAudience(issuer);
   return [upstream, `${gw}/http/${upstream}`, `${gw}/mcp/${upstream}`, gw];
 }
-
-const STATUS: Readonly<Record<GatewayRefusal, number>> = {
-  unauthenticated: 401,
-  forbidden: 403,
-  upstream_not_found: 404,
-  rate_limited: 429,
-  audit_unavailable: 503,
-  approval_required: 403,
-  bad_request: 400,
-  payload_too_large: 413,
-  upstream_unavailable: 502,
-  upstream_timeout: 504,
-  no_decision: 403,
-  response_too_large: 502,
-  arguments_too_deep: 400,
-  client_gone: 499,
-};
 
 /**
  * What an agent that sent an admin API key or a join token is told, and the reason counted: the
@@ -193,6 +176,37 @@ interface Pending {
   readonly deadlineAt: number;
   /** The secret injected into the call, to mark if the upstream echoes it back. */
   readonly secret?: { readonly name: string; readonly value: string };
+}
+
+/** A call past `resolveUpstream`: what the later steps of `check` share. */
+interface CallInProgress {
+  readonly outcome: 'resolved';
+  /** The call as asked, its operation named by the upstream's record. */
+  readonly call: GatewayCall;
+  readonly span: GatewaySpan;
+  readonly deadline: Deadline;
+  readonly claims: AccessTokenClaims;
+  readonly upstream: Upstream;
+}
+
+/** Cedar's decision on a call, and the verdict it means for it. */
+interface Decided {
+  readonly outcome: 'decided';
+  readonly decided: GatewayDecision;
+  readonly verdict: 'allow' | 'deny' | 'no_decision' | 'approval_required';
+  /** The group an `@approval` annotation names, when the allowing policy asks for one. */
+  readonly approvalGroup: string | undefined;
+}
+
+/** A refusal, its status from the catalogue. */
+function refusal(code: GatewayRefusal, message: string, recordId?: string): GatewayRefused {
+  return {
+    outcome: 'refuse',
+    code,
+    status: REFUSAL_CATALOG[code].status,
+    message,
+    ...(recordId !== undefined ? { recordId } : {}),
+  };
 }
 
 /** The span of a call whose span has ended already (a refusal recorded after the fact). */
@@ -332,7 +346,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     message: string,
     extra: { claims?: AccessTokenClaims; team?: string; retryAfterSeconds?: number } = {},
   ): GatewayRefused {
-    const status = STATUS[code];
+    const status = REFUSAL_CATALOG[code].status;
     span.end({ status, error: code });
     const recordId = refusals.count({
       code,
@@ -447,7 +461,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       recordId?: string;
     } = {},
   ): Promise<GatewayRefused> {
-    const status = STATUS[code];
+    const status = REFUSAL_CATALOG[code].status;
     span.end({ status, error: code });
     const recordId = extra.recordId ?? newId(clock.now());
     const row = auditRow(clock, workloadContext(extra.claims, call.requestId), {
@@ -664,10 +678,18 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     }
   }
 
-  function authenticate(call: GatewayCall): GatewayAuthenticated | GatewayRefused {
+  /** Who is calling, from the token alone; a caller without a valid one is refused, and counted. */
+  function authenticateCaller(
+    call: GatewayCall,
+    span: GatewaySpan,
+  ): GatewayAuthenticated | GatewayRefused {
     const caller = verifyCaller(call);
     if (caller.claims !== undefined) return { outcome: 'authenticated', claims: caller.claims };
-    return refuseAnonymous(call, spanFor(call), 'unauthenticated', caller, caller.message);
+    return refuseAnonymous(call, span, 'unauthenticated', caller, caller.message);
+  }
+
+  function authenticate(call: GatewayCall): GatewayAuthenticated | GatewayRefused {
+    return authenticateCaller(call, spanFor(call));
   }
 
   async function check(call: GatewayCall): Promise<GatewayVerdict> {
@@ -687,7 +709,13 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     }
   }
 
-  /** `check`'s steps; a `StoreUnavailable` thrown from any wait becomes a 503 in `check`. */
+  /**
+   * `check`'s steps, in order: each hands its result to the next or refuses the call. The order
+   * is the contract: nothing costs a lookup before the token is valid and the caller within its
+   * rate, nothing reads the arguments whole before they are bounded, and nothing is forwarded
+   * before the decision is durably recorded. A `StoreUnavailable` thrown from any wait on the
+   * store becomes a 503 in `check`.
+   */
   async function checkCall(
     asked: GatewayCall,
     span: GatewaySpan,
@@ -695,37 +723,70 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     known: { claims?: AccessTokenClaims; team?: string },
   ): Promise<GatewayVerdict> {
     const startedMs = clock.now();
-
-    let call = asked;
-    // 1. Who is calling: the token, for this upstream (or the whole gateway). No record yet:
-    //    a caller without a valid token is limited per address and counted.
-    const caller = verifyCaller(call);
-    if (caller.claims === undefined) {
-      return refuseAnonymous(call, span, 'unauthenticated', caller, caller.message);
-    }
+    const caller = authenticateCaller(asked, span);
+    if (caller.outcome === 'refuse') return caller;
     const { claims } = caller;
     known.claims = claims;
     span.setAttributes({ 'steward.identity': claims.client_id, 'steward.service': claims.service });
 
-    // 2. How often this identity calls, before anything costs a lookup or a record: every
-    //    refusal recorded below is then paid for by a token of this bucket.
-    const tooOften = overLimit(call, span, claims, 'per_identity');
+    const tooOften = limitCaller(asked, span, claims);
     if (tooOften !== undefined) return tooOften;
 
-    // 3. What it calls. Only now, so an unauthenticated caller learns nothing about upstreams.
-    const upstream = await storeWait(deadline, upstreams.resolve(call.upstream));
+    const resolved = await resolveUpstream(asked, { span, deadline, claims });
+    if (resolved.outcome === 'refuse') return resolved;
+    known.team = resolved.upstream.team;
+
+    const refused = limitOnUpstream(resolved) ?? (await boundArguments(resolved));
+    if (refused !== undefined) return refused;
+
+    const recordId = newId(clock.now());
+    const findings = await scanArguments(resolved, recordId);
+
+    const decided = await decide(resolved, recordId, findings);
+    if (decided.outcome === 'refuse') return decided;
+
+    const recorded = await recordDecision(resolved, decided, recordId, findings, startedMs);
+    if (recorded.outcome === 'refuse') return recorded;
+
+    return credentialToInject(resolved, decided, recordId, recorded.entry);
+  }
+
+  /**
+   * How often this identity calls, before anything costs a lookup or a record: every refusal
+   * recorded after it is then paid for by a token of this bucket.
+   */
+  function limitCaller(
+    call: GatewayCall,
+    span: GatewaySpan,
+    claims: AccessTokenClaims,
+  ): GatewayRefused | undefined {
+    return overLimit(call, span, claims, 'per_identity');
+  }
+
+  /**
+   * What it calls: the upstream, of the kind the adapter speaks, taking a body of the declared
+   * size. Only after authentication, so an unauthenticated caller learns nothing about upstreams.
+   */
+  async function resolveUpstream(
+    asked: GatewayCall,
+    at: Pick<CallInProgress, 'span' | 'deadline' | 'claims'>,
+  ): Promise<CallInProgress | GatewayRefused> {
+    const { span, deadline, claims } = at;
+    const upstream = await storeWait(deadline, upstreams.resolve(asked.upstream));
     if (upstream === undefined) {
       return refuse(
-        call,
+        asked,
         span,
         deadline,
         'upstream_not_found',
-        `No upstream ${JSON.stringify(call.upstream)} exists.`,
+        `No upstream ${JSON.stringify(asked.upstream)} exists.`,
         { claims },
       );
     }
-    known.team = upstream.team;
-    if (call.operationOf !== undefined) call = { ...call, operation: call.operationOf(upstream) };
+    const call =
+      asked.operationOf !== undefined
+        ? { ...asked, operation: asked.operationOf(upstream) }
+        : asked;
     const wantedKind = call.action === 'http_request' ? 'http' : 'mcp';
     if (upstream.kind !== wantedKind) {
       return refuse(
@@ -747,71 +808,108 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         { claims, team: upstream.team },
       );
     }
+    return { outcome: 'resolved', call, span, deadline, claims, upstream };
+  }
 
-    // 4. How often: per identity on this upstream, and per upstream.
+  /** How often: per identity on this upstream, and per upstream. */
+  function limitOnUpstream(at: CallInProgress): GatewayRefused | undefined {
     for (const bucket of ['per_identity_upstream', 'per_upstream'] as const) {
-      const refused = overLimit(call, span, claims, bucket, upstream);
+      const refused = overLimit(at.call, at.span, at.claims, bucket, at.upstream);
       if (refused !== undefined) return refused;
     }
+    return undefined;
+  }
 
-    // 5. Bounds on the arguments, before anything reads them whole: what the scanner, the
-    //    Cedar request and the record then see is bounded in size, count and depth.
-    const outOfBounds = checkArgumentBounds(call.arguments ?? {});
-    if (outOfBounds !== undefined) {
-      return refuse(call, span, deadline, outOfBounds.code, outOfBounds.message, {
-        claims,
-        team: upstream.team,
-      });
-    }
+  /**
+   * Bounds on the arguments, before anything reads them whole: what the scanner, the Cedar
+   * request and the record then see is bounded in size, count and depth.
+   */
+  async function boundArguments(at: CallInProgress): Promise<GatewayRefused | undefined> {
+    const outOfBounds = checkArgumentBounds(at.call.arguments ?? {});
+    if (outOfBounds === undefined) return undefined;
+    return refuse(at.call, at.span, at.deadline, outOfBounds.code, outOfBounds.message, {
+      claims: at.claims,
+      team: at.upstream.team,
+    });
+  }
 
-    // 6. Credentials in the arguments: redacted in the record; Steward's own revoked at once.
-    const recordId = newId(clock.now());
-    const scanned = scanValue(call.arguments ?? {});
-    const findingRows =
+  /**
+   * Credentials in the arguments: Steward's own revoked at once; the findings, recorded with the
+   * decision (the record itself keeps the arguments redacted).
+   */
+  async function scanArguments(
+    at: CallInProgress,
+    recordId: string,
+  ): Promise<{ readonly redacted: unknown; readonly rows: Insertable<AuditEventTable>[] }> {
+    const scanned = scanValue(at.call.arguments ?? {});
+    const rows =
       scanned.matches.length > 0
         ? await storeWait(
-            deadline,
+            at.deadline,
             handleFindings(
               scanned.matches,
               'arguments',
-              { upstream: upstream.name, requestId: call.requestId, recordId },
-              claims,
+              { upstream: at.upstream.name, requestId: at.call.requestId, recordId },
+              at.claims,
             ),
           )
         : [];
+    return { redacted: scanned.redacted, rows };
+  }
 
-    // 7. Decide.
-    const { sensitive } = entitiesFor(upstream, call);
+  /**
+   * Cedar's decision, and what it means for the call. An evaluation that fails is never an
+   * allow: an identity that is not active is `forbidden`, anything else `no_decision`.
+   */
+  async function decide(
+    at: CallInProgress,
+    recordId: string,
+    findings: { readonly rows: Insertable<AuditEventTable>[] },
+  ): Promise<Decided | GatewayRefused> {
     let decided: GatewayDecision;
     try {
-      decided = await policyDecision(call, claims, upstream, deadline);
+      decided = await policyDecision(at.call, at.claims, at.upstream, at.deadline);
     } catch (error) {
       if (!(error instanceof StewardError)) throw error;
       const code = error.code === 'principal_invalid' ? 'forbidden' : 'no_decision';
       return refuse(
-        call,
-        span,
-        deadline,
+        at.call,
+        at.span,
+        at.deadline,
         code,
         code === 'forbidden'
           ? 'The calling identity is not active.'
           : 'No decision could be made for this call.',
-        { claims, team: upstream.team, rows: findingRows, recordId },
+        { claims: at.claims, team: at.upstream.team, rows: findings.rows, recordId },
       );
     }
-
-    // 8. Record the decision durably before anything is forwarded.
-    const noDecision = decided.errors.length > 0;
     const approval = Object.entries(decided.annotations).find(
       ([, a]) => a['approval'] !== undefined,
     );
-    const verdict: 'allow' | 'deny' | 'no_decision' | 'approval_required' = noDecision
-      ? 'no_decision'
-      : decided.decision === 'deny'
-        ? 'deny'
-        : approval
-          ? 'approval_required'
-          : 'allow';
+    const verdict =
+      decided.errors.length > 0
+        ? 'no_decision'
+        : decided.decision === 'deny'
+          ? 'deny'
+          : approval
+            ? 'approval_required'
+            : 'allow';
+    return { outcome: 'decided', decided, verdict, approvalGroup: approval?.[1]['approval'] };
+  }
+
+  /**
+   * The decision, recorded durably before anything is forwarded (with the findings, in one
+   * write); then a call that is not allowed is refused, its refusal named by that record.
+   */
+  async function recordDecision(
+    at: CallInProgress,
+    decision: Decided,
+    recordId: string,
+    findings: { readonly redacted: unknown; readonly rows: Insertable<AuditEventTable>[] },
+    startedMs: number,
+  ): Promise<{ readonly outcome: 'recorded'; readonly entry: Pending } | GatewayRefused> {
+    const { call, span, deadline, claims, upstream } = at;
+    const { decided, verdict } = decision;
     const recordedContext: Record<string, unknown> = { ...decided.record.context };
     if (upstream.recordContent) {
       if (recordedContext['arguments'] !== undefined) {
@@ -836,16 +934,16 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
           upstreamTeam: upstream.team,
           action: call.action,
           operation: call.operation,
-          sensitive,
+          sensitive: entitiesFor(upstream, call).sensitive,
           method: call.method ?? null,
           path: call.path ?? null,
           argumentNames: Object.keys(call.arguments ?? {}),
-          ...(upstream.recordContent ? { arguments: scanned.redacted } : {}),
+          ...(upstream.recordContent ? { arguments: findings.redacted } : {}),
           verdict,
           jti: claims.jti,
           task: claims.task ?? null,
           traceparent: span.traceparent,
-          findings: findingRows.length,
+          findings: findings.rows.length,
         },
       },
     });
@@ -861,7 +959,7 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       deadlineAt: deadline.endsAt,
     };
     // Withdrawn from the queue if the deadline passes while it still waits for a batch.
-    const written = recorder.write([...findingRows, decisionRow], deadline.signal);
+    const written = recorder.write([...findings.rows, decisionRow], deadline.signal);
     try {
       await deadline.wait(written);
     } catch (error) {
@@ -876,38 +974,47 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       } else {
         onError('gateway: the decision record could not be written', error);
       }
-      span.end({ status: 503, error: 'audit_unavailable' });
-      return {
-        outcome: 'refuse',
-        code: 'audit_unavailable',
-        status: 503,
-        message:
-          error instanceof DeadlineExceeded
-            ? `The call could not be recorded within ${storeTimeoutMs} ms, so it is not forwarded.`
-            : 'The call cannot be recorded, so it is not forwarded.',
+      span.end({ status: REFUSAL_CATALOG.audit_unavailable.status, error: 'audit_unavailable' });
+      return refusal(
+        'audit_unavailable',
+        error instanceof DeadlineExceeded
+          ? `The call could not be recorded within ${storeTimeoutMs} ms, so it is not forwarded.`
+          : 'The call cannot be recorded, so it is not forwarded.',
         recordId,
-      };
+      );
     }
     span.setAttributes({ 'steward.decision': verdict, 'steward.record': recordId });
 
     if (verdict !== 'allow') {
       const code = verdict === 'deny' ? 'forbidden' : verdict;
-      const status = STATUS[code];
-      span.end({ status, error: code });
-      const message =
+      span.end({ status: REFUSAL_CATALOG[code].status, error: code });
+      return refusal(
+        code,
         verdict === 'deny'
           ? 'Policy does not permit this call.'
           : verdict === 'no_decision'
             ? 'A policy could not be evaluated for this call; it is refused.'
-            : `This call needs approval (${approval?.[1]['approval'] ?? ''}); approvals are not available yet.`;
-      return { outcome: 'refuse', code, status, message, recordId };
+            : `This call needs approval (${decision.approvalGroup ?? ''}); approvals are not available yet.`,
+        recordId,
+      );
     }
+    return { outcome: 'recorded', entry };
+  }
 
+  /**
+   * The credential to inject, read only for an allowed, recorded call: failing to read it is
+   * failing closed. A call whose deadline passed meanwhile is not forwarded.
+   */
+  async function credentialToInject(
+    at: CallInProgress,
+    decision: Decided,
+    recordId: string,
+    entry: Pending,
+  ): Promise<GatewayVerdict> {
+    const { deadline, upstream } = at;
     // A write that returned, but late: a synchronous driver (SQLite) holds the event loop while
     // the disk stalls, so no timer could fire during it. Only the clock can tell.
     if (deadline.passed()) return late(recordId, entry, 'deadline_passed');
-
-    // 9. The credential to inject. Failing here is failing closed.
     const inject = {
       headers: {} as Record<string, string>,
       query: {} as Record<string, string>,
@@ -921,13 +1028,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
         if (error instanceof DeadlineExceeded) return late(recordId, entry, 'store_timeout');
         onError('gateway: the upstream credential could not be read', error);
         notForwarded(recordId, entry, 502, 'credential_unavailable');
-        return {
-          outcome: 'refuse',
-          code: 'upstream_unavailable',
-          status: 502,
-          message: "The upstream's credential is not available.",
+        return refusal(
+          'upstream_unavailable',
+          "The upstream's credential is not available.",
           recordId,
-        };
+        );
       }
       const value = upstream.credential.format.split('{secret}').join(secret);
       if (upstream.credential.in === 'query') inject.query[upstream.credential.name] = value;
@@ -947,11 +1052,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     return {
       outcome: 'allow',
       upstream,
-      claims,
+      claims: at.claims,
       recordId,
-      policies: decided.policies,
+      policies: decision.decided.policies,
       inject,
-      traceparent: span.traceparent,
+      traceparent: at.span.traceparent,
     };
   }
 
@@ -970,13 +1075,11 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
   /** An allowed call whose deadline passed before it could go: 503, recorded as not forwarded. */
   function late(recordId: string, entry: Pending, reason: string): GatewayRefused {
     notForwarded(recordId, entry, 503, reason);
-    return {
-      outcome: 'refuse',
-      code: 'audit_unavailable',
-      status: 503,
-      message: `Steward's database did not answer within ${storeTimeoutMs} ms; the call is not forwarded.`,
+    return refusal(
+      'audit_unavailable',
+      `Steward's database did not answer within ${storeTimeoutMs} ms; the call is not forwarded.`,
       recordId,
-    };
+    );
   }
 
   function beforeForward(
@@ -990,27 +1093,23 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
     if (client.gone) {
       void complete({
         recordId: verdict.recordId,
-        status: STATUS.client_gone,
+        status: REFUSAL_CATALOG.client_gone.status,
         bytes: 0,
         latencyMs: entry ? clock.now() - entry.startedMs : 0,
         error: 'not_forwarded: client_gone',
       });
-      return {
-        outcome: 'refuse',
-        code: 'client_gone',
-        status: STATUS.client_gone,
-        message: 'The client closed the connection before the call was forwarded.',
-        recordId: verdict.recordId,
-      };
+      return refusal(
+        'client_gone',
+        'The client closed the connection before the call was forwarded.',
+        verdict.recordId,
+      );
     }
     if (entry === undefined) {
-      return {
-        outcome: 'refuse',
-        code: 'audit_unavailable',
-        status: 503,
-        message: 'The call is no longer pending; it is not forwarded.',
-        recordId: verdict.recordId,
-      };
+      return refusal(
+        'audit_unavailable',
+        'The call is no longer pending; it is not forwarded.',
+        verdict.recordId,
+      );
     }
     pending.delete(verdict.recordId);
     return late(verdict.recordId, entry, 'deadline_passed');

@@ -5,11 +5,12 @@
 export type {
   EnforcementCore,
   GatewayCall,
-  GatewayRefusal,
   GatewayRefused,
   GatewayVerdict,
   GatewayOutcome,
 } from './types.js';
+export { REFUSAL_CATALOG } from './refusals.js';
+export type { GatewayRefusal, McpOnlyRefusal, RefusalCode, RefusalSpec } from './refusals.js';
 export { createEnforcementCore, gatewayAudience, upstreamAudiences } from './core.js';
 export type { EnforcementDeps } from './core.js';
 export {

@@ -1,5 +1,6 @@
 import type { AccessTokenClaims } from '../tokens/index.js';
 import type { Upstream } from '../upstreams/types.js';
+import type { GatewayRefusal } from './refusals.js';
 
 /**
  * The enforcement core's contract, shared by the HTTP and the MCP gateway: both turn their
@@ -36,30 +37,6 @@ export interface GatewayCall {
   readonly receivedAt?: number;
 }
 
-/** Why the gateway refused: a stable code, an HTTP status, a public message. */
-export type GatewayRefusal =
-  | 'unauthenticated'
-  | 'forbidden'
-  | 'upstream_not_found'
-  | 'rate_limited'
-  | 'audit_unavailable'
-  | 'approval_required'
-  | 'bad_request'
-  | 'payload_too_large'
-  | 'upstream_unavailable'
-  | 'upstream_timeout'
-  /** Policy evaluation failed (an error in a policy, a request outside the schema): never an allow. */
-  | 'no_decision'
-  /** The upstream's answer is larger than its configured limit (502). */
-  | 'response_too_large'
-  /** Arguments nested deeper than the gateway's bound (400); too many or too long is 413. */
-  | 'arguments_too_deep'
-  /**
-   * The client went away before the call was forwarded (499, the status proxies use for it):
-   * nobody receives this refusal, it is what the record says.
-   */
-  | 'client_gone';
-
 export type GatewayVerdict =
   | {
       readonly outcome: 'allow';
@@ -84,6 +61,7 @@ export type GatewayVerdict =
   | {
       readonly outcome: 'refuse';
       readonly code: GatewayRefusal;
+      /** The code's status in `REFUSAL_CATALOG`. */
       readonly status: number;
       readonly message: string;
       readonly retryAfterSeconds?: number;

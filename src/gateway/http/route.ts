@@ -4,7 +4,8 @@ import { constants as zlib, createBrotliDecompress, createGunzip, createInflate 
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { bearerCredential } from '../../shared/bearer.js';
 import type { EgressCheck } from '../../upstreams/index.js';
-import type { EnforcementCore, GatewayCall, GatewayRefusal, GatewayVerdict } from '../types.js';
+import { REFUSAL_CATALOG } from '../refusals.js';
+import type { EnforcementCore, GatewayCall, GatewayRefused } from '../types.js';
 import {
   BodyLimitError,
   classifyForwardError,
@@ -23,29 +24,6 @@ export interface HttpGatewayOptions {
   readonly checkEgress: (url: string) => Promise<EgressCheck>;
 }
 
-const PROBLEM_BASE = 'https://steward.dev/problems/';
-const TITLES: Readonly<Record<GatewayRefusal, string>> = {
-  unauthenticated: 'Authentication required',
-  forbidden: 'Forbidden',
-  upstream_not_found: 'No such upstream',
-  rate_limited: 'Too many requests',
-  audit_unavailable: 'Audit trail unavailable',
-  approval_required: 'Approval required',
-  bad_request: 'Bad request',
-  payload_too_large: 'Payload too large',
-  upstream_unavailable: 'Upstream unavailable',
-  upstream_timeout: 'Upstream timed out',
-  no_decision: 'No decision',
-  response_too_large: 'Upstream response too large',
-  arguments_too_deep: 'Arguments nested too deeply',
-  client_gone: 'Client closed the request',
-};
-const STATUS: Readonly<Partial<Record<GatewayRefusal, number>>> = {
-  payload_too_large: 413,
-  upstream_unavailable: 502,
-  upstream_timeout: 504,
-  response_too_large: 502,
-};
 const METHODS = ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'OPTIONS'];
 
 /**
@@ -92,7 +70,7 @@ export async function httpGatewayRoutes(
         'bad_request',
         `The path is refused: ${parsed.reason}.`,
       );
-      return refuse(request, reply, refused);
+      return refuse(reply, refused);
     }
     const { target } = parsed;
     // No valid token: refused before any lookup, at the cost of a counter.
@@ -102,7 +80,7 @@ export async function httpGatewayRoutes(
       operation: '',
       path: target.path,
     });
-    if (caller.outcome === 'refuse') return refuse(request, reply, caller);
+    if (caller.outcome === 'refuse') return refuse(reply, caller);
     const lengthHeader = raw.headers['content-length'];
     const declaredBytes =
       lengthHeader !== undefined && /^\d{1,15}$/.test(lengthHeader)
@@ -121,7 +99,7 @@ export async function httpGatewayRoutes(
       ...(declaredBytes !== undefined ? { declaredBytes } : {}),
     };
     const verdict = await gateway.check(call);
-    if (verdict.outcome === 'refuse') return refuse(request, reply, verdict);
+    if (verdict.outcome === 'refuse') return refuse(reply, verdict);
 
     const { upstream, recordId } = verdict;
     const finish = (
@@ -149,7 +127,7 @@ export async function httpGatewayRoutes(
     const path = `${prefix}${target.path}${query === '' ? '' : `?${query}`}`;
     // Nothing goes upstream for a client that has gone or a call whose deadline has passed.
     const stopped = gateway.beforeForward(verdict, { gone: reply.raw.destroyed });
-    if (stopped !== undefined) return refuse(request, reply, stopped);
+    if (stopped !== undefined) return refuse(reply, stopped);
     let body: Readable | undefined;
     // Bodies are scanned for credentials as they pass (bounded copies, not buffering): a leak
     // is found, redacted in the record and, for Steward's own credentials, revoked.
@@ -187,13 +165,11 @@ export async function httpGatewayRoutes(
         requestMeter !== undefined && requestMeter.bytes() > upstream.maxRequestBytes
           ? { code: 'payload_too_large' as const, detail: 'request body over limit' }
           : classifyForwardError(error);
-      await finish(STATUS[failure.code] ?? 502, 0, `${failure.code}: ${failure.detail}`);
+      await finish(REFUSAL_CATALOG[failure.code].status, 0, `${failure.code}: ${failure.detail}`);
       // The agent's body may be partly unread: close the connection rather than reuse it.
       if (failure.code === 'payload_too_large') reply.header('connection', 'close');
-      return refuse(request, reply, {
-        outcome: 'refuse',
+      return refuse(reply, {
         code: failure.code,
-        status: STATUS[failure.code] ?? 502,
         message:
           failure.code === 'payload_too_large'
             ? `The request body is larger than ${upstream.maxRequestBytes} bytes.`
@@ -208,10 +184,8 @@ export async function httpGatewayRoutes(
     if (Number.isFinite(declaredResponse) && declaredResponse > upstream.maxResponseBytes) {
       discard(response.body);
       await finish(502, 0, 'response_too_large');
-      return refuse(request, reply, {
-        outcome: 'refuse',
+      return refuse(reply, {
         code: 'response_too_large',
-        status: 502,
         message: `The upstream's answer is larger than ${upstream.maxResponseBytes} bytes.`,
         recordId,
       });
@@ -228,10 +202,8 @@ export async function httpGatewayRoutes(
         if (decoder === undefined) {
           discard(response.body);
           await finish(502, 0, `upstream_unavailable: unscannable content-encoding`);
-          return refuse(request, reply, {
-            outcome: 'refuse',
+          return refuse(reply, {
             code: 'upstream_unavailable',
-            status: 502,
             message: `The upstream's answer is in an encoding the gateway cannot check for its credential.`,
             recordId,
           });
@@ -305,28 +277,24 @@ export async function httpGatewayRoutes(
 /** How much of each body is kept for the scanner and the record. */
 const SCAN_BYTES = 256 * 1024;
 
-function refuse(request: FastifyRequest, reply: FastifyReply, verdict: GatewayVerdict): void {
-  if (verdict.outcome !== 'refuse') return;
-  if (verdict.status === 401) {
-    reply.header('www-authenticate', 'Bearer realm="steward", error="invalid_token"');
-  }
-  if (verdict.retryAfterSeconds !== undefined) {
-    reply.header('retry-after', String(verdict.retryAfterSeconds));
-  }
-  if (verdict.recordId !== undefined) reply.header('x-steward-record', verdict.recordId);
-  void reply
-    .code(verdict.status)
-    .type('application/problem+json')
-    .serializer(JSON.stringify)
-    .send({
-      type: PROBLEM_BASE + verdict.code,
-      title: TITLES[verdict.code],
-      status: verdict.status,
-      detail: verdict.message,
-      code: verdict.code,
-      requestId: request.id,
-      ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
-    });
+/**
+ * A refusal as the problem document the agent receives: status and title from the catalogue,
+ * sent by the one problem renderer.
+ */
+function refuse(
+  reply: FastifyReply,
+  refused: Pick<GatewayRefused, 'code' | 'message' | 'retryAfterSeconds' | 'recordId'>,
+): void {
+  const { status, title } = REFUSAL_CATALOG[refused.code];
+  void reply.problem({
+    code: refused.code,
+    status,
+    title,
+    message: refused.message,
+    retryAfterSeconds: refused.retryAfterSeconds,
+    recordId: refused.recordId,
+    challenge: 'Bearer realm="steward", error="invalid_token"',
+  });
 }
 
 /**

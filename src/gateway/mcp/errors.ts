@@ -1,30 +1,5 @@
-import { ErrorCode, type McpError } from '@modelcontextprotocol/sdk/types.js';
-import type { GatewayRefusal } from '../types.js';
-
-/**
- * JSON-RPC error codes for Steward's refusals, in the range JSON-RPC leaves to servers
- * (-32000 to -32099) and clear of the codes the MCP SDK gives a meaning (-32000 connection
- * closed, -32001 request timeout, -32042 URL elicitation). The stable, documented part is
- * `error.data.code`; the number only lets a client tell classes of refusal apart without parsing.
- */
-export const MCP_REFUSAL_CODES: Readonly<Record<McpRefusal, number>> = {
-  unauthenticated: -32010,
-  forbidden: -32011,
-  approval_required: -32012,
-  rate_limited: -32013,
-  upstream_not_found: -32014,
-  bad_request: ErrorCode.InvalidParams,
-  payload_too_large: -32015,
-  audit_unavailable: -32016,
-  upstream_unavailable: -32017,
-  upstream_timeout: -32018,
-  no_decision: -32019,
-  response_too_large: -32020,
-  not_listed: -32021,
-  tool_definition_changed: -32022,
-  arguments_too_deep: -32023,
-  client_gone: -32024,
-};
+import type { McpError } from '@modelcontextprotocol/sdk/types.js';
+import { REFUSAL_CATALOG, type RefusalCode } from '../refusals.js';
 
 /**
  * The error a cancelled request ends with, when an answer must still close its stream: the code
@@ -36,7 +11,7 @@ export const REQUEST_CANCELLED = -32800;
  * The MCP gateway's refusals: the core's, and the catalog's after an allow (see `catalog/`): a
  * name the upstream does not list, a tool whose definition is not the accepted one.
  */
-export type McpRefusal = GatewayRefusal | 'not_listed' | 'tool_definition_changed';
+export type McpRefusal = RefusalCode;
 
 /** What a refusal carries in `error.data`: the stable code, the HTTP-equivalent status, the record. */
 export interface RefusalData {
@@ -62,23 +37,26 @@ export class JsonRpcError extends Error {
   }
 }
 
-/** A Steward refusal as the JSON-RPC error the agent receives; the upstream never sees the call. */
+/**
+ * A Steward refusal as the JSON-RPC error the agent receives, its number and status from
+ * `REFUSAL_CATALOG`; the upstream never sees the call.
+ */
 export function refusalError(refusal: {
   readonly code: McpRefusal;
-  readonly status: number;
   readonly message: string;
   readonly recordId?: string | undefined;
   readonly retryAfterSeconds?: number | undefined;
 }): JsonRpcError {
+  const { status, jsonRpc } = REFUSAL_CATALOG[refusal.code];
   const data: RefusalData = {
     code: refusal.code,
-    status: refusal.status,
+    status,
     ...(refusal.recordId !== undefined ? { recordId: refusal.recordId } : {}),
     ...(refusal.retryAfterSeconds !== undefined
       ? { retryAfterSeconds: refusal.retryAfterSeconds }
       : {}),
   };
-  return new JsonRpcError(MCP_REFUSAL_CODES[refusal.code], refusal.message, data);
+  return new JsonRpcError(jsonRpc, refusal.message, data);
 }
 
 /**

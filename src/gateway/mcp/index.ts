@@ -6,7 +6,6 @@ export { mcpGatewayRoutes } from './routes.js';
 export type { McpRouteOptions } from './routes.js';
 export { handleMcpRequest } from './server.js';
 export type { McpGatewayDeps, McpRequestContext } from './server.js';
-export { MCP_REFUSAL_CODES } from './errors.js';
 export type { RefusalData } from './errors.js';
 export {
   protectedResourceMetadata,

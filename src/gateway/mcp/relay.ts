@@ -118,9 +118,7 @@ export function createRelay(options: RelayOptions): RelayTarget {
       'forbidden',
       message,
     );
-    throw refusalError(
-      verdict.outcome === 'refuse' ? verdict : { code: 'forbidden', status: 403, message },
-    );
+    throw refusalError(verdict.outcome === 'refuse' ? verdict : { code: 'forbidden', message });
   }
 
   return {
@@ -211,7 +209,6 @@ export function createRelay(options: RelayOptions): RelayTarget {
           );
           throw refusalError({
             code: 'upstream_timeout',
-            status: 504,
             message: `The agent did not answer ${method} in time.`,
             recordId: verdict.recordId,
           });

@@ -183,7 +183,6 @@ async function withinStoreDeadline<T>(
 function storeUnavailableAnswer(messages: readonly JSONRPCMessage[]): Response {
   const refusal = refusalError({
     code: 'audit_unavailable',
-    status: 503,
     message: "Steward's database did not answer in time; the request is not served.",
   });
   const error = { code: refusal.code, message: refusal.message, data: refusal.data };
@@ -590,7 +589,6 @@ function addHandlers(
         await record(503, 0, 'not_forwarded: store_timeout');
         throw refusalError({
           code: 'audit_unavailable',
-          status: 503,
           message: "Steward's database did not answer in time; the call is not forwarded.",
           recordId: verdict.recordId,
         });
@@ -599,7 +597,6 @@ function addHandlers(
         await record(504, 0, 'upstream_timeout');
         throw refusalError({
           code: 'upstream_timeout',
-          status: 504,
           message: 'The upstream MCP server did not answer in time.',
           recordId: verdict.recordId,
         });
@@ -615,7 +612,6 @@ function addHandlers(
       await record(502, 0, 'upstream_unavailable');
       throw refusalError({
         code: 'upstream_unavailable',
-        status: 502,
         message: 'The upstream MCP server could not be reached.',
         recordId: verdict.recordId,
       });
@@ -631,7 +627,6 @@ function addHandlers(
       await record(502, bytes, 'response_too_large');
       throw refusalError({
         code: 'response_too_large',
-        status: 502,
         message: 'The upstream answer is larger than this upstream may send.',
         recordId: verdict.recordId,
       });

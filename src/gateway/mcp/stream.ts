@@ -1,6 +1,6 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Notification } from '@modelcontextprotocol/sdk/types.js';
-import { MCP_REFUSAL_CODES } from './errors.js';
+import { REFUSAL_CATALOG } from '../refusals.js';
 import { createRelay } from './relay.js';
 import {
   resolveSession,
@@ -43,8 +43,8 @@ export async function handleMcpListen(
   const open = streamsByIdentity.get(context.identity) ?? 0;
   if (open >= (deps.maxStreamsPerIdentity ?? DEFAULT_MAX_STREAMS_PER_IDENTITY)) {
     return jsonRpcError(
-      429,
-      MCP_REFUSAL_CODES.rate_limited,
+      REFUSAL_CATALOG.rate_limited.status,
+      REFUSAL_CATALOG.rate_limited.jsonRpc,
       'Too many open streams for this identity.',
     );
   }
@@ -61,7 +61,7 @@ export async function handleMcpListen(
     operation: context.upstream,
   });
   if (verdict.outcome === 'refuse') {
-    return jsonRpcError(verdict.status, MCP_REFUSAL_CODES[verdict.code], verdict.message, {
+    return jsonRpcError(verdict.status, REFUSAL_CATALOG[verdict.code].jsonRpc, verdict.message, {
       code: verdict.code,
       status: verdict.status,
       ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),

@@ -1,6 +1,11 @@
 import type { FastifyError, FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import { StewardError, storageUnavailable, type ErrorCode } from '../../errors/index.js';
+import {
+  StewardError,
+  storageUnavailable,
+  type ErrorCode,
+  type Problem,
+} from '../../errors/index.js';
 import { isStoreUnavailable } from '../../store/index.js';
 import { OAuthError } from '../../tokens/index.js';
 import { fieldErrors } from '../validation.js';
@@ -13,9 +18,14 @@ const PROBLEM_BASE = 'https://steward.dev/problems/';
  * request id. A storage failure (database down, full, read-only, refusing work) is a 503 with
  * `Retry-After` on every route, logged once in full and described to the client without SQL or
  * driver text. Anything else not raised on purpose is logged in full and answered as a bare 500.
+ * Routes that answer a problem without raising one (the HTTP gateway's refusals) send it with
+ * `reply.problem`, through the same renderer.
  */
 export const problemPlugin = fp(
   async (app: FastifyInstance) => {
+    app.decorateReply('problem', function (this: FastifyReply, problem: Problem) {
+      return sendProblem(this.request, this, problem);
+    });
     app.setErrorHandler((error: FastifyError | StewardError | OAuthError, request, reply) => {
       const oauth = request.routeOptions.url?.startsWith('/oauth2/') === true;
       if (isStoreUnavailable(error)) {
@@ -128,11 +138,18 @@ export function sendFrameworkError(
   );
 }
 
+declare module 'fastify' {
+  interface FastifyReply {
+    /** Answers with `problem` as `application/problem+json` (see {@link sendProblem}). */
+    problem(problem: Problem): FastifyReply;
+  }
+}
+
 /** Sends `error` as `application/problem+json`. Exported for hooks that answer early. */
 export function sendProblem(
   request: FastifyRequest,
   reply: FastifyReply,
-  error: StewardError,
+  error: Problem,
 ): FastifyReply {
   const body = {
     type: PROBLEM_BASE + error.code,
@@ -141,13 +158,16 @@ export function sendProblem(
     detail: error.message,
     code: error.code,
     requestId: request.id,
-    ...(error.errors.length > 0 ? { errors: error.errors } : {}),
+    ...(error.errors !== undefined && error.errors.length > 0 ? { errors: error.errors } : {}),
+    ...(error.recordId !== undefined ? { recordId: error.recordId } : {}),
   };
   // Also set by the app's onSend hook, which errors raised before routing do not pass through.
   reply.header('x-request-id', request.id);
-  if (error.status === 401) reply.header('www-authenticate', 'Bearer realm="steward"');
+  if (error.status === 401)
+    reply.header('www-authenticate', error.challenge ?? 'Bearer realm="steward"');
   if (error.retryAfterSeconds !== undefined)
     reply.header('retry-after', String(error.retryAfterSeconds));
+  if (error.recordId !== undefined) reply.header('x-steward-record', error.recordId);
   if (error.status >= 500 && error.internal !== undefined)
     request.log.error(
       error.internal instanceof Error ? { err: error.internal } : { detail: error.internal },

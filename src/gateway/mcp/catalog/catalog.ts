@@ -16,6 +16,7 @@ import {
   type ToolFingerprint,
   type ToolPinService,
 } from '../../../toolpins/index.js';
+import { REFUSAL_CATALOG } from '../../refusals.js';
 import type { EnforcementCore, GatewayVerdict } from '../../types.js';
 import { JsonRpcError, refusalError, type McpRefusal } from '../errors.js';
 import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../../config/index.js';
@@ -296,18 +297,17 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
   async function refuse(
     verdict: Allowed,
     code: McpRefusal,
-    status: number,
     message: string,
     error: string = code,
   ): Promise<never> {
     await enforcement.complete({
       recordId: verdict.recordId,
-      status,
+      status: REFUSAL_CATALOG[code].status,
       bytes: 0,
       latencyMs: 0,
       error,
     });
-    throw refusalError({ code, status, message, recordId: verdict.recordId });
+    throw refusalError({ code, message, recordId: verdict.recordId });
   }
 
   /** The refusal for a listing that could not be had: recorded against the call, as its outcome. */
@@ -317,7 +317,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'audit_unavailable',
-        503,
         "The tool's definition cannot be checked against its pin, so the call is not forwarded.",
         'pins_unavailable',
       );
@@ -326,23 +325,16 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'response_too_large',
-        502,
         "The upstream's listing is larger than this upstream may send.",
       );
     }
     if (timedOut(error)) {
-      return refuse(
-        verdict,
-        'upstream_timeout',
-        504,
-        'The upstream MCP server did not answer in time.',
-      );
+      return refuse(verdict, 'upstream_timeout', 'The upstream MCP server did not answer in time.');
     }
     if (error instanceof McpError && error.code !== CONNECTION_CLOSED) {
       return refuse(
         verdict,
         'upstream_unavailable',
-        502,
         'The upstream MCP server did not list what it offers.',
         `listing_failed jsonrpc_error ${error.code}`,
       );
@@ -350,7 +342,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
     return refuse(
       verdict,
       'upstream_unavailable',
-      502,
       'The upstream MCP server could not be reached.',
       'upstream_unavailable',
     );
@@ -388,7 +379,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'not_listed',
-        404,
         `The upstream lists no ${kind} ${JSON.stringify(name)}; names are taken exactly as it lists them.`,
       );
     }
@@ -396,7 +386,6 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       return refuse(
         verdict,
         'tool_definition_changed',
-        409,
         `Tool ${JSON.stringify(name)} is held: its definition is not the one its team accepted.`,
       );
     }
@@ -420,13 +409,11 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
       throw error instanceof PinsUnavailable
         ? refusalError({
             code: 'audit_unavailable',
-            status: 503,
             message: 'The tool definitions cannot be checked against their pins.',
             recordId: verdict.recordId,
           })
         : refusalError({
             code: 'upstream_unavailable',
-            status: 502,
             message: 'The upstream MCP server did not list all its tools.',
             recordId: verdict.recordId,
           });
