@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Notifications } from '../store/index.js';
+import type { Database, Notifications, ReplicatedCache } from '../store/index.js';
 import {
   compilePolicies,
   policySource,
@@ -12,6 +12,8 @@ import { latestVersionNumber, latestVersionRow } from './versions.js';
 
 /** The notification channel on which policy changes are announced to other replicas. */
 export const POLICIES_CHANNEL = 'steward_policies';
+/** How often each replica re-reads the current version: the safety net under the notifications. */
+const POLL_MS = 5_000;
 
 /** A policy set compiled and prepared for the engine. */
 export interface PreparedSet {
@@ -35,19 +37,28 @@ export function prepareSet(version: number, draft: PolicySetDraft): PreparedSet 
 export interface CurrentSet {
   /** The prepared set; read from the store the first time. */
   get(): Promise<PreparedSet>;
-  /** This process stored `version`: it switches at once, and the other replicas are told. */
+  /**
+   * This process stored `version`: it switches at once, and the other replicas are told. The
+   * version is durable by then, so a failed announcement does not fail the write: it goes to
+   * `onAnnounceFailed`, and the other replicas switch at their next poll instead.
+   */
   stored(version: number, draft: PolicySetDraft): Promise<void>;
   /** Re-reads the current version if it changed (on start, on notification, on a timer). */
   reload(): Promise<void>;
-  /** Subscribes to other replicas' new versions; returns the unsubscribe function. */
-  listen(): () => void;
+  /**
+   * How the set follows the other replicas: re-read on their notifications and every 5 seconds,
+   * should a notification be lost.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 export function createCurrentSet(deps: {
   db: Kysely<Database>;
   notifications: Notifications;
+  /** Told when a stored version could not be announced to the other replicas. */
+  onAnnounceFailed: (channel: string, error: unknown) => void;
 }): CurrentSet {
-  const { db, notifications } = deps;
+  const { db, notifications, onAnnounceFailed } = deps;
   let loaded: PreparedSet | undefined;
   let loading: Promise<PreparedSet> | undefined;
 
@@ -90,15 +101,13 @@ export function createCurrentSet(deps: {
       } else {
         next.prepared.release();
       }
-      await notifications.publish(POLICIES_CHANNEL, String(version)).catch(() => {});
+      await notifications
+        .publish(POLICIES_CHANNEL, String(version))
+        .catch((error: unknown) => onAnnounceFailed(POLICIES_CHANNEL, error));
     },
 
     reload,
 
-    listen() {
-      return notifications.subscribe(POLICIES_CHANNEL, () => {
-        void reload().catch(() => {});
-      });
-    },
+    replication: { name: 'policies', channel: POLICIES_CHANNEL, refresh: reload, pollMs: POLL_MS },
   };
 }

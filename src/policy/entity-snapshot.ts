@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { Database, Notifications } from '../store/index.js';
+import type { Database, Notifications, ReplicatedCache } from '../store/index.js';
 import type { Entity, EntityUid, PreparedEntities } from './engine/index.js';
 import { ancestry, key, type EntitySource } from './entities.js';
 import { decisionEngine } from './evaluator.js';
@@ -38,8 +38,11 @@ export interface EntitySnapshots {
   knowingWorkload(identityId: string): Promise<EntitySnapshot>;
   /** The registry changed in this process: the next decision re-reads, and the others are told. */
   changed(): void;
-  /** Subscribes to other replicas' registry changes; returns the unsubscribe function. */
-  listen(): () => void;
+  /**
+   * How the snapshot follows the other replicas' registry changes: each notification marks it
+   * stale. No poll: the recheck a second after the last read is the safety net.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 /**
@@ -47,7 +50,10 @@ export interface EntitySnapshots {
  * process, on another replica's notification, and at the latest a second after the last read
  * (the safety net under the notifications). All of the snapshot's cross-replica freshness is here.
  */
-function registryFreshness(notifications: Notifications) {
+function registryFreshness(
+  notifications: Notifications,
+  onAnnounceFailed: (channel: string, error: unknown) => void,
+) {
   let stale = true;
   let checkedAt = Number.NEGATIVE_INFINITY;
   return {
@@ -60,15 +66,23 @@ function registryFreshness(notifications: Notifications) {
       stale = false;
       checkedAt = now;
     },
+    /**
+     * The registry write is durable by then: a failed announcement goes to `onAnnounceFailed`,
+     * and the other replicas see the change at their next recheck instead.
+     */
     changedHere(): void {
       stale = true;
-      void notifications.publish(REGISTRY_CHANNEL, 'changed').catch(() => {});
+      void notifications
+        .publish(REGISTRY_CHANNEL, 'changed')
+        .catch((error: unknown) => onAnnounceFailed(REGISTRY_CHANNEL, error));
     },
-    listen(): () => void {
-      return notifications.subscribe(REGISTRY_CHANNEL, () => {
+    replication: {
+      name: 'registry',
+      channel: REGISTRY_CHANNEL,
+      apply: () => {
         stale = true;
-      });
-    },
+      },
+    } satisfies ReplicatedCache,
   };
 }
 
@@ -81,9 +95,11 @@ export function createEntitySnapshots(deps: {
   db: Kysely<Database>;
   notifications: Notifications;
   sources: readonly EntitySource[];
+  /** Told when a registry change could not be announced to the other replicas. */
+  onAnnounceFailed: (channel: string, error: unknown) => void;
 }): EntitySnapshots {
   const { db, sources } = deps;
-  const freshness = registryFreshness(deps.notifications);
+  const freshness = registryFreshness(deps.notifications, deps.onAnnounceFailed);
   let snapshot: EntitySnapshot | undefined;
 
   async function current(fresh = false): Promise<EntitySnapshot> {
@@ -106,7 +122,7 @@ export function createEntitySnapshots(deps: {
         : current(true);
     },
     changed: () => freshness.changedHere(),
-    listen: () => freshness.listen(),
+    replication: freshness.replication,
   };
 }
 

@@ -1,5 +1,5 @@
 import type { Clock } from '../shared/clock.js';
-import type { Store } from '../store/index.js';
+import type { ReplicatedCache, Store } from '../store/index.js';
 import type { TokenVerifier } from '../tokens/index.js';
 import { createCurrentSet } from './current-set.js';
 import { createDecisionPoint, type DecisionPoint } from './decision-point.js';
@@ -26,8 +26,11 @@ export interface PolicyService extends PolicyVersionStore, DecisionPoint {
    * the entities, and the other replicas are told.
    */
   registryChanged(): void;
-  /** Subscribes to other replicas' changes; returns the unsubscribe function. */
-  listen(): () => void;
+  /**
+   * How the current set (`policies`) and the entity snapshot (`registry`) follow the other
+   * replicas' changes, for the one component that keeps every replicated cache fresh.
+   */
+  readonly replication: readonly ReplicatedCache[];
 }
 
 /**
@@ -45,15 +48,21 @@ export function createPolicyService(deps: {
    * declare); without it, upstreams are not checked.
    */
   upstreams?: UpstreamDeclarations;
+  /**
+   * Told when a change made here (a policy version, a registry change) could not be announced to
+   * the other replicas; the change is durable, and they catch up at their next poll or recheck.
+   */
+  onAnnounceFailed: (channel: string, error: unknown) => void;
 }): PolicyService {
-  const { store, clock, verifier } = deps;
+  const { store, clock, verifier, onAnnounceFailed } = deps;
   const { db, notifications } = store;
   const snapshots = createEntitySnapshots({
     db,
     notifications,
     sources: deps.sources ?? [registrySource],
+    onAnnounceFailed,
   });
-  const currentSet = createCurrentSet({ db, notifications });
+  const currentSet = createCurrentSet({ db, notifications, onAnnounceFailed });
   const warnings = draftWarnings(snapshots, deps.upstreams);
   const versions = createPolicyVersionStore({
     store,
@@ -78,13 +87,6 @@ export function createPolicyService(deps: {
 
     registryChanged: () => snapshots.changed(),
 
-    listen() {
-      const policiesChanged = currentSet.listen();
-      const registryChanged = snapshots.listen();
-      return () => {
-        policiesChanged();
-        registryChanged();
-      };
-    },
+    replication: [currentSet.replication, snapshots.replication],
   };
 }

@@ -95,6 +95,11 @@ export interface CoreOptions {
   readonly gatewayRefusalWindowMs?: number;
   /** Told what the gateway could not say to a caller (a failed outcome record, a failed revocation). */
   readonly onGatewayError?: (message: string, error: unknown) => void;
+  /**
+   * Told when a change this process made (a policy version, a registry change, a tool pin) was
+   * stored but could not be announced on `channel`: the other replicas see it at their next poll.
+   */
+  readonly onAnnounceError?: (channel: string, error: unknown) => void;
   /** The egress guard's name resolver; `dns.lookup` by default. */
   readonly resolveHost?: HostResolver;
   readonly signing?: {
@@ -149,8 +154,9 @@ export interface Core {
   /** What kept this replica's caches from following the others, counted for `/metrics`. */
   readonly replication: { failures(): ReplicationFailureCounts };
   /**
-   * Loads keys and revocations, makes the first signing key if there is none, subscribes to
-   * other replicas' changes, and starts the background jobs. Call once, before serving.
+   * Fills every replicated cache (keys, revocations, policies, …) and subscribes it to other
+   * replicas' changes, makes the first signing key if there is none, and starts the background
+   * jobs. Call once, before serving.
    */
   start(options?: {
     jobs?: boolean;
@@ -216,7 +222,9 @@ export function createCore(options: CoreOptions): Core {
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
-  const policies = createPolicyService({ store, clock, verifier, upstreams });
+  const onAnnounceFailed = (channel: string, error: unknown) =>
+    options.onAnnounceError?.(channel, error);
+  const policies = createPolicyService({ store, clock, verifier, upstreams, onAnnounceFailed });
   const registryChanged = () => policies.registryChanged();
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })
@@ -245,16 +253,17 @@ export function createCore(options: CoreOptions): Core {
     ...(options.onGatewayError ? { onError: options.onGatewayError } : {}),
   });
   const teams = createTeamService({ db, clock, onChange: registryChanged });
-  const toolPins = createToolPinService({ store, clock, upstreams, teams });
-  // The caches every replica keeps in step with the others; the policies follow on their own.
+  const toolPins = createToolPinService({ store, clock, upstreams, teams, onAnnounceFailed });
+  // The caches every replica keeps in step with the others.
   const replication = createReplication(store.notifications, [
     keyring.replication,
     revocations.replication,
     secrets.replication,
     upstreams.replication,
+    ...policies.replication,
+    toolPins.replication,
   ]);
   let scheduler: Scheduler | undefined;
-  const unsubscribe: (() => void)[] = [];
 
   return {
     store,
@@ -304,19 +313,14 @@ export function createCore(options: CoreOptions): Core {
       const jobs = startOptions.jobs !== false;
       // Subscribes and fills every replicated cache; with the jobs, their polls run too.
       await replication.start({ poll: jobs, onFailure: startOptions.onReplicationError });
-      unsubscribe.push(policies.listen());
-      unsubscribe.push(toolPins.listen());
       // The key schedule: the first signing key, or the next one when it is due.
       await keyring.maintain();
-      await policies.reload();
       if (!jobs) return;
       const onError = startOptions.onJobError ?? (() => {});
       scheduler = startJobs(
         [
           { name: 'revocations.sweep', everyMs: 60_000, run: () => revocations.sweep() },
           { name: 'keys.maintain', everyMs: 60_000, run: () => keyring.maintain() },
-          // The safety net under the policy notifications.
-          { name: 'policies.poll', everyMs: 5_000, run: () => policies.reload() },
           {
             name: 'tasks.expire',
             everyMs: 5_000,
@@ -328,7 +332,6 @@ export function createCore(options: CoreOptions): Core {
     },
 
     async stop() {
-      for (const stop of unsubscribe.splice(0)) stop();
       await replication.stop();
       await scheduler?.stop();
       await gateway.drain();

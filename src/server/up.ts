@@ -95,6 +95,11 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       gatewayStoreTimeoutMs: config.gatewayStoreTimeoutMs,
       gatewayRefusalWindowMs: config.gatewayRefusalWindowSeconds * 1000,
       onGatewayError: (message, error) => logger.error({ err: error }, message),
+      onAnnounceError: (channel, error) =>
+        logger.warn(
+          { err: error, channel },
+          'could not announce a change to the other replicas: they see it at their next poll',
+        ),
     });
     await core.start({
       onJobError: (job, error) => logger.error({ err: error, job }, 'background job failed'),

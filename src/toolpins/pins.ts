@@ -7,7 +7,7 @@ import type { TeamService } from '../registry/index.js';
 import { canManageCredential } from '../secrets/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
-import type { Database, Store } from '../store/index.js';
+import type { Database, ReplicatedCache, Store } from '../store/index.js';
 import type { ToolPinTable } from '../store/schema.js';
 import type { Upstream, UpstreamService } from '../upstreams/index.js';
 import type { ToolFingerprint } from './definition.js';
@@ -137,8 +137,11 @@ export interface ToolPinService {
   configure(context: ChangeContext, upstream: string, onChange: OnChange): Promise<ToolPinsView>;
   /** Calls `listener` with an upstream id whenever its pins changed (here or on another replica). */
   onChanged(listener: (upstreamId: string) => void): () => void;
-  /** Subscribes to other replicas' changes; returns the unsubscribe function. */
-  listen(): () => void;
+  /**
+   * How the pins follow the other replicas: a notification drops the named upstream's copy. No
+   * poll: a copy older than {@link PIN_STATE_MAX_AGE_MS} is re-read on its next use anyway.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 interface Cached {
@@ -163,8 +166,10 @@ export function createToolPinService(deps: {
   clock: Clock;
   upstreams: Pick<UpstreamService, 'get'>;
   teams: Pick<TeamService, 'get'>;
+  /** Told when a pin change could not be announced to the other replicas. */
+  onAnnounceFailed: (channel: string, error: unknown) => void;
 }): ToolPinService {
-  const { store, clock } = deps;
+  const { store, clock, onAnnounceFailed } = deps;
   const db = store.db;
   // Tells this replica's own notifications apart: it has applied them already.
   const writer = randomUUID();
@@ -224,8 +229,11 @@ export function createToolPinService(deps: {
 
   async function announce(upstreamId: string): Promise<void> {
     changed(upstreamId);
-    // Best effort: the other replicas re-read by age anyway.
-    await store.notifications.publish(TOOL_PINS_CHANNEL, `${upstreamId} ${writer}`).catch(() => {});
+    // The change is durable: a failed announcement is reported, not thrown, since the other
+    // replicas re-read by age anyway.
+    await store.notifications
+      .publish(TOOL_PINS_CHANNEL, `${upstreamId} ${writer}`)
+      .catch((error: unknown) => onAnnounceFailed(TOOL_PINS_CHANNEL, error));
   }
 
   function system(requestId: string | undefined): ChangeContext {
@@ -588,11 +596,13 @@ export function createToolPinService(deps: {
       return () => listeners.delete(listener);
     },
 
-    listen() {
-      return store.notifications.subscribe(TOOL_PINS_CHANNEL, (payload) => {
+    replication: {
+      name: 'tool-pins',
+      channel: TOOL_PINS_CHANNEL,
+      apply(payload) {
         const [upstreamId, from] = payload.split(' ');
         if (upstreamId !== undefined && upstreamId !== '' && from !== writer) changed(upstreamId);
-      });
+      },
     },
   };
 }

@@ -60,7 +60,7 @@ describe('replicated caches in steward up', () => {
         'm',
       );
       assert.match(metrics, counted);
-      for (const cache of ['keys', 'revocations', 'secrets'])
+      for (const cache of ['keys', 'revocations', 'secrets', 'policies', 'registry', 'tool-pins'])
         assert.match(
           metrics,
           new RegExp(`^steward_cache_refresh_failures_total\\{cache="${cache}"\\} 0$`, 'm'),

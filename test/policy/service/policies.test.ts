@@ -561,6 +561,8 @@ for (const database of await testDatabases()) {
         store: t.store,
         clock: t.clock,
         verifier: t.core.verifier,
+        // This replica only reads: it has nothing to announce.
+        onAnnounceFailed: (channel) => assert.fail(`announced on ${channel}`),
       });
       await replica.reload();
       assert.equal((await replica.findings()).version, written.version);
