@@ -84,18 +84,6 @@ const PENDING: Readonly<Record<string, string>> = {
     'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
   'two-way edge: http <-> server':
     'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'two-way edge: access <-> audit':
-    'audit/record.ts takes ChangeContext from access/roles.ts; it should import it from actors/index.ts (src/audit is being changed for the refusal catalogue, part 3), and the re-export in access/roles.ts then goes.',
-  'deep import: audit/record.ts -> access/roles.ts':
-    'audit/record.ts takes ChangeContext from access/roles.ts; it should import it from actors/index.ts (src/audit is being changed for the refusal catalogue, part 3), and the re-export in access/roles.ts then goes.',
-  'deep import: config/index.ts -> access/key-format.ts':
-    "config/index.ts checks the admin key's format with access/key-format.ts; src/config is being rewritten around one table of variables (part 6).",
-  'deep import: gateway/core.ts -> secrets/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  'deep import: gateway/core.ts -> upstreams/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  'deep import: gateway/types.ts -> upstreams/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
   "foreign table: policy/entities.ts queries teams (registry's)":
     "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
   "foreign table: policy/entities.ts queries services (registry's)":
