@@ -50,40 +50,6 @@ const TABLE_OWNERS: Readonly<Record<string, string>> = {
  * at the same time. Remove an entry when its fix lands; the test then holds the line.
  */
 const PENDING: Readonly<Record<string, string>> = {
-  'deep import: http/app.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/api-keys.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/audit.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/credentials.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/health.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/identities.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/oauth.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/people.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/policies.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/revocations.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/secrets.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/services.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/tasks.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/teams.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/tool-pins.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/upstreams.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'two-way edge: http <-> server':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
   "foreign table: policy/entities.ts queries teams (registry's)":
     "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
   "foreign table: policy/entities.ts queries services (registry's)":
