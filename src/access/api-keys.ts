@@ -7,7 +7,12 @@ import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 import type { ApiKeyTable } from '../store/schema.js';
-import { displayPrefix, generateSecret, hashSecret, isWellFormedSecret } from './key-format.js';
+import {
+  displayPrefix,
+  generateSecret,
+  hashSecret,
+  isWellFormedSecret,
+} from '../shared/key-format.js';
 import type { Actor, ChangeContext, Role } from '../actors/index.js';
 
 /** An API key as listed: everything but the secret, which is shown once at creation. */

@@ -3,5 +3,3 @@ export type { Role, Actor, ChangeContext } from '../actors/index.js';
 export { canManageTeam } from './roles.js';
 export { createApiKeyService } from './api-keys.js';
 export type { ApiKey, ApiKeyService, CreateApiKeyInput, RecoveredBy } from './api-keys.js';
-export { generateSecret, isWellFormedSecret, hashSecret } from './key-format.js';
-export type { SecretKind } from './key-format.js';

@@ -1,9 +1,5 @@
 import type { Actor } from '../actors/index.js';
 
-// audit/record.ts still takes ChangeContext from here; it moves to actors/ with the trail's
-// next change, and this line goes.
-export type { ChangeContext } from '../actors/index.js';
-
 /** True when `actor` may manage resources owned by `teamId`: admins always, owners for their team. */
 export function canManageTeam(actor: Actor, teamId: string): boolean {
   return (

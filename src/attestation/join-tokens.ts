@@ -1,15 +1,10 @@
 import type { Kysely, Transaction } from 'kysely';
-import {
-  canManageTeam,
-  generateSecret,
-  hashSecret,
-  isWellFormedSecret,
-  type ChangeContext,
-} from '../access/index.js';
+import { canManageTeam, type ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { loadWorkload } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
+import { generateSecret, hashSecret, isWellFormedSecret } from '../shared/key-format.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';
 

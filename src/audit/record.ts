@@ -1,5 +1,5 @@
 import type { Insertable, Transaction } from 'kysely';
-import type { ChangeContext } from '../access/roles.js';
+import type { ChangeContext } from '../actors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Database } from '../store/index.js';

@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
-import { isWellFormedSecret } from '../access/key-format.js';
+import { isWellFormedSecret } from '../shared/key-format.js';
 import {
   SERVER_VARIABLES,
   type ChoiceVariable,

@@ -10,7 +10,7 @@ import {
 import { StewardError } from '../errors/index.js';
 import type { Entity, GatewayDecision, PolicyService } from '../policy/index.js';
 import { uid } from '../policy/index.js';
-import type { SecretReader } from '../secrets/types.js';
+import type { SecretReader } from '../secrets/index.js';
 import type { Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import type { Database, Store } from '../store/index.js';
@@ -21,7 +21,7 @@ import {
   type Revoker,
   type TokenVerifier,
 } from '../tokens/index.js';
-import type { Upstream } from '../upstreams/types.js';
+import type { Upstream } from '../upstreams/index.js';
 import { DeadlineExceeded, startDeadline, type Deadline } from './deadline.js';
 import {
   checkArgumentBounds,

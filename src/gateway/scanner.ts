@@ -1,4 +1,4 @@
-import { isWellFormedSecret } from '../access/index.js';
+import { isWellFormedSecret } from '../shared/key-format.js';
 
 /** What kind of credential a match is; the Steward kinds can be revoked by Steward itself. */
 export type CredentialKind =

@@ -1,5 +1,5 @@
 import type { AccessTokenClaims } from '../tokens/index.js';
-import type { Upstream } from '../upstreams/types.js';
+import type { Upstream } from '../upstreams/index.js';
 import type { GatewayRefusal } from './refusals.js';
 
 /**

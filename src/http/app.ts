@@ -1,13 +1,30 @@
 import swagger from '@fastify/swagger';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { ApiKeyService } from '../access/index.js';
+import type { FederationService, JoinTokenService } from '../attestation/index.js';
 import {
   createEgressAgent,
   egressGuardedFetch,
   httpGatewayRoutes,
   mcpGatewayRoutes,
+  type EnforcementCore,
 } from '../gateway/index.js';
-import type { Core } from '../server/core.js';
+import type { PolicyService } from '../policy/index.js';
+import type {
+  IdentityService,
+  PersonService,
+  ServiceService,
+  TeamService,
+} from '../registry/index.js';
+import type { SecretService } from '../secrets/index.js';
+import type { Clock } from '../shared/clock.js';
+import type { Keyring } from '../signing/index.js';
+import type { ReplicationFailureCounts, Store } from '../store/index.js';
+import type { TaskService } from '../tasks/index.js';
+import type { Inventory, Revoker, TokenExchange, TokenVerifier } from '../tokens/index.js';
+import type { ToolPinService } from '../toolpins/index.js';
+import type { EgressAllowlist, UpstreamService } from '../upstreams/index.js';
 import { authenticationPlugin, type RouteRoles } from './plugins/authentication.js';
 import { metricsPlugin } from './plugins/metrics.js';
 import { problemPlugin, sendFrameworkError } from './plugins/problem.js';
@@ -18,7 +35,7 @@ import { credentialRoutes } from './routes/credentials.js';
 import { oauthRoutes } from './routes/oauth.js';
 import { revocationRoutes } from './routes/revocations.js';
 import { taskRoutes } from './routes/tasks.js';
-import { healthRoutes } from './routes/health.js';
+import { healthRoutes, type ReadinessCheck } from './routes/health.js';
 import { identityRoutes } from './routes/identities.js';
 import { peopleRoutes } from './routes/people.js';
 import { policyRoutes } from './routes/policies.js';
@@ -30,8 +47,41 @@ import { toolPinRoutes } from './routes/tool-pins.js';
 import { Problem } from './schemas.js';
 import { validatorCompiler } from './validation.js';
 
+/**
+ * The services the HTTP app serves: those its route plugins and both gateways call. The
+ * composition root's `Core` is one; `http/` names what it uses rather than importing it.
+ */
+export interface HttpServices {
+  readonly issuer: string;
+  readonly clock: Clock;
+  readonly store: Pick<Store, 'db' | 'dialect' | 'notifications'>;
+  readonly readiness: ReadinessCheck;
+  /** What kept this replica's caches from following the others, for `/metrics`. */
+  readonly replication: { failures(): ReplicationFailureCounts };
+  readonly apiKeys: ApiKeyService;
+  readonly verifier: TokenVerifier;
+  readonly teams: TeamService;
+  readonly people: PersonService;
+  readonly services: ServiceService;
+  readonly identities: IdentityService;
+  readonly keyring: Keyring;
+  readonly joinTokens: JoinTokenService;
+  readonly federation: FederationService;
+  readonly exchange: TokenExchange;
+  readonly revoker: Revoker;
+  readonly inventory: Inventory;
+  readonly tasks: TaskService;
+  readonly policies: PolicyService;
+  readonly secrets: SecretService;
+  readonly upstreams: UpstreamService;
+  readonly egress: EgressAllowlist;
+  readonly toolPins: ToolPinService;
+  /** The enforcement core both gateways call. */
+  readonly gateway: EnforcementCore;
+}
+
 export interface HttpAppOptions {
-  readonly core: Core;
+  readonly core: HttpServices;
   readonly logger: FastifyBaseLogger;
   /** Process-level metrics (CPU, memory, event loop); off in tests that build many apps. */
   readonly processMetrics?: boolean;
@@ -107,25 +157,31 @@ export async function buildHttpApp(
     replicationFailures: () => core.replication.failures(),
   });
 
-  for (const routes of [
-    healthRoutes,
-    teamRoutes,
-    peopleRoutes,
-    serviceRoutes,
-    identityRoutes,
-    apiKeyRoutes,
-    auditRoutes,
-    oauthRoutes,
-    credentialRoutes,
-    taskRoutes,
-    revocationRoutes,
-    policyRoutes,
-    secretRoutes,
-    upstreamRoutes,
-    toolPinRoutes,
-  ]) {
-    await app.register(routes, { core });
-  }
+  // Each resource's routes get only the services they call.
+  await app.register(healthRoutes, { readiness: core.readiness, dialect: core.store.dialect });
+  await app.register(teamRoutes, { teams: core.teams });
+  await app.register(peopleRoutes, { people: core.people });
+  await app.register(serviceRoutes, { services: core.services });
+  await app.register(identityRoutes, { identities: core.identities });
+  await app.register(apiKeyRoutes, { apiKeys: core.apiKeys });
+  await app.register(auditRoutes, { db: core.store.db });
+  await app.register(oauthRoutes, {
+    issuer: core.issuer,
+    exchange: core.exchange,
+    revoker: core.revoker,
+    keyring: core.keyring,
+  });
+  await app.register(credentialRoutes, {
+    joinTokens: core.joinTokens,
+    federation: core.federation,
+    keyring: core.keyring,
+  });
+  await app.register(taskRoutes, { tasks: core.tasks });
+  await app.register(revocationRoutes, { revoker: core.revoker, inventory: core.inventory });
+  await app.register(policyRoutes, { policies: core.policies });
+  await app.register(secretRoutes, { secrets: core.secrets });
+  await app.register(upstreamRoutes, { upstreams: core.upstreams, egress: core.egress });
+  await app.register(toolPinRoutes, { toolPins: core.toolPins });
   // Connections of the MCP gateway's upstream leg, checked by the egress guard as they are made.
   const mcpEgress = createEgressAgent({ egress: (url) => core.upstreams.checkEgress(url) });
   // The MCP gateway: no API keys; the bearer is an access token for the upstream, verified at

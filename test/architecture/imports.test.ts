@@ -50,52 +50,6 @@ const TABLE_OWNERS: Readonly<Record<string, string>> = {
  * at the same time. Remove an entry when its fix lands; the test then holds the line.
  */
 const PENDING: Readonly<Record<string, string>> = {
-  'deep import: http/app.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/api-keys.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/audit.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/credentials.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/health.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/identities.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/oauth.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/people.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/policies.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/revocations.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/secrets.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/services.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/tasks.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/teams.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/tool-pins.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'deep import: http/routes/upstreams.ts -> server/core.ts':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'two-way edge: http <-> server':
-    'Route plugins take the whole Core from server/core.ts; each should take only the services it uses (issue 10, part 5), after the route schemas of part 6 land.',
-  'two-way edge: access <-> audit':
-    'audit/record.ts takes ChangeContext from access/roles.ts; it should import it from actors/index.ts (src/audit is being changed for the refusal catalogue, part 3), and the re-export in access/roles.ts then goes.',
-  'deep import: audit/record.ts -> access/roles.ts':
-    'audit/record.ts takes ChangeContext from access/roles.ts; it should import it from actors/index.ts (src/audit is being changed for the refusal catalogue, part 3), and the re-export in access/roles.ts then goes.',
-  'deep import: config/index.ts -> access/key-format.ts':
-    "config/index.ts checks the admin key's format with access/key-format.ts; src/config is being rewritten around one table of variables (part 6).",
-  'deep import: gateway/core.ts -> secrets/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  'deep import: gateway/core.ts -> upstreams/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  'deep import: gateway/types.ts -> upstreams/types.ts':
-    "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
   "foreign table: policy/entities.ts queries teams (registry's)":
     "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
   "foreign table: policy/entities.ts queries services (registry's)":

@@ -96,7 +96,7 @@ async function runDemo(options: DemoOptions): Promise<void> {
       import('../../config/index.js'),
       import('../../server/index.js'),
       import('../../store/index.js'),
-      import('../../access/index.js'),
+      import('../../shared/key-format.js'),
     ]);
 
   // A fresh Steward takes this key as its first admin key; one that exists keeps its own.

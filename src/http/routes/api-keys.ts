@@ -1,7 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
+import { ROLES, type ApiKeyService } from '../../access/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ApiKeyResource, CreatedApiKeyResource } from '../resources.js';
@@ -16,7 +15,10 @@ import {
   Text,
 } from '../schemas.js';
 
-export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ readonly apiKeys: ApiKeyService }> = async (
+  app,
+  { apiKeys },
+) => {
   const tags = ['api-keys'];
 
   app.post(
@@ -38,7 +40,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
     async (request, reply) => {
       // The response carries a secret: no intermediary may keep it.
       reply.header('cache-control', 'no-store');
-      return reply.code(201).send(await core.apiKeys.create(changeContext(request), request.body));
+      return reply.code(201).send(await apiKeys.create(changeContext(request), request.body));
     },
   );
 
@@ -54,7 +56,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.apiKeys.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      apiKeys.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -68,7 +70,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: ApiKeyResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.apiKeys.get(request.params.id),
+    async (request) => apiKeys.get(request.params.id),
   );
 
   app.delete(
@@ -82,7 +84,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: ApiKeyResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.apiKeys.revoke(changeContext(request), request.params.id),
+    async (request) => apiKeys.revoke(changeContext(request), request.params.id),
   );
 
   app.get(

@@ -1,13 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Kysely } from 'kysely';
 import { Type } from 'typebox';
 import { queryAudit } from '../../audit/index.js';
 import { invalidField } from '../../errors/index.js';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
+import type { Database } from '../../store/index.js';
 import { AuditEventResource } from '../resources.js';
 import { ERROR_RESPONSES, Id, Name, PageOf, PageQuery, Strict, Timestamp } from '../schemas.js';
 
-export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const auditRoutes: FastifyPluginAsyncTypebox<{ readonly db: Kysely<Database> }> = async (
+  app,
+  { db },
+) => {
   app.get(
     '/v1/audit',
     {
@@ -39,7 +43,7 @@ export const auditRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
       },
     },
     async (request) =>
-      queryAudit(core.store.db, {
+      queryAudit(db, {
         ...request.query,
         since: normalizeTime('since', request.query.since),
         until: normalizeTime('until', request.query.until),

@@ -1,7 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { JOIN_TOKEN_DEFAULT_TTL_SECONDS } from '../../attestation/index.js';
-import type { Core } from '../../server/core.js';
+import {
+  JOIN_TOKEN_DEFAULT_TTL_SECONDS,
+  type FederationService,
+  type JoinTokenService,
+} from '../../attestation/index.js';
+import type { Keyring } from '../../signing/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { JoinTokenResource, SigningKeyResource, TrustRuleResource } from '../resources.js';
 import {
@@ -20,10 +24,11 @@ const Jwk = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
 const Jwks = Strict({ keys: Type.Array(Jwk, { minItems: 1, maxItems: 20 }) });
 
 /** Attestation and signing: join tokens, federation trust rules, signing keys. */
-export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
-  app,
-  { core },
-) => {
+export const credentialRoutes: FastifyPluginAsyncTypebox<{
+  readonly joinTokens: JoinTokenService;
+  readonly federation: FederationService;
+  readonly keyring: Keyring;
+}> = async (app, { joinTokens, federation, keyring }) => {
   app.post(
     '/v1/identities/:id/join-tokens',
     {
@@ -52,7 +57,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       const ttl = request.body?.ttlSeconds ?? JOIN_TOKEN_DEFAULT_TTL_SECONDS;
       return reply
         .code(201)
-        .send(await core.joinTokens.create(changeContext(request), request.params.id, ttl));
+        .send(await joinTokens.create(changeContext(request), request.params.id, ttl));
     },
   );
 
@@ -85,7 +90,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.federation.create(changeContext(request), request.body)),
+      reply.code(201).send(await federation.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -101,7 +106,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
         },
       },
     },
-    async () => ({ items: await core.federation.list() }),
+    async () => ({ items: await federation.list() }),
   );
 
   app.get(
@@ -115,7 +120,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
         response: { 200: TrustRuleResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.federation.get(request.params.name),
+    async (request) => federation.get(request.params.name),
   );
 
   app.delete(
@@ -130,7 +135,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       },
     },
     async (request, reply) => {
-      await core.federation.remove(changeContext(request), request.params.name);
+      await federation.remove(changeContext(request), request.params.name);
       return reply.code(204).send(null);
     },
   );
@@ -148,7 +153,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
         },
       },
     },
-    async () => ({ items: core.keyring.list() }),
+    async () => ({ items: keyring.list() }),
   );
 
   app.post(
@@ -173,7 +178,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
     },
     async (request, reply) =>
       reply.code(201).send(
-        await core.keyring.rotate(changeContext(request), {
+        await keyring.rotate(changeContext(request), {
           immediate: request.body?.immediate ?? false,
         }),
       ),
@@ -197,6 +202,6 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       },
     },
     async (request) =>
-      core.keyring.withdraw(changeContext(request), request.params.kid, request.body.reason),
+      keyring.withdraw(changeContext(request), request.params.kid, request.body.reason),
   );
 };

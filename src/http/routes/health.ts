@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { STORAGE_RETRY_AFTER_SECONDS, StewardError } from '../../errors/index.js';
-import type { Core } from '../../server/core.js';
+import type { Dialect } from '../../store/index.js';
 
 /** What `/readyz` says for each reason not to be ready; nothing of the driver's text. */
 const NOT_READY = {
@@ -10,8 +10,22 @@ const NOT_READY = {
   writes_failing: 'The database does not accept writes.',
 } as const;
 
+/**
+ * What `/readyz` asks of the store: whether it can do its work now and, if not, why. The
+ * composition root's readiness (reads, migrations, writes) is one.
+ */
+export interface ReadinessCheck {
+  check(): Promise<
+    | { readonly ready: true }
+    | { readonly ready: false; readonly reason: keyof typeof NOT_READY; readonly error?: unknown }
+  >;
+}
+
 /** Liveness, readiness and the OpenAPI document: unauthenticated, and revealing nothing private. */
-export const healthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const healthRoutes: FastifyPluginAsyncTypebox<{
+  readonly readiness: ReadinessCheck;
+  readonly dialect: Dialect;
+}> = async (app, { readiness, dialect }) => {
   const Status = Type.Object({ status: Type.String() });
 
   app.get(
@@ -34,8 +48,8 @@ export const healthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) => {
-      const report = await core.readiness.check();
-      if (report.ready) return { status: 'ready', database: core.store.dialect };
+      const report = await readiness.check();
+      if (report.ready) return { status: 'ready', database: dialect };
       request.log.warn(
         { reason: report.reason, ...(report.error === undefined ? {} : { err: report.error }) },
         'readiness check failed',

@@ -6,9 +6,9 @@ import {
   MAX_SESSION_SECONDS,
   MAX_TOKEN_TTL_SECONDS,
   MIN_TOKEN_TTL_SECONDS,
+  type IdentityService,
   type StatusChange,
 } from '../../registry/index.js';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { IdentityResource } from '../resources.js';
@@ -55,7 +55,9 @@ const STATUS_ROUTES: readonly { change: StatusChange; roles: readonly Role[]; su
     },
   ];
 
-export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const identityRoutes: FastifyPluginAsyncTypebox<{
+  readonly identities: IdentityService;
+}> = async (app, { identities }) => {
   const tags = ['identities'];
 
   app.post(
@@ -77,7 +79,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.identities.create(changeContext(request), request.body)),
+      reply.code(201).send(await identities.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -101,7 +103,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request) =>
-      core.identities.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      identities.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -115,7 +117,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.identities.get(request.params.id),
+    async (request) => identities.get(request.params.id),
   );
 
   app.patch(
@@ -134,8 +136,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) =>
-      core.identities.update(changeContext(request), request.params.id, request.body),
+    async (request) => identities.update(changeContext(request), request.params.id, request.body),
   );
 
   for (const { change, roles, summary } of STATUS_ROUTES) {
@@ -152,7 +153,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         },
       },
       async (request) =>
-        core.identities.changeStatus(
+        identities.changeStatus(
           changeContext(request),
           request.params.id,
           change,

@@ -2,14 +2,15 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { FastifyRequest } from 'fastify';
 import { FEDERATION_ALGORITHMS } from '../../attestation/index.js';
 import { JWKS_MAX_AGE_SECONDS } from '../../config/index.js';
-import type { Core } from '../../server/core.js';
-import { SIGNING_ALGORITHMS } from '../../signing/index.js';
+import { SIGNING_ALGORITHMS, type Keyring } from '../../signing/index.js';
 import {
   ACCESS_TOKEN_TYPE,
   JOIN_TOKEN_TYPE,
   JWT_TOKEN_TYPE,
   OAuthError,
   TOKEN_EXCHANGE_GRANT,
+  type Revoker,
+  type TokenExchange,
 } from '../../tokens/index.js';
 import { TokenResponseResource } from '../resources.js';
 
@@ -21,7 +22,12 @@ const FORM_LIMIT_BYTES = 16 * 1024;
  * lets clients find them. They take `application/x-www-form-urlencoded` bodies and answer
  * RFC 6749 errors (`{"error", "error_description"}`), as OAuth clients expect.
  */
-export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const oauthRoutes: FastifyPluginAsyncTypebox<{
+  readonly issuer: string;
+  readonly exchange: TokenExchange;
+  readonly revoker: Revoker;
+  readonly keyring: Keyring;
+}> = async (app, { issuer, exchange, revoker, keyring }) => {
   app.addContentTypeParser(
     'application/x-www-form-urlencoded',
     { parseAs: 'string', bodyLimit: FORM_LIMIT_BYTES },
@@ -80,7 +86,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
       },
     },
     async (request, reply) => {
-      const response = await core.exchange(form(request), request.ip, request.id);
+      const response = await exchange(form(request), request.ip, request.id);
       // RFC 6749 §5.1: token responses must not be cached.
       return reply.header('cache-control', 'no-store').header('pragma', 'no-cache').send(response);
     },
@@ -99,7 +105,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
     async (request) => {
       const token = form(request)['token'];
       if (token === undefined) throw new OAuthError('invalid_request', 'token is required.');
-      return core.revoker.introspect(token);
+      return revoker.introspect(token);
     },
   );
 
@@ -117,7 +123,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
     async (request, reply) => {
       const token = form(request)['token'];
       if (token === undefined) throw new OAuthError('invalid_request', 'token is required.');
-      await core.revoker.revokePresented(token);
+      await revoker.revokePresented(token);
       return reply.code(200).send({});
     },
   );
@@ -130,7 +136,7 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
     async (_request, reply) => {
       // Verifiers may cache this long; a new key is published at least this long before it signs.
       reply.header('cache-control', `public, max-age=${JWKS_MAX_AGE_SECONDS}`);
-      return core.keyring.jwks();
+      return keyring.jwks();
     },
   );
 
@@ -139,7 +145,6 @@ export const oauthRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app
     { schema: { tags, summary: 'Authorization server metadata (RFC 8414)', security: [] } },
     async (_request, reply) => {
       reply.header('cache-control', 'public, max-age=300');
-      const issuer = core.issuer;
       return {
         issuer,
         token_endpoint: `${issuer}/oauth2/token`,

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
+import type { PersonService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { PersonResource } from '../resources.js';
@@ -22,7 +22,10 @@ const TeamRole = Text(64, {
   description: "The person's role in the team: lead, engineer, on-call…",
 });
 
-export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const peopleRoutes: FastifyPluginAsyncTypebox<{ readonly people: PersonService }> = async (
+  app,
+  { people },
+) => {
   const tags = ['people'];
 
   app.post(
@@ -43,7 +46,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.people.create(changeContext(request), request.body)),
+      reply.code(201).send(await people.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -58,7 +61,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.people.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      people.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -72,7 +75,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: PersonResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.people.get(request.params.id),
+    async (request) => people.get(request.params.id),
   );
 
   app.patch(
@@ -91,6 +94,6 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: PersonResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.people.update(changeContext(request), request.params.id, request.body),
+    async (request) => people.update(changeContext(request), request.params.id, request.body),
   );
 };

@@ -7,9 +7,9 @@ import {
   POLICY_LIMITS,
   SCHEMA_JSON,
   SCHEMA_TEXT,
+  type PolicyService,
 } from '../../policy/index.js';
 import { invalidField } from '../../errors/index.js';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import {
@@ -144,7 +144,10 @@ const EntityUidOut = Type.Object({ type: Type.String(), id: Type.String() });
 const EvaluationError = Type.Object({ policyId: Type.String(), message: Type.String() });
 
 /** Cedar policies: the schema, the versioned store, decisions, simulation and findings. */
-export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: PolicyService }> = async (
+  app,
+  { policies },
+) => {
   const tags = ['policies'];
 
   app.get(
@@ -193,7 +196,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) => {
-      const view = await core.policies.current(changeContext(request));
+      const view = await policies.current(changeContext(request));
       return reply.header('etag', etag(view.version)).send(view);
     },
   );
@@ -214,7 +217,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) => {
-      const written = await core.policies.put(changeContext(request), {
+      const written = await policies.put(changeContext(request), {
         ...request.body,
         ifVersion: ifMatch(request.headers['if-match']),
       });
@@ -234,7 +237,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.policies.versions({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      policies.versions({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -248,7 +251,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: VersionDetail, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.policies.version(changeContext(request), request.params.version),
+    async (request) => policies.version(changeContext(request), request.params.version),
   );
 
   app.post(
@@ -264,7 +267,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) => {
-      const written = await core.policies.rollback(changeContext(request), {
+      const written = await policies.rollback(changeContext(request), {
         ...request.body,
         ifVersion: ifMatch(request.headers['if-match']),
       });
@@ -292,7 +295,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         },
       },
     },
-    async (request) => core.policies.validate(request.body.policies),
+    async (request) => policies.validate(request.body.policies),
   );
 
   app.post(
@@ -342,7 +345,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         },
       },
     },
-    async (request) => core.policies.authorize(changeContext(request), request.body),
+    async (request) => policies.authorize(changeContext(request), request.body),
   );
 
   app.post(
@@ -392,7 +395,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.policies.simulate({
+      policies.simulate({
         policies: request.body.policies,
         since: normalizeTime('since', request.body.since, 'body'),
         until: normalizeTime('until', request.body.until, 'body'),
@@ -413,6 +416,6 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         },
       },
     },
-    async () => core.policies.findings(),
+    async () => policies.findings(),
   );
 };

@@ -1,9 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { invalidField } from '../../errors/index.js';
-import type { RevocationRequest } from '../../tokens/index.js';
+import type { Inventory, RevocationRequest, Revoker } from '../../tokens/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { IssuedTokenResource } from '../resources.js';
 import {
@@ -19,10 +18,10 @@ import {
 } from '../schemas.js';
 
 /** Token inventory and revocation by operators. */
-export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
-  app,
-  { core },
-) => {
+export const revocationRoutes: FastifyPluginAsyncTypebox<{
+  readonly revoker: Revoker;
+  readonly inventory: Inventory;
+}> = async (app, { revoker, inventory }) => {
   app.get(
     '/v1/tokens',
     {
@@ -42,7 +41,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
       },
     },
     async (request) =>
-      core.inventory.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      inventory.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.post(
@@ -90,7 +89,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async
               : { kind, task: need('task') };
       return reply
         .code(201)
-        .send(await core.revoker.revoke(changeContext(request), target, body.reason));
+        .send(await revoker.revoke(changeContext(request), target, body.reason));
     },
   );
 };

@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import type { Core } from '../../server/core.js';
+import type { SecretService } from '../../secrets/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { SecretResource } from '../resources.js';
@@ -13,7 +13,10 @@ const SecretValue = Text(16_384, {
   description: 'The value; stored sealed and never returned.',
 });
 
-export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const secretRoutes: FastifyPluginAsyncTypebox<{ readonly secrets: SecretService }> = async (
+  app,
+  { secrets },
+) => {
   const tags = ['secrets'];
 
   app.post(
@@ -36,7 +39,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.secrets.create(changeContext(request), request.body)),
+      reply.code(201).send(await secrets.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -51,7 +54,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.secrets.list(changeContext(request), {
+      secrets.list(changeContext(request), {
         ...request.query,
         limit: request.query.limit ?? DEFAULT_PAGE_SIZE,
       }),
@@ -68,7 +71,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
         response: { 200: SecretResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.secrets.get(changeContext(request), request.params.name),
+    async (request) => secrets.get(changeContext(request), request.params.name),
   );
 
   app.post(
@@ -84,7 +87,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request) =>
-      core.secrets.rotate(changeContext(request), request.params.name, request.body.value),
+      secrets.rotate(changeContext(request), request.params.name, request.body.value),
   );
 
   app.delete(
@@ -99,7 +102,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (ap
       },
     },
     async (request, reply) => {
-      await core.secrets.delete(changeContext(request), request.params.name);
+      await secrets.delete(changeContext(request), request.params.name);
       return reply.code(204).send(null);
     },
   );

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
+import type { ServiceService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ServiceResource } from '../resources.js';
@@ -28,7 +28,9 @@ const ServiceFields = {
   ),
 };
 
-export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const serviceRoutes: FastifyPluginAsyncTypebox<{
+  readonly services: ServiceService;
+}> = async (app, { services }) => {
   const tags = ['services'];
 
   app.post(
@@ -43,7 +45,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.services.create(changeContext(request), request.body)),
+      reply.code(201).send(await services.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -58,7 +60,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
       },
     },
     async (request) =>
-      core.services.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      services.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -72,7 +74,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.services.get(request.params.name),
+    async (request) => services.get(request.params.name),
   );
 
   app.patch(
@@ -93,8 +95,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) =>
-      core.services.update(changeContext(request), request.params.name, request.body),
+    async (request) => services.update(changeContext(request), request.params.name, request.body),
   );
 
   app.put(
@@ -113,10 +114,6 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
       },
     },
     async (request) =>
-      core.services.setAdmittedEnvironments(
-        changeContext(request),
-        request.params.name,
-        request.body,
-      ),
+      services.setAdmittedEnvironments(changeContext(request), request.params.name, request.body),
   );
 };

@@ -1,15 +1,17 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
-import { MAX_TASK_SECONDS } from '../../tasks/index.js';
+import { MAX_TASK_SECONDS, type TaskService } from '../../tasks/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { TaskResource } from '../resources.js';
 import { ERROR_RESPONSES, Id, IdParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
 
 /** Tasks: opened and completed by the workload itself (its access token) or by its owners. */
-export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const taskRoutes: FastifyPluginAsyncTypebox<{ readonly tasks: TaskService }> = async (
+  app,
+  { tasks },
+) => {
   const tags = ['tasks'];
   app.post(
     '/v1/tasks',
@@ -27,7 +29,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.tasks.open(changeContext(request), request.body)),
+      reply.code(201).send(await tasks.open(changeContext(request), request.body)),
   );
 
   app.get(
@@ -48,7 +50,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
       },
     },
     async (request) =>
-      core.tasks.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      tasks.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -62,7 +64,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         response: { 200: TaskResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.tasks.get(changeContext(request), request.params.id),
+    async (request) => tasks.get(changeContext(request), request.params.id),
   );
 
   app.post(
@@ -76,6 +78,6 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         response: { 200: TaskResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.tasks.complete(changeContext(request), request.params.id),
+    async (request) => tasks.complete(changeContext(request), request.params.id),
   );
 };

@@ -1,7 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
+import type { TeamService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { TeamResource } from '../resources.js';
@@ -17,7 +17,10 @@ const TeamFields = {
   onCall: Type.Optional(Text(320, { description: 'On-call schedule reference (id or URL).' })),
 };
 
-export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const teamRoutes: FastifyPluginAsyncTypebox<{ readonly teams: TeamService }> = async (
+  app,
+  { teams },
+) => {
   const tags = ['teams'];
 
   app.post(
@@ -32,7 +35,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.teams.create(changeContext(request), request.body)),
+      reply.code(201).send(await teams.create(changeContext(request), request.body)),
   );
 
   app.get(
@@ -47,7 +50,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
       },
     },
     async (request) =>
-      core.teams.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
+      teams.list({ ...request.query, limit: request.query.limit ?? DEFAULT_PAGE_SIZE }),
   );
 
   app.get(
@@ -61,7 +64,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         response: { 200: TeamResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.teams.get(request.params.name),
+    async (request) => teams.get(request.params.name),
   );
 
   app.patch(
@@ -81,7 +84,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
         response: { 200: TeamResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => core.teams.update(changeContext(request), request.params.name, request.body),
+    async (request) => teams.update(changeContext(request), request.params.name, request.body),
   );
 
   app.delete(
@@ -96,7 +99,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app,
       },
     },
     async (request, reply) => {
-      await core.teams.delete(changeContext(request), request.params.name);
+      await teams.delete(changeContext(request), request.params.name);
       return reply.code(204).send(null);
     },
   );

@@ -1,8 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
-import { ON_CHANGE_MODES, type ToolPinsView, type ToolPinView } from '../../toolpins/index.js';
+import {
+  ON_CHANGE_MODES,
+  type ToolPinService,
+  type ToolPinsView,
+  type ToolPinView,
+} from '../../toolpins/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ToolPinResource, ToolPinsResource } from '../resources.js';
 import { Enum, ERROR_RESPONSES, Name, Strict } from '../schemas.js';
@@ -40,7 +44,9 @@ function view(pins: ToolPinsView) {
  * `/v1/upstreams/{name}/tools`: an MCP upstream's pinned tool definitions against the ones last
  * seen, what a change does there, and accepting a new definition.
  */
-export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const toolPinRoutes: FastifyPluginAsyncTypebox<{
+  readonly toolPins: ToolPinService;
+}> = async (app, { toolPins }) => {
   const tags = ['upstreams'];
 
   app.get(
@@ -54,7 +60,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
         response: { 200: ToolPinsResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => view(await core.toolPins.view(request.params.name)),
+    async (request) => view(await toolPins.view(request.params.name)),
   );
 
   app.patch(
@@ -71,7 +77,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
     },
     async (request) =>
       view(
-        await core.toolPins.configure(
+        await toolPins.configure(
           changeContext(request),
           request.params.name,
           request.body.onChange,
@@ -93,7 +99,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (a
     },
     async (request) =>
       toolView(
-        await core.toolPins.accept(
+        await toolPins.accept(
           changeContext(request),
           request.params.name,
           request.params.tool,

@@ -1,13 +1,14 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
-import type { Core } from '../../server/core.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import {
   CREDENTIAL_PLACEMENTS,
   UPSTREAM_KINDS,
   UPSTREAM_LIMITS,
+  type EgressAllowlist,
   type Upstream as UpstreamRecord,
+  type UpstreamService,
 } from '../../upstreams/index.js';
 import { invalidField } from '../../errors/index.js';
 import { changeContext } from '../plugins/authentication.js';
@@ -105,7 +106,10 @@ const Allow = Type.Object({
   createdAt: Timestamp,
 });
 
-export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (app, { core }) => {
+export const upstreamRoutes: FastifyPluginAsyncTypebox<{
+  readonly upstreams: UpstreamService;
+  readonly egress: EgressAllowlist;
+}> = async (app, { upstreams, egress }) => {
   const tags = ['upstreams'];
 
   app.post(
@@ -120,7 +124,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request, reply) =>
-      reply.code(201).send(view(await core.upstreams.create(changeContext(request), request.body))),
+      reply.code(201).send(view(await upstreams.create(changeContext(request), request.body))),
   );
 
   app.get(
@@ -139,7 +143,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request) => {
-      const page = await core.upstreams.list({
+      const page = await upstreams.list({
         ...request.query,
         limit: request.query.limit ?? DEFAULT_PAGE_SIZE,
       });
@@ -158,7 +162,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         response: { 200: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
-    async (request) => view(await core.upstreams.get(request.params.name)),
+    async (request) => view(await upstreams.get(request.params.name)),
   );
 
   app.patch(
@@ -202,7 +206,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         throw invalidField('/body/removeRateLimit', 'give a rate limit or remove it, not both');
       }
       return view(
-        await core.upstreams.update(changeContext(request), request.params.name, {
+        await upstreams.update(changeContext(request), request.params.name, {
           ...changes,
           ...(removeCredential === true ? { credential: null } : {}),
           ...(removeRateLimit === true ? { rateLimit: null } : {}),
@@ -223,7 +227,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request, reply) => {
-      await core.upstreams.delete(changeContext(request), request.params.name);
+      await upstreams.delete(changeContext(request), request.params.name);
       return reply.code(204).send(null);
     },
   );
@@ -248,7 +252,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request, reply) =>
-      reply.code(201).send(await core.egress.allow(changeContext(request), request.body)),
+      reply.code(201).send(await egress.allow(changeContext(request), request.body)),
   );
 
   app.get(
@@ -261,7 +265,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
         response: { 200: Type.Object({ items: Type.Array(Allow) }), ...ERROR_RESPONSES },
       },
     },
-    async () => ({ items: await core.egress.list() }),
+    async () => ({ items: await egress.list() }),
   );
 
   app.delete(
@@ -276,7 +280,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{ core: Core }> = async (
       },
     },
     async (request, reply) => {
-      await core.egress.remove(changeContext(request), request.params.id);
+      await egress.remove(changeContext(request), request.params.id);
       return reply.code(204).send(null);
     },
   );

@@ -1,7 +1,7 @@
 /** The credential scanner: each format is found and redacted, look-alikes are not. */
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { generateSecret } from '../../../src/access/key-format.js';
+import { generateSecret } from '../../../src/shared/key-format.js';
 import { scanText, scanValue } from '../../../src/gateway/index.js';
 import { assertLinear } from '../linear.js';
 
