@@ -96,20 +96,6 @@ const PENDING: Readonly<Record<string, string>> = {
     "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
   'deep import: gateway/types.ts -> upstreams/types.ts':
     "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  "foreign table: policy/entities.ts queries teams (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/entities.ts queries services (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/entities.ts queries identities (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries services (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries teams (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries identities (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/simulation.ts queries audit_events (audit's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
   "foreign table: revocation/list.ts queries tokens (tokens's)":
     "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
   "foreign table: revocation/list.ts queries tasks (tasks's)":
