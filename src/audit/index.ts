@@ -1,4 +1,4 @@
-export { recordChange, auditRow } from './record.js';
+export { recordChange, auditRow, appendAuditRows } from './record.js';
 export type { ChangeRecord } from './record.js';
 export { queryAudit, loadDecisionRecords } from './query.js';
 export type { AuditEvent, AuditFilter, RecordedDecision } from './query.js';

@@ -60,6 +60,7 @@ import {
   createRevoker,
   createTokenExchange,
   createTokenVerifier,
+  revocationConcerns,
   type Inventory,
   type Revoker,
   type TokenExchange,
@@ -170,7 +171,7 @@ export function createCore(options: CoreOptions): Core {
   const { store, clock, trustDomain, issuer, masterKey } = options;
   const signing = options.signing ?? DEFAULT_SIGNING;
   const db = store.db;
-  const revocations = createRevocationList({ store, clock });
+  const revocations = createRevocationList({ store, clock, concerning: revocationConcerns });
   const keyring = createKeyring({
     store,
     clock,

@@ -96,16 +96,6 @@ const PENDING: Readonly<Record<string, string>> = {
     "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
   'deep import: gateway/types.ts -> upstreams/types.ts':
     "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
-  "foreign table: revocation/list.ts queries tokens (tokens's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries tasks (tasks's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries services (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries teams (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries identities (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
   "foreign table: secrets/rewrap.ts queries signing_keys (signing's)":
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: secrets/secrets.ts queries teams (registry's)":
@@ -122,8 +112,6 @@ const PENDING: Readonly<Record<string, string>> = {
     "API keys resolve their team's name in the same query (the admin API's hot path) and mark the bootstrap in meta; access cannot import the registry (the registry imports access), so the registry's team reader must be handed to createApiKeyService by the composition root (server/core.ts, part 4's).",
   "foreign table: access/api-keys.ts queries meta (store's)":
     "The bootstrap marker row lives in the store's meta table; the store's index (part 4's) should export a claim-once helper for it.",
-  "foreign table: tokens/mint.ts queries audit_events (audit's)":
-    "Issued tokens are recorded with their audit events in one group-commit transaction; the audit folder (part 3's) should export an appender for prepared rows.",
 };
 
 /**
