@@ -109,9 +109,7 @@ const PENDING: Readonly<Record<string, string>> = {
   "foreign table: upstreams/upstreams.ts queries secrets (secrets's)":
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: access/api-keys.ts queries teams (registry's)":
-    "API keys resolve their team's name in the same query (the admin API's hot path) and mark the bootstrap in meta; access cannot import the registry (the registry imports access), so the registry's team reader must be handed to createApiKeyService by the composition root (server/core.ts, part 4's).",
-  "foreign table: access/api-keys.ts queries meta (store's)":
-    "The bootstrap marker row lives in the store's meta table; the store's index (part 4's) should export a claim-once helper for it.",
+    "API keys resolve their team's name in the same query as the key (authenticate is the admin API's hot path; list joins it for every key); access cannot import the registry (the registry imports access), so a team reader handed in by the composition root would add a query per owner-key request: it wants a registry-side join helper or a team-name cache kept fresh by the replicated cache first.",
 };
 
 /**
