@@ -454,3 +454,32 @@ export function createSecretService(deps: {
     },
   };
 }
+
+/** Who a secret belongs to, as an upstream that would send it somewhere needs to know. */
+export interface SecretOwner {
+  readonly id: string;
+  readonly name: string;
+  readonly teamId: string | null;
+  readonly teamName: string | null;
+}
+
+/**
+ * The secrets folder's read port for other folders: loads the secret named `by.name` (or with
+ * id `by.id`) and its team, in `source` (the database or the caller's transaction); `undefined`
+ * when there is none. Never its value.
+ */
+export async function loadSecretOwner(
+  source: Kysely<Database>,
+  by: { readonly name: string } | { readonly id: string },
+): Promise<SecretOwner | undefined> {
+  const query = source
+    .selectFrom('secrets')
+    .leftJoin('teams', 'teams.id', 'secrets.team_id')
+    .select(['secrets.id', 'secrets.name', 'secrets.team_id', 'teams.name as team_name']);
+  const row = await (
+    'name' in by ? query.where('secrets.name', '=', by.name) : query.where('secrets.id', '=', by.id)
+  ).executeTakeFirst();
+  return (
+    row && { id: row.id, name: row.name, teamId: row.team_id, teamName: row.team_name ?? null }
+  );
+}

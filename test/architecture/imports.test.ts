@@ -106,8 +106,6 @@ const PENDING: Readonly<Record<string, string>> = {
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: upstreams/upstreams.ts queries teams (registry's)":
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
-  "foreign table: upstreams/upstreams.ts queries secrets (secrets's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: access/api-keys.ts queries teams (registry's)":
     "API keys resolve their team's name in the same query as the key (authenticate is the admin API's hot path; list joins it for every key); access cannot import the registry (the registry imports access), so a team reader handed in by the composition root would add a query per owner-key request: it wants a registry-side join helper or a team-name cache kept fresh by the replicated cache first.",
 };
