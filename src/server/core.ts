@@ -37,6 +37,7 @@ import {
   createAudienceResolver,
   createEgressAllowlist,
   createUpstreamService,
+  credentialUsers,
   type EgressAllowlist,
   type HostResolver,
   type UpstreamService,
@@ -192,6 +193,7 @@ export function createCore(options: CoreOptions): Core {
     clock,
     masterKey,
     previousMasterKey: options.previousMasterKey,
+    credentialUsers,
   });
   const egress = createEgressAllowlist({ store, clock });
   const upstreams = createUpstreamService({

@@ -562,3 +562,18 @@ export function createUpstreamService(deps: {
     },
   };
 }
+
+/** The upstreams that send each of `secretIds` as their credential, ordered by upstream name. */
+export async function credentialUsers(
+  source: Kysely<Database>,
+  secretIds: readonly string[],
+): Promise<{ secretId: string; upstream: string }[]> {
+  if (secretIds.length === 0) return [];
+  const rows = await source
+    .selectFrom('upstreams')
+    .select(['credential_secret_id', 'name'])
+    .where('credential_secret_id', 'in', [...secretIds])
+    .orderBy('name')
+    .execute();
+  return rows.map((row) => ({ secretId: row.credential_secret_id ?? '', upstream: row.name }));
+}

@@ -100,8 +100,6 @@ const PENDING: Readonly<Record<string, string>> = {
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: secrets/secrets.ts queries teams (registry's)":
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
-  "foreign table: secrets/secrets.ts queries upstreams (upstreams's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: server/recover.ts queries signing_keys (signing's)":
     "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
   "foreign table: upstreams/upstreams.ts queries teams (registry's)":
