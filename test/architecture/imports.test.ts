@@ -97,13 +97,13 @@ const PENDING: Readonly<Record<string, string>> = {
   'deep import: gateway/types.ts -> upstreams/types.ts':
     "The gateway core and its types import upstreams' and secrets' types directly; both files are being rewritten for the refusal catalogue (part 3): import them from the folders' index.ts.",
   "foreign table: secrets/rewrap.ts queries signing_keys (signing's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: secrets/secrets.ts queries teams (registry's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
   "foreign table: server/recover.ts queries signing_keys (signing's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: upstreams/upstreams.ts queries teams (registry's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
   "foreign table: access/api-keys.ts queries teams (registry's)":
     "API keys resolve their team's name in the same query as the key (authenticate is the admin API's hot path; list joins it for every key); access cannot import the registry (the registry imports access), so a team reader handed in by the composition root would add a query per owner-key request: it wants a registry-side join helper or a team-name cache kept fresh by the replicated cache first.",
 };
