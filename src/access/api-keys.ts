@@ -5,7 +5,7 @@ import { forbidden, invalidField, notFound } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
-import type { Database } from '../store/index.js';
+import { claimMarker, type Database } from '../store/index.js';
 import type { ApiKeyTable } from '../store/schema.js';
 import {
   displayPrefix,
@@ -273,14 +273,9 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
 
     async bootstrap(adminKey) {
       return db.transaction().execute(async (trx) => {
-        // The marker row makes bootstrap happen once per database, even when several replicas
-        // start together: the loser of the insert race sees the conflict and does nothing.
-        const marker = await trx
-          .insertInto('meta')
-          .values({ key: 'bootstrap_admin_key', value: isoTime(clock.now()) })
-          .onConflict((oc) => oc.column('key').doNothing())
-          .executeTakeFirst();
-        if (Number(marker.numInsertedOrUpdatedRows ?? 0) === 0) return { created: false };
+        // Once per database, even when several replicas start together.
+        if (!(await claimMarker(trx, 'bootstrap_admin_key', isoTime(clock.now()))))
+          return { created: false };
         const secret = adminKey ?? generateSecret('key');
         await insertKey(
           trx,

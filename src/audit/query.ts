@@ -87,3 +87,33 @@ export async function queryAudit(
     }),
   );
 }
+
+/** One recorded decision of the API or the gateway: its event and the record it carries. */
+export interface RecordedDecision {
+  readonly id: string;
+  readonly occurredAt: string;
+  /** The decision record as the policy's decision point wrote it (`{}` when there was none). */
+  readonly record: unknown;
+}
+
+/**
+ * The newest recorded decisions, newest first, for simulation to replay: at most `limit`, those
+ * that occurred in `[since, until)` when given.
+ */
+export async function loadDecisionRecords(
+  db: Kysely<Database>,
+  window: { since?: string | undefined; until?: string | undefined; limit: number },
+): Promise<RecordedDecision[]> {
+  let query = db
+    .selectFrom('audit_events')
+    .select(['id', 'occurred_at', 'after'])
+    .where('target_kind', '=', 'decision');
+  if (window.since !== undefined) query = query.where('occurred_at', '>=', window.since);
+  if (window.until !== undefined) query = query.where('occurred_at', '<', window.until);
+  const rows = await query.orderBy('seq', 'desc').limit(window.limit).execute();
+  return rows.map((row) => ({
+    id: row.id,
+    occurredAt: row.occurred_at,
+    record: JSON.parse(row.after ?? '{}') as unknown,
+  }));
+}

@@ -60,3 +60,18 @@ export function auditRow(
     after: change.after === undefined ? null : JSON.stringify(change.after),
   };
 }
+
+/**
+ * Appends prepared events (from {@link auditRow}) in one statement inside the caller's
+ * transaction: a group commit records a batch of changes and their events together.
+ */
+export async function appendAuditRows(
+  trx: Transaction<Database>,
+  rows: readonly Insertable<AuditEventTable>[],
+): Promise<void> {
+  if (rows.length === 0) return;
+  await trx
+    .insertInto('audit_events')
+    .values([...rows])
+    .execute();
+}

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { loadRegistryCatalog, registryFingerprint } from '../registry/index.js';
 import type { Database } from '../store/index.js';
 import type { Entity, EntityUid } from './engine/index.js';
 import { qualified } from './schema.js';
@@ -23,43 +24,10 @@ export function uid(type: string, id: string): EntityUid {
 export const registrySource: EntitySource = {
   name: 'registry',
 
-  async fingerprint(db) {
-    // Counts catch deletions; the newest update catches every change the registry makes.
-    const parts = await Promise.all(
-      (['teams', 'services', 'identities'] as const).map((table) =>
-        db
-          .selectFrom(table)
-          .select((eb) => [
-            eb.fn.countAll<number | string>().as('n'),
-            eb.fn.max('updated_at').as('at'),
-          ])
-          .executeTakeFirst(),
-      ),
-    );
-    return parts.map((p) => `${String(p?.n ?? 0)}:${p?.at ?? ''}`).join('|');
-  },
+  fingerprint: registryFingerprint,
 
   async load(db) {
-    const teams = await db.selectFrom('teams').select(['name']).execute();
-    const services = await db
-      .selectFrom('services')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select(['services.name', 'services.data_classification', 'teams.name as team'])
-      .execute();
-    const identities = await db
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select([
-        'identities.id',
-        'identities.spiffe_id',
-        'identities.environment',
-        'identities.agent_path',
-        'identities.status',
-        'services.name as service',
-        'teams.name as team',
-      ])
-      .execute();
+    const { teams, services, workloads } = await loadRegistryCatalog(db);
     return [
       ...teams.map((t): Entity => ({
         uid: uid('Team', t.name),
@@ -68,20 +36,20 @@ export const registrySource: EntitySource = {
       })),
       ...services.map((s): Entity => ({
         uid: uid('Service', s.name),
-        attrs: { name: s.name, team: s.team, dataClassification: s.data_classification },
+        attrs: { name: s.name, team: s.team, dataClassification: s.dataClassification },
         parents: [uid('Team', s.team)],
       })),
-      ...identities.map((i): Entity => ({
-        uid: uid('Workload', i.id),
+      ...workloads.map((w): Entity => ({
+        uid: uid('Workload', w.id),
         attrs: {
-          spiffeId: i.spiffe_id,
-          service: i.service,
-          environment: i.environment,
-          agentPath: i.agent_path,
-          team: i.team,
-          status: i.status,
+          spiffeId: w.spiffeId,
+          service: w.service,
+          environment: w.environment,
+          agentPath: w.agentPath,
+          team: w.team,
+          status: w.status,
         },
-        parents: [uid('Service', i.service)],
+        parents: [uid('Service', w.service)],
       })),
     ];
   },

@@ -1,4 +1,5 @@
 import type { Kysely } from 'kysely';
+import { loadDecisionRecords } from '../audit/index.js';
 import type { Database } from '../store/index.js';
 import { compilePolicies, type PolicyWarning } from './compile.js';
 import { prepareSet } from './current-set.js';
@@ -74,21 +75,16 @@ export function createSimulation(deps: {
     const candidate = prepareSet(-1, draft);
     try {
       const snap = await snapshots.current();
-      let query = db
-        .selectFrom('audit_events')
-        .select(['id', 'occurred_at', 'after'])
-        .where('target_kind', '=', 'decision');
-      if (input.since !== undefined) query = query.where('occurred_at', '>=', input.since);
-      if (input.until !== undefined) query = query.where('occurred_at', '<', input.until);
-      const rows = await query
-        .orderBy('seq', 'desc')
-        .limit(Math.min(input.limit ?? 1000, MAX_SIMULATION_EVENTS))
-        .execute();
+      const rows = await loadDecisionRecords(db, {
+        since: input.since,
+        until: input.until,
+        limit: Math.min(input.limit ?? 1000, MAX_SIMULATION_EVENTS),
+      });
       const changes: SimulatedChange[] = [];
       let changed = 0;
       let skipped = 0;
       for (const row of rows) {
-        const record = JSON.parse(row.after ?? '{}') as DecisionRecord;
+        const record = row.record as DecisionRecord;
         const request: AuthorizationRequest = {
           principal: record.principal,
           action: record.action,
@@ -111,7 +107,7 @@ export function createSimulation(deps: {
         if (changes.length < MAX_REPORTED_CHANGES) {
           changes.push({
             event: row.id,
-            occurredAt: row.occurred_at,
+            occurredAt: row.occurredAt,
             principal: record.principal,
             action: record.action.id,
             resource: record.resource,

@@ -2,6 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { notFound, StewardError } from '../errors/index.js';
+import { loadTeamHoldings } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, encodeCursor, type Page } from '../shared/cursor.js';
 import type { Database, Store } from '../store/index.js';
@@ -140,23 +141,11 @@ export function createPolicyVersionStore(deps: {
 
   /** The names an owner's team answers for: its team, services and workloads, as entity keys. */
   async function teamEntities(teamName: string): Promise<Set<string>> {
-    const services = await db
-      .selectFrom('services')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select('services.name')
-      .where('teams.name', '=', teamName)
-      .execute();
-    const identities = await db
-      .selectFrom('identities')
-      .innerJoin('services', 'services.id', 'identities.service_id')
-      .innerJoin('teams', 'teams.id', 'services.team_id')
-      .select('identities.id')
-      .where('teams.name', '=', teamName)
-      .execute();
+    const { services, workloadIds } = await loadTeamHoldings(db, teamName);
     return new Set([
       key({ type: qualified('Team'), id: teamName }),
-      ...services.map((s) => key({ type: qualified('Service'), id: s.name })),
-      ...identities.map((i) => key({ type: qualified('Workload'), id: i.id })),
+      ...services.map((name) => key({ type: qualified('Service'), id: name })),
+      ...workloadIds.map((id) => key({ type: qualified('Workload'), id })),
     ]);
   }
 

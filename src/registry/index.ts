@@ -28,6 +28,8 @@ export {
   recordWorkloadUse,
 } from './workloads.js';
 export type { Workload, ServiceOwner, ActRefusal } from './workloads.js';
+export { loadRegistryCatalog, registryFingerprint, loadTeamHoldings } from './catalog.js';
+export type { RegistryCatalog, TeamHoldings } from './catalog.js';
 export {
   ENVIRONMENTS,
   DATA_CLASSIFICATIONS,

@@ -1,2 +1,9 @@
 export { createRevocationList, REVOCATION_KINDS, REVOCATIONS_CHANNEL } from './list.js';
-export type { RevocationList, Revocation, RevocationKind, RevocableToken } from './list.js';
+export type {
+  RevocationList,
+  Revocation,
+  RevocationKind,
+  RevocableToken,
+  RevocationConcerns,
+  ConcernResolver,
+} from './list.js';

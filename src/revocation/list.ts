@@ -74,61 +74,22 @@ export interface RevocationList {
   size(): number;
 }
 
+/** The identity, service and team a revocation is about, for the trail's filters. */
+export interface RevocationConcerns {
+  readonly identityId?: string;
+  readonly service?: string;
+  readonly team?: string;
+}
+
 /**
- * The identity, service and team a revocation is about, for the trail's filters: its subject
- * names them only indirectly (a token, a session, a task) or by name (the kill switch), and an
- * event the identity's filter does not find is an event an auditor misses.
+ * Finds what a revocation is about, in the transaction that writes it. The list's subjects name
+ * tokens, tasks and workloads, whose tables belong to folders that import this one, so the
+ * composition root hands the resolver in.
  */
-async function concerning(
+export type ConcernResolver = (
   trx: Transaction<Database>,
   entry: Revocation,
-): Promise<{ identityId?: string; service?: string; team?: string }> {
-  let identityId: string | undefined;
-  switch (entry.kind) {
-    case 'identity':
-      identityId = entry.subject;
-      break;
-    case 'token':
-    case 'session':
-      identityId = (
-        await trx
-          .selectFrom('tokens')
-          .select('identity_id')
-          .where(entry.kind === 'token' ? 'jti' : 'session_id', '=', entry.subject)
-          .limit(1)
-          .executeTakeFirst()
-      )?.identity_id;
-      break;
-    case 'task':
-      identityId = (
-        await trx
-          .selectFrom('tasks')
-          .select('identity_id')
-          .where('id', '=', entry.subject)
-          .executeTakeFirst()
-      )?.identity_id;
-      break;
-    case 'service_environment': {
-      const service = entry.subject.slice(0, entry.subject.lastIndexOf('/'));
-      const row = await trx
-        .selectFrom('services')
-        .innerJoin('teams', 'teams.id', 'services.team_id')
-        .select('teams.name as team')
-        .where('services.name', '=', service)
-        .executeTakeFirst();
-      return { service, ...(row ? { team: row.team } : {}) };
-    }
-  }
-  if (identityId === undefined) return {};
-  const row = await trx
-    .selectFrom('identities')
-    .innerJoin('services', 'services.id', 'identities.service_id')
-    .innerJoin('teams', 'teams.id', 'services.team_id')
-    .select(['services.name as service', 'teams.name as team'])
-    .where('identities.id', '=', identityId)
-    .executeTakeFirst();
-  return { identityId, ...(row ? { service: row.service, team: row.team } : {}) };
-}
+) => Promise<RevocationConcerns>;
 
 /** Entries revoked this recently are re-read on every poll, in case commits landed out of order. */
 const RECENT_WINDOW_MS = 10_000;
@@ -136,8 +97,12 @@ const POLL_MS = 1_000;
 /** Every this many refreshes (the first, on start, among them) reads every entry. */
 const FULL_EVERY = 60;
 
-export function createRevocationList(deps: { store: Store; clock: Clock }): RevocationList {
-  const { store, clock } = deps;
+export function createRevocationList(deps: {
+  store: Store;
+  clock: Clock;
+  concerning: ConcernResolver;
+}): RevocationList {
+  const { store, clock, concerning } = deps;
   const db = store.db;
   const entries = new Map<RevocationKind, Map<string, Revocation>>(
     REVOCATION_KINDS.map((k) => [k, new Map()]),

@@ -92,13 +92,23 @@ function secretExists(name: string): StewardError {
  * rotation, still opens data keys that the start-up re-wrap has not reached (a replica on the old
  * key may write one meanwhile).
  */
+/**
+ * The upstreams that send each of `secretIds` as their credential, ordered by upstream name. The
+ * upstreams folder owns them and imports this one, so the composition root hands the reader in.
+ */
+export type CredentialUsers = (
+  source: Kysely<Database>,
+  secretIds: readonly string[],
+) => Promise<readonly { readonly secretId: string; readonly upstream: string }[]>;
+
 export function createSecretService(deps: {
   store: Store;
   clock: Clock;
   masterKey: Buffer;
   previousMasterKey?: Buffer | undefined;
+  credentialUsers: CredentialUsers;
 }): SecretService {
-  const { store, clock, masterKey } = deps;
+  const { store, clock, masterKey, credentialUsers } = deps;
   const db = store.db;
   const keys = new Map<string, Buffer>([[masterKeyId(masterKey), masterKey]]);
   if (deps.previousMasterKey) keys.set(masterKeyId(deps.previousMasterKey), deps.previousMasterKey);
@@ -135,12 +145,7 @@ export function createSecretService(deps: {
         .where('secret_id', 'in', ids)
         .orderBy('version')
         .execute(),
-      trx
-        .selectFrom('upstreams')
-        .select(['credential_secret_id', 'name'])
-        .where('credential_secret_id', 'in', ids)
-        .orderBy('name')
-        .execute(),
+      credentialUsers(trx, ids),
     ]);
     const now = clock.now();
     return rows.map((row) => ({
@@ -159,7 +164,7 @@ export function createSecretService(deps: {
         (row.rotation_period_seconds !== null &&
           Date.parse(row.last_rotated_at) + row.rotation_period_seconds * 1000 <= now),
       exposedAt: row.exposed_at,
-      usedBy: users.filter((u) => u.credential_secret_id === row.id).map((u) => u.name),
+      usedBy: users.filter((u) => u.secretId === row.id).map((u) => u.upstream),
       createdAt: row.created_at,
       updatedAt: row.updated_at,
     }));
@@ -390,16 +395,11 @@ export function createSecretService(deps: {
       await db.transaction().execute(async (trx) => {
         const row = await findSecret(trx, name);
         if (!canManageCredential(context.actor, row.team_id)) throw mayNotManage(name);
-        const users = await trx
-          .selectFrom('upstreams')
-          .select('name')
-          .where('credential_secret_id', '=', row.id)
-          .orderBy('name')
-          .execute();
+        const users = await credentialUsers(trx, [row.id]);
         if (users.length > 0) {
           throw new StewardError(
             'secret_in_use',
-            `Secret ${JSON.stringify(name)} is the credential of upstream ${users.map((u) => JSON.stringify(u.name)).join(', ')}; change or delete those first.`,
+            `Secret ${JSON.stringify(name)} is the credential of upstream ${users.map((u) => JSON.stringify(u.upstream)).join(', ')}; change or delete those first.`,
           );
         }
         const before = await describeOne(trx, row);
@@ -453,4 +453,33 @@ export function createSecretService(deps: {
       },
     },
   };
+}
+
+/** Who a secret belongs to, as an upstream that would send it somewhere needs to know. */
+export interface SecretOwner {
+  readonly id: string;
+  readonly name: string;
+  readonly teamId: string | null;
+  readonly teamName: string | null;
+}
+
+/**
+ * The secrets folder's read port for other folders: loads the secret named `by.name` (or with
+ * id `by.id`) and its team, in `source` (the database or the caller's transaction); `undefined`
+ * when there is none. Never its value.
+ */
+export async function loadSecretOwner(
+  source: Kysely<Database>,
+  by: { readonly name: string } | { readonly id: string },
+): Promise<SecretOwner | undefined> {
+  const query = source
+    .selectFrom('secrets')
+    .leftJoin('teams', 'teams.id', 'secrets.team_id')
+    .select(['secrets.id', 'secrets.name', 'secrets.team_id', 'teams.name as team_name']);
+  const row = await (
+    'name' in by ? query.where('secrets.name', '=', by.name) : query.where('secrets.id', '=', by.id)
+  ).executeTakeFirst();
+  return (
+    row && { id: row.id, name: row.name, teamId: row.team_id, teamName: row.team_name ?? null }
+  );
 }

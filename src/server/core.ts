@@ -37,6 +37,7 @@ import {
   createAudienceResolver,
   createEgressAllowlist,
   createUpstreamService,
+  credentialUsers,
   type EgressAllowlist,
   type HostResolver,
   type UpstreamService,
@@ -60,6 +61,7 @@ import {
   createRevoker,
   createTokenExchange,
   createTokenVerifier,
+  revocationConcerns,
   type Inventory,
   type Revoker,
   type TokenExchange,
@@ -176,7 +178,7 @@ export function createCore(options: CoreOptions): Core {
   const { store, clock, trustDomain, issuer, masterKey } = options;
   const signing = options.signing ?? DEFAULT_SIGNING;
   const db = store.db;
-  const revocations = createRevocationList({ store, clock });
+  const revocations = createRevocationList({ store, clock, concerning: revocationConcerns });
   const keyring = createKeyring({
     store,
     clock,
@@ -197,6 +199,7 @@ export function createCore(options: CoreOptions): Core {
     clock,
     masterKey,
     previousMasterKey: options.previousMasterKey,
+    credentialUsers,
   });
   const egress = createEgressAllowlist({ store, clock });
   const upstreams = createUpstreamService({

@@ -12,5 +12,6 @@ export type {
   ReplicationFailure,
   ReplicationFailureCounts,
 } from './replicated.js';
+export { claimMarker } from './meta.js';
 export { createGroupCommit } from './group-commit.js';
 export type { GroupCommit } from './group-commit.js';

@@ -27,6 +27,7 @@ export type {
   ExchangeParameters,
 } from './exchange.js';
 export { createRevoker } from './revoke.js';
+export { revocationConcerns } from './concerns.js';
 export type { Revoker, RevocationRequest, RevocationOutcome } from './revoke.js';
 export { createInventory } from './inventory.js';
 export type { Inventory, InventoryEntry, InventoryFilter } from './inventory.js';

@@ -1,6 +1,6 @@
 import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
-import { auditRow } from '../audit/index.js';
+import { appendAuditRows, auditRow } from '../audit/index.js';
 import { recordWorkloadUse } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
@@ -150,10 +150,10 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
       .insertInto('tokens')
       .values(tokens.map((t) => t.row))
       .execute();
-    await trx
-      .insertInto('audit_events')
-      .values(tokens.map((t) => t.audit))
-      .execute();
+    await appendAuditRows(
+      trx,
+      tokens.map((t) => t.audit),
+    );
     // One update per identity per batch, not per token: the identity row is the hot spot.
     const lastUse = new Map<string, number>();
     for (const t of tokens)

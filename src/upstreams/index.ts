@@ -5,6 +5,7 @@ export { createEgressAllowlist, UPSTREAMS_CHANNEL } from './allowlist.js';
 export type { EgressAllow, EgressAllowlist } from './allowlist.js';
 export {
   createUpstreamService,
+  credentialUsers,
   UPSTREAM_KINDS,
   CREDENTIAL_PLACEMENTS,
   UPSTREAM_LIMITS,

@@ -2,7 +2,7 @@ import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
-import { canAttachCredential, canManageCredential } from '../secrets/index.js';
+import { canAttachCredential, canManageCredential, loadSecretOwner } from '../secrets/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
@@ -252,18 +252,14 @@ export function createUpstreamService(deps: {
     teamId: string,
     input: CredentialInput,
   ): Promise<{ credential: CredentialInjection; secretId: string }> {
-    const secret = await trx
-      .selectFrom('secrets')
-      .select(['id', 'team_id'])
-      .where('name', '=', input.secret)
-      .executeTakeFirst();
+    const secret = await loadSecretOwner(trx, { name: input.secret });
     if (!secret)
       throw invalidField(
         '/body/credential/secret',
         `no secret ${JSON.stringify(input.secret)} exists`,
       );
     // Pointing an upstream at a secret sends its value there: only who may manage the secret may.
-    if (!canAttachCredential(context.actor, secret.team_id, teamId)) {
+    if (!canAttachCredential(context.actor, secret.teamId, teamId)) {
       throw forbidden(
         `Secret ${JSON.stringify(input.secret)} belongs to another team (or none); this upstream may not use it.`,
       );
@@ -355,18 +351,13 @@ export function createUpstreamService(deps: {
     if (next.credential_secret_id === null) return; // nothing to send: removing one is always fine
     const moved = credentialFieldsChanged(row, next);
     if (moved.length === 0) return;
-    const secret = await trx
-      .selectFrom('secrets')
-      .leftJoin('teams', 'teams.id', 'secrets.team_id')
-      .select(['secrets.name', 'secrets.team_id', 'teams.name as team_name'])
-      .where('secrets.id', '=', next.credential_secret_id)
-      .executeTakeFirst();
-    if (secret !== undefined && canAttachCredential(context.actor, secret.team_id, next.team_id)) {
+    const secret = await loadSecretOwner(trx, { id: next.credential_secret_id });
+    if (secret !== undefined && canAttachCredential(context.actor, secret.teamId, next.team_id)) {
       return;
     }
-    if (secret?.team_id != null && secret.team_id !== next.team_id) {
+    if (secret?.teamId != null && secret.teamId !== next.team_id) {
       throw forbidden(
-        `The upstream's secret belongs to team ${JSON.stringify(secret.team_name)}; give it another credential first.`,
+        `The upstream's secret belongs to team ${JSON.stringify(secret.teamName)}; give it another credential first.`,
       );
     }
     throw forbidden(
@@ -570,4 +561,19 @@ export function createUpstreamService(deps: {
       pollMs: POLL_MS,
     },
   };
+}
+
+/** The upstreams that send each of `secretIds` as their credential, ordered by upstream name. */
+export async function credentialUsers(
+  source: Kysely<Database>,
+  secretIds: readonly string[],
+): Promise<{ secretId: string; upstream: string }[]> {
+  if (secretIds.length === 0) return [];
+  const rows = await source
+    .selectFrom('upstreams')
+    .select(['credential_secret_id', 'name'])
+    .where('credential_secret_id', 'in', [...secretIds])
+    .orderBy('name')
+    .execute();
+  return rows.map((row) => ({ secretId: row.credential_secret_id ?? '', upstream: row.name }));
 }

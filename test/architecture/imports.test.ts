@@ -50,48 +50,16 @@ const TABLE_OWNERS: Readonly<Record<string, string>> = {
  * at the same time. Remove an entry when its fix lands; the test then holds the line.
  */
 const PENDING: Readonly<Record<string, string>> = {
-  "foreign table: policy/entities.ts queries teams (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/entities.ts queries services (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/entities.ts queries identities (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries services (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries teams (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/versions.ts queries identities (registry's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: policy/simulation.ts queries audit_events (audit's)":
-    "The policy entities, snapshot invalidation and simulation read the registry's tables and the trail directly; src/policy is being split (part 2): read them through the registry's and the audit's read ports.",
-  "foreign table: revocation/list.ts queries tokens (tokens's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries tasks (tasks's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries services (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries teams (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
-  "foreign table: revocation/list.ts queries identities (registry's)":
-    "The revocation list resolves identities, services, teams, tasks and tokens itself; src/revocation is being moved onto the replicated cache (part 4): use the registry's, tasks' and tokens' read ports.",
   "foreign table: secrets/rewrap.ts queries signing_keys (signing's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: secrets/secrets.ts queries teams (registry's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
-  "foreign table: secrets/secrets.ts queries upstreams (upstreams's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
   "foreign table: server/recover.ts queries signing_keys (signing's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: upstreams/upstreams.ts queries teams (registry's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
-  "foreign table: upstreams/upstreams.ts queries secrets (secrets's)":
-    "Secrets and upstreams look up teams and each other's rows directly, and the master-key re-wrap and admin recovery touch signing keys; these folders are being moved onto the replicated cache (part 4).",
+    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
   "foreign table: access/api-keys.ts queries teams (registry's)":
-    "API keys resolve their team's name in the same query (the admin API's hot path) and mark the bootstrap in meta; access cannot import the registry (the registry imports access), so the registry's team reader must be handed to createApiKeyService by the composition root (server/core.ts, part 4's).",
-  "foreign table: access/api-keys.ts queries meta (store's)":
-    "The bootstrap marker row lives in the store's meta table; the store's index (part 4's) should export a claim-once helper for it.",
-  "foreign table: tokens/mint.ts queries audit_events (audit's)":
-    "Issued tokens are recorded with their audit events in one group-commit transaction; the audit folder (part 3's) should export an appender for prepared rows.",
+    "API keys resolve their team's name in the same query as the key (authenticate is the admin API's hot path; list joins it for every key); access cannot import the registry (the registry imports access), so a team reader handed in by the composition root would add a query per owner-key request: it wants a registry-side join helper or a team-name cache kept fresh by the replicated cache first.",
 };
 
 /**
