@@ -22,7 +22,7 @@ import {
   type TokenVerifier,
 } from '../tokens/index.js';
 import type { Upstream } from '../upstreams/index.js';
-import { DeadlineExceeded, startDeadline, type Deadline } from './deadline.js';
+import { DeadlineExceeded, startDeadline, waitWithin, type Deadline } from './deadline.js';
 import {
   checkArgumentBounds,
   createRateLimiter,
@@ -1129,25 +1129,22 @@ export function createEnforcementCore(deps: EnforcementDeps): EnforcementCore & 
       content = scanned.redacted;
       if (scanned.matches.length > 0) {
         // The agent's answer waits on this: bounded like the call's own waits on the store.
-        const deadline = startDeadline(storeTimeoutMs);
-        findingRows = await deadline
-          .wait(
-            handleFindings(
-              scanned.matches,
-              'result',
-              {
-                upstream: entry?.upstream ?? '',
-                requestId: entry?.requestId ?? '',
-                recordId: outcome.recordId,
-              },
-              undefined,
-            ),
-          )
-          .catch((error: unknown) => {
-            onError('gateway: could not handle a credential found in a result', error);
-            return [];
-          })
-          .finally(() => deadline.release());
+        findingRows = await waitWithin(
+          storeTimeoutMs,
+          handleFindings(
+            scanned.matches,
+            'result',
+            {
+              upstream: entry?.upstream ?? '',
+              requestId: entry?.requestId ?? '',
+              recordId: outcome.recordId,
+            },
+            undefined,
+          ),
+        ).catch((error: unknown) => {
+          onError('gateway: could not handle a credential found in a result', error);
+          return [];
+        });
       }
     }
     if (entry?.secret !== undefined) {

@@ -64,3 +64,20 @@ export function startDeadline(timeoutMs: number, from = performance.now()): Dead
     },
   };
 }
+
+/**
+ * `pending`, or a rejection with {@link DeadlineExceeded} if it outlasts `timeoutMs` counted from
+ * `from` (default: now): one bounded wait, its timer released either way.
+ */
+export async function waitWithin<T>(
+  timeoutMs: number,
+  pending: Promise<T>,
+  from?: number,
+): Promise<T> {
+  const deadline = startDeadline(timeoutMs, from);
+  try {
+    return await deadline.wait(pending);
+  } finally {
+    deadline.release();
+  }
+}

@@ -45,7 +45,7 @@ import {
   StewardError,
   storageUnavailable,
 } from '../../errors/index.js';
-import { DeadlineExceeded, startDeadline } from '../deadline.js';
+import { DeadlineExceeded, waitWithin } from '../deadline.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
 import { scrubResult } from '../scrub.js';
 import type { McpCatalog } from './catalog/index.js';
@@ -165,13 +165,10 @@ async function withinStoreDeadline<T>(
   context: McpRequestContext,
   pending: Promise<T>,
 ): Promise<T> {
-  const deadline = startDeadline(deps.enforcement.storeTimeoutMs, context.receivedAt);
   try {
-    return await deadline.wait(pending);
+    return await waitWithin(deps.enforcement.storeTimeoutMs, pending, context.receivedAt);
   } catch (error) {
     throw storageUnavailable(error);
-  } finally {
-    deadline.release();
   }
 }
 

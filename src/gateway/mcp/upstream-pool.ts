@@ -10,7 +10,7 @@ import {
 } from '@modelcontextprotocol/sdk/types.js';
 import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../config/index.js';
 import type { Upstream } from '../../upstreams/index.js';
-import { startDeadline } from '../deadline.js';
+import { waitWithin } from '../deadline.js';
 import type { RelayTarget } from './relay.js';
 import type { McpSession, McpSessionStore } from './sessions.js';
 import {
@@ -246,13 +246,8 @@ export function createUpstreamPool(options: UpstreamPoolOptions = {}): UpstreamP
    * A wait on the session store while connecting, bounded: a call already allowed must not wait
    * on a hung store and reach the upstream long after its agent gave up.
    */
-  async function storeWait<T>(pending: Promise<T>): Promise<T> {
-    const deadline = startDeadline(storeTimeoutMs);
-    try {
-      return await deadline.wait(pending);
-    } finally {
-      deadline.release();
-    }
+  function storeWait<T>(pending: Promise<T>): Promise<T> {
+    return waitWithin(storeTimeoutMs, pending);
   }
 
   function release(entry: Entry): void {

@@ -20,7 +20,7 @@ import { REFUSAL_CATALOG } from '../../refusals.js';
 import type { EnforcementCore, GatewayVerdict } from '../../types.js';
 import { JsonRpcError, refusalError, type McpRefusal } from '../errors.js';
 import { DEFAULT_GATEWAY_STORE_TIMEOUT_MS } from '../../../config/index.js';
-import { startDeadline } from '../../deadline.js';
+import { waitWithin } from '../../deadline.js';
 import type { McpSession } from '../sessions.js';
 import type { UpstreamPool } from '../upstream-pool.js';
 import { inNormalForm } from './resource-uri.js';
@@ -142,13 +142,10 @@ export function createMcpCatalog(options: McpCatalogOptions): McpCatalog {
 
   /** A read or write of the pins, within the store timeout: a hung store holds no call. */
   async function pinsWait<T>(pending: Promise<T>, what: string): Promise<T> {
-    const deadline = startDeadline(storeTimeoutMs);
     try {
-      return await deadline.wait(pending);
+      return await waitWithin(storeTimeoutMs, pending);
     } catch (error) {
       throw new PinsUnavailable(`the tool pins could not be ${what}`, { cause: error });
-    } finally {
-      deadline.release();
     }
   }
   /** Insertion order is recency: the first entry is the least recently used. */
