@@ -50,12 +50,8 @@ const TABLE_OWNERS: Readonly<Record<string, string>> = {
  * at the same time. Remove an entry when its fix lands; the test then holds the line.
  */
 const PENDING: Readonly<Record<string, string>> = {
-  "foreign table: secrets/rewrap.ts queries signing_keys (signing's)":
-    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: secrets/secrets.ts queries teams (registry's)":
     "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
-  "foreign table: server/recover.ts queries signing_keys (signing's)":
-    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
   "foreign table: upstreams/upstreams.ts queries teams (registry's)":
     "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
   "foreign table: access/api-keys.ts queries teams (registry's)":
