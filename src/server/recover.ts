@@ -7,6 +7,7 @@ import {
   type RecoveredBy,
 } from '../access/index.js';
 import { parseMasterKey, type Config } from '../config/index.js';
+import { createTeamNames } from '../registry/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { checkMasterKey } from '../signing/index.js';
 import { openStore, type Store } from '../store/index.js';
@@ -81,7 +82,7 @@ export async function recoverAdmin(
   try {
     await store.migrate();
     await proveMasterKey(store, masterKey);
-    return await createApiKeyService({ db: store.db, clock }).recover(
+    return await createApiKeyService({ db: store.db, clock, teams: createTeamNames() }).recover(
       { actor: SYSTEM_ACTOR },
       { name: options.name ?? 'recovered', recoveredBy: options.recoveredBy },
     );
