@@ -14,6 +14,7 @@ import {
   isWellFormedSecret,
 } from '../shared/key-format.js';
 import type { Actor, ChangeContext, Role } from '../actors/index.js';
+import type { TeamNames } from './team-names.js';
 
 /** An API key as listed: everything but the secret, which is shown once at creation. */
 export interface ApiKey {
@@ -76,21 +77,23 @@ export interface RecoveredBy {
   readonly host: string;
 }
 
-export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }): ApiKeyService {
-  const { db, clock } = deps;
+export function createApiKeyService(deps: {
+  db: Kysely<Database>;
+  clock: Clock;
+  /**
+   * The registry's team names: a key carries its team's id, and its name comes from memory (no
+   * query on `authenticate`, the admin API's hot path, once the team has been seen).
+   */
+  teams: TeamNames;
+}): ApiKeyService {
+  const { db, clock, teams } = deps;
+
+  async function teamNameOf(source: Kysely<Database>, teamId: string | null) {
+    return teamId === null ? null : ((await teams.namesOf(source, [teamId])).get(teamId) ?? null);
+  }
 
   async function view(row: ApiKeyTable, trx: Kysely<Database> = db): Promise<ApiKey> {
-    const team =
-      row.team_id === null
-        ? null
-        : ((
-            await trx
-              .selectFrom('teams')
-              .select('name')
-              .where('id', '=', row.team_id)
-              .executeTakeFirst()
-          )?.name ?? null);
-    return toApiKey(row, team, clock.now());
+    return toApiKey(row, await teamNameOf(trx, row.team_id), clock.now());
   }
 
   async function insertKey(
@@ -141,13 +144,8 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
       const created = await db.transaction().execute(async (trx) => {
         let teamId: string | null = null;
         if (input.team !== undefined) {
-          const team = await trx
-            .selectFrom('teams')
-            .select('id')
-            .where('name', '=', input.team)
-            .executeTakeFirst();
-          if (!team) throw notFound('team', input.team);
-          teamId = team.id;
+          teamId = (await teams.idOf(trx, input.team)) ?? null;
+          if (teamId === null) throw notFound('team', input.team);
         }
         return insertKey(trx, context, {
           name: input.name,
@@ -162,25 +160,25 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
     },
 
     async list({ cursor, limit, includeRevoked }) {
-      // The team's name comes in the same query, not one query per key.
-      let query = db
-        .selectFrom('api_keys')
-        .leftJoin('teams', 'teams.id', 'api_keys.team_id')
-        .selectAll('api_keys')
-        .select('teams.name as team_name');
-      if (!includeRevoked) query = query.where('api_keys.revoked_at', 'is', null);
+      let query = db.selectFrom('api_keys').selectAll();
+      if (!includeRevoked) query = query.where('revoked_at', 'is', null);
       if (cursor !== undefined)
-        query = query.where('api_keys.id', '>', decodeCursor<string>(cursor, 'string'));
+        query = query.where('id', '>', decodeCursor<string>(cursor, 'string'));
       const rows = await query
-        .orderBy('api_keys.id')
+        .orderBy('id')
         .limit(limit + 1)
         .execute();
+      // The teams' names for the whole page at once (from memory once seen), not one per key.
+      const names = await teams.namesOf(
+        db,
+        rows.map((row) => row.team_id),
+      );
       const now = clock.now();
       return toPage(
         rows,
         limit,
         (row) => row.id,
-        ({ team_name, ...row }) => toApiKey(row, team_name, now),
+        (row) => toApiKey(row, row.team_id === null ? null : (names.get(row.team_id) ?? null), now),
       );
     },
 
@@ -233,18 +231,8 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
       const hash = hashSecret(presented);
       const row = await db
         .selectFrom('api_keys')
-        .leftJoin('teams', 'teams.id', 'api_keys.team_id')
-        .select([
-          'api_keys.id',
-          'api_keys.role',
-          'api_keys.team_id',
-          'api_keys.key_hash',
-          'api_keys.expires_at',
-          'api_keys.revoked_at',
-          'api_keys.last_used_at',
-          'teams.name as team_name',
-        ])
-        .where('api_keys.key_hash', '=', hash)
+        .select(['id', 'role', 'team_id', 'key_hash', 'expires_at', 'revoked_at', 'last_used_at'])
+        .where('key_hash', '=', hash)
         .executeTakeFirst();
       // The lookup is by the hash of a high-entropy key, which leaks nothing useful; the
       // constant-time comparison keeps the check itself free of early exits all the same.
@@ -263,11 +251,12 @@ export function createApiKeyService(deps: { db: Kysely<Database>; clock: Clock }
           .where('id', '=', row.id)
           .execute();
       }
+      const teamName = await teamNameOf(db, row.team_id);
       return {
         ref: `apikey:${row.id}`,
         role: row.role as Role,
         ...(row.team_id !== null ? { teamId: row.team_id } : {}),
-        ...(row.team_name ? { teamName: row.team_name } : {}),
+        ...(teamName ? { teamName } : {}),
       };
     },
 

@@ -1,5 +1,6 @@
 export { createTeamService } from './teams.js';
 export type { Team, TeamService, CreateTeamInput, UpdateTeamInput } from './teams.js';
+export { createTeamNames } from './team-names.js';
 export { createPersonService } from './people.js';
 export type { Person, PersonService, CreatePersonInput, UpdatePersonInput } from './people.js';
 export { createServiceService } from './services.js';

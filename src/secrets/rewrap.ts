@@ -2,6 +2,7 @@ import type { ChangeContext } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { masterKeyId, open, seal } from '../crypto/index.js';
 import type { Clock } from '../shared/clock.js';
+import { rewrapSigningKeys } from '../signing/index.js';
 import type { Store } from '../store/index.js';
 import { dataKeyContext } from './envelope.js';
 
@@ -18,6 +19,7 @@ export interface RewrapReport {
  * still sealed under `previous` so that it is sealed under `current`, and records one audit event.
  * Only the small data keys are re-sealed; the secret values under them do not change. Signing
  * keys made before Steward recorded the wrapping key (`wrapped_by` null) are tried with both keys.
+ * The signing keys are the signing folder's: its re-wrap step runs in this same transaction.
  *
  * Throws when a value is sealed under a key that is neither, because starting anyway would only
  * move the failure to the first call that needs it.
@@ -70,40 +72,7 @@ export async function rewrapMasterKey(deps: {
       }
     }
 
-    let signingKeys = 0;
-    const keys = await trx
-      .selectFrom('signing_keys')
-      .select(['kid', 'private_key', 'wrapped_by'])
-      .where((eb) => eb.or([eb('wrapped_by', 'is', null), eb('wrapped_by', '!=', to)]))
-      .execute();
-    for (const key of keys) {
-      const sealContext = `signing-key:${key.kid}`;
-      if (key.wrapped_by === null && opens(current, key.private_key, sealContext)) {
-        // Already under the current key; only the record of which key was missing.
-        await trx
-          .updateTable('signing_keys')
-          .set({ wrapped_by: to })
-          .where('kid', '=', key.kid)
-          .execute();
-        continue;
-      }
-      if (!previous || (key.wrapped_by !== null && key.wrapped_by !== from)) {
-        throw new Error(
-          `signing key ${key.kid} is sealed under a master key that is neither STEWARD_MASTER_KEY (${to}) nor STEWARD_MASTER_KEY_PREVIOUS${from === null ? ' (unset)' : ` (${from})`}`,
-        );
-      }
-      const der = open(previous, key.private_key, sealContext);
-      try {
-        await trx
-          .updateTable('signing_keys')
-          .set({ private_key: seal(current, der, sealContext), wrapped_by: to })
-          .where('kid', '=', key.kid)
-          .execute();
-      } finally {
-        der.fill(0);
-      }
-      signingKeys += 1;
-    }
+    const signingKeys = await rewrapSigningKeys(trx, { current, previous });
 
     const report: RewrapReport = { from, to, dataKeys, signingKeys };
     if (dataKeys + signingKeys > 0) {
@@ -116,13 +85,4 @@ export async function rewrapMasterKey(deps: {
     }
     return report;
   });
-}
-
-function opens(key: Buffer, sealed: string, context: string): boolean {
-  try {
-    open(key, sealed, context).fill(0);
-    return true;
-  } catch {
-    return false;
-  }
 }

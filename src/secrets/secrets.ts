@@ -1,6 +1,6 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext, TeamNames } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { masterKeyId } from '../crypto/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
@@ -107,8 +107,10 @@ export function createSecretService(deps: {
   masterKey: Buffer;
   previousMasterKey?: Buffer | undefined;
   credentialUsers: CredentialUsers;
+  /** The registry's team names: a secret carries its team's id, and shows its name. */
+  teams: TeamNames;
 }): SecretService {
-  const { store, clock, masterKey, credentialUsers } = deps;
+  const { store, clock, masterKey, credentialUsers, teams } = deps;
   const db = store.db;
   const keys = new Map<string, Buffer>([[masterKeyId(masterKey), masterKey]]);
   if (deps.previousMasterKey) keys.set(masterKeyId(deps.previousMasterKey), deps.previousMasterKey);
@@ -117,18 +119,28 @@ export function createSecretService(deps: {
   // not put the old value back into the cache after the rotation cleared it.
   let generation = 0;
 
-  function selectSecrets(trx: Kysely<Database>) {
-    return trx
-      .selectFrom('secrets')
-      .leftJoin('teams', 'teams.id', 'secrets.team_id')
-      .selectAll('secrets')
-      .select('teams.name as team_name');
+  /** `rows` with their teams' names, all at once (from memory once seen: no query then). */
+  async function named(trx: Kysely<Database>, rows: readonly SecretTable[]): Promise<SecretRow[]> {
+    const names = await teams.namesOf(
+      trx,
+      rows.map((row) => row.team_id),
+    );
+    return rows.map((row) => ({
+      ...row,
+      team_name: row.team_id === null ? null : (names.get(row.team_id) ?? null),
+    }));
   }
 
   async function findSecret(trx: Kysely<Database>, name: string): Promise<SecretRow> {
-    const row = await selectSecrets(trx).where('secrets.name', '=', name).executeTakeFirst();
+    const row = await trx
+      .selectFrom('secrets')
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
     if (!row) throw notFound('secret', name);
-    return row;
+    const [withName] = await named(trx, [row]);
+    if (!withName) throw new Error('unreachable: one row names as one row');
+    return withName;
   }
 
   /** The API views of `rows`, with their versions and users, in two queries. */
@@ -258,13 +270,9 @@ export function createSecretService(deps: {
           const teamName =
             input.team ?? (context.actor.role === 'owner' ? context.actor.teamName : undefined);
           if (teamName !== undefined) {
-            const row = await trx
-              .selectFrom('teams')
-              .select(['id', 'name'])
-              .where('name', '=', teamName)
-              .executeTakeFirst();
-            if (!row) throw notFound('team', teamName);
-            team = row;
+            const id = await teams.idOf(trx, teamName);
+            if (id === undefined) throw notFound('team', teamName);
+            team = { id, name: teamName };
           }
           if (!canManageCredential(context.actor, team?.id ?? null)) {
             throw forbidden(
@@ -310,16 +318,17 @@ export function createSecretService(deps: {
     },
 
     async list(context, { team, cursor, limit }) {
-      let query = selectSecrets(db);
+      let query = db.selectFrom('secrets').selectAll();
       if (context.actor.role === 'owner') {
         // Owners see their own team's secrets only: the others' names are not theirs to know.
-        query = query.where('secrets.team_id', '=', context.actor.teamId ?? '');
+        query = query.where('team_id', '=', context.actor.teamId ?? '');
       }
-      if (team !== undefined) query = query.where('teams.name', '=', team);
+      // The team is found by name inside this query: no query of its own.
+      if (team !== undefined) query = query.where('team_id', '=', teams.idExpression(db, team));
       if (cursor !== undefined)
-        query = query.where('secrets.name', '>', decodeCursor<string>(cursor, 'string'));
+        query = query.where('name', '>', decodeCursor<string>(cursor, 'string'));
       const rows = await query
-        .orderBy('secrets.name')
+        .orderBy('name')
         .limit(limit + 1)
         .execute();
       const page = toPage(
@@ -328,7 +337,7 @@ export function createSecretService(deps: {
         (row) => row.name,
         (row) => row,
       );
-      const items = await describe(db, page.items);
+      const items = await describe(db, await named(db, page.items));
       return page.nextCursor === undefined ? { items } : { items, nextCursor: page.nextCursor };
     },
 
@@ -460,26 +469,20 @@ export interface SecretOwner {
   readonly id: string;
   readonly name: string;
   readonly teamId: string | null;
-  readonly teamName: string | null;
 }
 
 /**
  * The secrets folder's read port for other folders: loads the secret named `by.name` (or with
- * id `by.id`) and its team, in `source` (the database or the caller's transaction); `undefined`
+ * id `by.id`) and its team's id, in `source` (the database or the caller's transaction); `undefined`
  * when there is none. Never its value.
  */
 export async function loadSecretOwner(
   source: Kysely<Database>,
   by: { readonly name: string } | { readonly id: string },
 ): Promise<SecretOwner | undefined> {
-  const query = source
-    .selectFrom('secrets')
-    .leftJoin('teams', 'teams.id', 'secrets.team_id')
-    .select(['secrets.id', 'secrets.name', 'secrets.team_id', 'teams.name as team_name']);
+  const query = source.selectFrom('secrets').select(['id', 'name', 'team_id']);
   const row = await (
-    'name' in by ? query.where('secrets.name', '=', by.name) : query.where('secrets.id', '=', by.id)
+    'name' in by ? query.where('name', '=', by.name) : query.where('id', '=', by.id)
   ).executeTakeFirst();
-  return (
-    row && { id: row.id, name: row.name, teamId: row.team_id, teamName: row.team_name ?? null }
-  );
+  return row && { id: row.id, name: row.name, teamId: row.team_id };
 }

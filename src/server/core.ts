@@ -11,6 +11,7 @@ import {
   createIdentityService,
   createPersonService,
   createServiceService,
+  createTeamNames,
   createTeamService,
   MAX_TOKEN_LIFETIME_MS,
   type IdentityService,
@@ -194,18 +195,22 @@ export function createCore(options: CoreOptions): Core {
   const joinTokens = createJoinTokenService({ db, clock });
   const federation = createFederationService({ db, clock });
   const tasks = createTaskService({ db, clock, revocations });
+  // Team names for the rows of other folders that carry a team id (keys, secrets, upstreams).
+  const teamNames = createTeamNames();
   const secrets = createSecretService({
     store,
     clock,
     masterKey,
     previousMasterKey: options.previousMasterKey,
     credentialUsers,
+    teams: teamNames,
   });
   const egress = createEgressAllowlist({ store, clock });
   const upstreams = createUpstreamService({
     store,
     clock,
     allowlist: egress,
+    teams: teamNames,
     ...(options.resolveHost ? { resolveHost: options.resolveHost } : {}),
   });
   const resolveAudience = createAudienceResolver({
@@ -232,7 +237,7 @@ export function createCore(options: CoreOptions): Core {
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })
     : noopTracer;
-  const apiKeys = createApiKeyService({ db, clock });
+  const apiKeys = createApiKeyService({ db, clock, teams: teamNames });
   const gateway = createEnforcementCore({
     db,
     appendAuditEvents: (rows) => store.appendAuditEvents(rows),

@@ -7,8 +7,9 @@ import {
   type RecoveredBy,
 } from '../access/index.js';
 import { parseMasterKey, type Config } from '../config/index.js';
-import { open } from '../crypto/index.js';
+import { createTeamNames } from '../registry/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';
+import { checkMasterKey } from '../signing/index.js';
 import { openStore, type Store } from '../store/index.js';
 import { tightenDataDir } from './data-dir.js';
 
@@ -81,7 +82,7 @@ export async function recoverAdmin(
   try {
     await store.migrate();
     await proveMasterKey(store, masterKey);
-    return await createApiKeyService({ db: store.db, clock }).recover(
+    return await createApiKeyService({ db: store.db, clock, teams: createTeamNames() }).recover(
       { actor: SYSTEM_ACTOR },
       { name: options.name ?? 'recovered', recoveredBy: options.recoveredBy },
     );
@@ -96,25 +97,13 @@ export async function recoverAdmin(
  * possession against, and is refused too rather than trusted.
  */
 async function proveMasterKey(store: Store, masterKey: Buffer): Promise<void> {
-  const sealed = await store.db
-    .selectFrom('signing_keys')
-    .select(['kid', 'private_key'])
-    .orderBy('created_at', 'desc')
-    .limit(100)
-    .execute();
-  if (sealed.length === 0) {
+  const proof = await checkMasterKey(store.db, masterKey);
+  if (proof === 'opens') return;
+  if (proof === 'nothing_sealed') {
     throw new RecoveryRefusedError(
       'nothing_sealed',
       'The database holds no signing key to check the master key against: start `steward up` on it once first.',
     );
-  }
-  for (const row of sealed) {
-    try {
-      open(masterKey, row.private_key, `signing-key:${row.kid}`).fill(0);
-      return;
-    } catch {
-      // Not sealed under this key; a rotation may have left older keys under another.
-    }
   }
   throw new RecoveryRefusedError(
     'wrong_master_key',

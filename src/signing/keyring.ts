@@ -12,6 +12,7 @@ import { isoTime, type Clock } from '../shared/clock.js';
 import type { ReplicatedCache, Store } from '../store/index.js';
 import type { SigningKeyTable } from '../store/schema.js';
 import { base64urlJson, thumbprint, type SigningAlgorithm } from './jws.js';
+import { signingKeyContext } from './sealed.js';
 
 /**
  * The signing keys and their schedule. A key's state is derived from its times, so every replica
@@ -168,7 +169,7 @@ export function createKeyring(deps: {
       kid,
       alg: schedule.algorithm,
       public_jwk: JSON.stringify({ ...jwk, kid, alg: schedule.algorithm, use: 'sig' }),
-      private_key: seal(masterKey, der, `signing-key:${kid}`),
+      private_key: seal(masterKey, der, signingKeyContext(kid)),
       created_at: isoTime(now),
       activates_at: isoTime(activatesAt),
       revoked_at: null,
@@ -208,7 +209,7 @@ export function createKeyring(deps: {
       }
       // Only keys that sign now or will sign need their private half in memory.
       if ((info.state === 'active' || info.state === 'pending') && !privateKeys.has(row.kid)) {
-        const der = open(masterKey, row.private_key, `signing-key:${row.kid}`);
+        const der = open(masterKey, row.private_key, signingKeyContext(row.kid));
         privateKeys.set(row.kid, {
           kid: row.kid,
           alg: row.alg as SigningAlgorithm,

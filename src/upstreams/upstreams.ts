@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext, TeamNames } from '../access/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
 import { canAttachCredential, canManageCredential, loadSecretOwner } from '../secrets/index.js';
@@ -185,30 +185,60 @@ export function createUpstreamService(deps: {
   allowlist: EgressAllowlist;
   /** The guard's name resolver; `dns.lookup` unless a test injects one. */
   resolveHost?: HostResolver;
+  /** The registry's team names: an upstream carries its team's id, and shows its name. */
+  teams: TeamNames;
 }): UpstreamService {
-  const { store, clock, allowlist } = deps;
+  const { store, clock, allowlist, teams } = deps;
   const db = store.db;
   let byName = new Map<string, Upstream>();
   let loaded = false;
   const misses = new Map<string, number>();
 
-  function selectUpstreams(trx: Kysely<Database>) {
-    return trx
+  /**
+   * `rows` with their teams' names, all at once (from memory once seen: no query then). Every
+   * upstream has a team (a foreign key keeps it there), so a missing name is a broken store.
+   */
+  async function named(
+    trx: Kysely<Database>,
+    rows: readonly UpstreamTable[],
+  ): Promise<UpstreamRow[]> {
+    const names = await teams.namesOf(
+      trx,
+      rows.map((row) => row.team_id),
+    );
+    return rows.map((row) => {
+      const teamName = names.get(row.team_id);
+      if (teamName === undefined) {
+        throw new Error(`upstream ${row.name} belongs to team id ${row.team_id}, which is no team`);
+      }
+      return { ...row, team_name: teamName };
+    });
+  }
+
+  async function selectUpstream(
+    trx: Kysely<Database>,
+    name: string,
+  ): Promise<UpstreamRow | undefined> {
+    const row = await trx
       .selectFrom('upstreams')
-      .innerJoin('teams', 'teams.id', 'upstreams.team_id')
-      .selectAll('upstreams')
-      .select('teams.name as team_name');
+      .selectAll()
+      .where('name', '=', name)
+      .executeTakeFirst();
+    return row && (await named(trx, [row]))[0];
   }
 
   async function findUpstream(trx: Kysely<Database>, name: string): Promise<UpstreamRow> {
-    const row = await selectUpstreams(trx).where('upstreams.name', '=', name).executeTakeFirst();
+    const row = await selectUpstream(trx, name);
     if (!row) throw notFound('upstream', name);
     return row;
   }
 
   async function reload(): Promise<void> {
-    const [rows] = await Promise.all([selectUpstreams(db).execute(), allowlist.reload()]);
-    byName = new Map(rows.map((row) => [row.name, toUpstream(row)]));
+    const [rows] = await Promise.all([
+      db.selectFrom('upstreams').selectAll().execute(),
+      allowlist.reload(),
+    ]);
+    byName = new Map((await named(db, rows)).map((row) => [row.name, toUpstream(row)]));
     misses.clear();
     loaded = true;
   }
@@ -328,13 +358,9 @@ export function createUpstreamService(deps: {
     trx: Kysely<Database>,
     name: string,
   ): Promise<{ id: string; name: string }> {
-    const team = await trx
-      .selectFrom('teams')
-      .select(['id', 'name'])
-      .where('name', '=', name)
-      .executeTakeFirst();
-    if (!team) throw notFound('team', name);
-    return team;
+    const id = await teams.idOf(trx, name);
+    if (id === undefined) throw notFound('team', name);
+    return { id, name };
   }
 
   /**
@@ -356,8 +382,9 @@ export function createUpstreamService(deps: {
       return;
     }
     if (secret?.teamId != null && secret.teamId !== next.team_id) {
+      const teamName = (await teams.namesOf(trx, [secret.teamId])).get(secret.teamId) ?? null;
       throw forbidden(
-        `The upstream's secret belongs to team ${JSON.stringify(secret.teamName)}; give it another credential first.`,
+        `The upstream's secret belongs to team ${JSON.stringify(teamName)}; give it another credential first.`,
       );
     }
     throw forbidden(
@@ -433,16 +460,17 @@ export function createUpstreamService(deps: {
     },
 
     async list({ team, kind, cursor, limit }) {
-      let query = selectUpstreams(db);
-      if (team !== undefined) query = query.where('teams.name', '=', team);
-      if (kind !== undefined) query = query.where('upstreams.kind', '=', kind);
+      let query = db.selectFrom('upstreams').selectAll();
+      // The team is found by name inside this query: no query of its own.
+      if (team !== undefined) query = query.where('team_id', '=', teams.idExpression(db, team));
+      if (kind !== undefined) query = query.where('kind', '=', kind);
       if (cursor !== undefined)
-        query = query.where('upstreams.name', '>', decodeCursor<string>(cursor, 'string'));
+        query = query.where('name', '>', decodeCursor<string>(cursor, 'string'));
       const rows = await query
-        .orderBy('upstreams.name')
+        .orderBy('name')
         .limit(limit + 1)
         .execute();
-      return toPage(rows, limit, (row) => row.name, toUpstream);
+      return toPage(await named(db, rows), limit, (row) => row.name, toUpstream);
     },
 
     async update(context, name, input) {
@@ -540,7 +568,7 @@ export function createUpstreamService(deps: {
       const now = clock.now();
       if (missedAt !== undefined && now - missedAt < MISS_TTL_MS) return undefined;
       // Not in memory: maybe created by another replica a moment ago, before its notification.
-      const row = await selectUpstreams(db).where('upstreams.name', '=', name).executeTakeFirst();
+      const row = await selectUpstream(db, name);
       if (!row) {
         if (misses.size > 10_000) misses.clear();
         misses.set(name, now);

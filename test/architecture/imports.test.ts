@@ -49,18 +49,7 @@ const TABLE_OWNERS: Readonly<Record<string, string>> = {
  * Known violations, each waiting on a change to a file that other work of issue 10 is rewriting
  * at the same time. Remove an entry when its fix lands; the test then holds the line.
  */
-const PENDING: Readonly<Record<string, string>> = {
-  "foreign table: secrets/rewrap.ts queries signing_keys (signing's)":
-    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
-  "foreign table: secrets/secrets.ts queries teams (registry's)":
-    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
-  "foreign table: server/recover.ts queries signing_keys (signing's)":
-    "The master-key re-wrap and the admin recovery's proof of the master key read and re-seal signing keys themselves; src/signing (another part's) should export a re-wrap step and a sealed-key reader.",
-  "foreign table: upstreams/upstreams.ts queries teams (registry's)":
-    "Secrets and upstreams join their team's name into every read of their rows (one query per list or get); a registry port would add a query each: they wait on a bulk team-name reader that keeps the query count.",
-  "foreign table: access/api-keys.ts queries teams (registry's)":
-    "API keys resolve their team's name in the same query as the key (authenticate is the admin API's hot path; list joins it for every key); access cannot import the registry (the registry imports access), so a team reader handed in by the composition root would add a query per owner-key request: it wants a registry-side join helper or a team-name cache kept fresh by the replicated cache first.",
-};
+const PENDING: Readonly<Record<string, string>> = {};
 
 /**
  * Modules that import nothing of Steward, declaring constants and types only, that the CLI may
