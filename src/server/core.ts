@@ -193,7 +193,9 @@ export function createCore(options: CoreOptions): Core {
   const verifier = createTokenVerifier({ keyring, revocations, clock, issuer });
   const joinTokens = createJoinTokenService({ db, clock });
   const federation = createFederationService({ db, clock });
-  const tasks = createTaskService({ db, clock, revocations });
+  // Every revocation goes through the revoker, those inside another service's change too.
+  const revoker = createRevoker({ db, clock, revocations, verifier });
+  const tasks = createTaskService({ db, clock, revokeWithin: revoker.revokeWithin });
   const secrets = createSecretService({
     store,
     clock,
@@ -213,7 +215,6 @@ export function createCore(options: CoreOptions): Core {
     resolve: (name) => upstreams.resolve(name),
   });
   const minter = createMinter({ keyring, clock, issuer });
-  const revoker = createRevoker({ db, clock, revocations, verifier });
   const exchange = createTokenExchange({
     db,
     clock,
@@ -281,7 +282,7 @@ export function createCore(options: CoreOptions): Core {
       db,
       clock,
       trustDomain,
-      revocations,
+      revokeWithin: revoker.revokeWithin,
       onChange: registryChanged,
     }),
     keyring,
