@@ -226,8 +226,12 @@ export function createCore(options: CoreOptions): Core {
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
-  const onAnnounceFailed = (channel: string, error: unknown) =>
+  // Counted for /metrics by the replication (built below, once every cache exists: nothing is
+  // announced before), then told to whoever logs it.
+  const onAnnounceFailed = (channel: string, error: unknown) => {
+    replication.countAnnounceFailure(channel);
     options.onAnnounceError?.(channel, error);
+  };
   const policies = createPolicyService({ store, clock, verifier, upstreams, onAnnounceFailed });
   const registryChanged = () => policies.registryChanged();
   const tracer = options.otlpEndpoint
