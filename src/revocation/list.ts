@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import type { Database, ReplicatedCache, Store } from '../store/index.js';

@@ -1,4 +1,5 @@
-import { createApiKeyService, SYSTEM_ACTOR, type ApiKeyService } from '../access/index.js';
+import { createApiKeyService, type ApiKeyService } from '../access/index.js';
+import { SYSTEM_ACTOR } from '../actors/index.js';
 import { DEFAULT_SIGNING } from '../config/index.js';
 import {
   createFederationService,

@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { canManageTeam, SYSTEM_ACTOR, type ChangeContext } from '../access/index.js';
+import { canManageTeam } from '../access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../actors/index.js';
 import { forbidden, invalidField, notFound } from '../errors/index.js';
 import { loadServiceOwner, loadWorkload, MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
 import type {

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import type { FastifyInstance } from 'fastify';
 import { buildHttpApp } from '../../src/http/index.js';
 import { POLICIES_CHANNEL } from '../../src/policy/index.js';
