@@ -99,5 +99,38 @@ for (const database of await testDatabases()) {
       assert.equal(core.revocations.isRevoked(tokenOfTask(entry.subject, now)), true);
       assert.equal(core.revocations.isRevoked(tokenOfTask('task-other', now)), false);
     });
+
+    it('a task past its deadline is expired and its tokens revoked, through the revoker, with one audit event each', async () => {
+      await core.teams.create(system, {
+        name: 'expiry',
+        contact: 'expiry@example.com',
+        escalation: '+1-555-0100',
+      });
+      await core.services.create(system, {
+        name: 'expiry-agent',
+        team: 'expiry',
+        dataClassification: 'internal',
+      });
+      const identity = await core.identities.create(system, {
+        service: 'expiry-agent',
+        environment: 'sandbox',
+        agentPath: 'worker',
+      });
+      const task = await core.tasks.open(system, { identity: identity.id, deadlineSeconds: 60 });
+      const issued = clock.now();
+      assert.equal(await core.tasks.expireDue(system), 0, 'not due before its deadline');
+      assert.deepEqual(await stored(task.id), { rows: 0, events: 0 });
+
+      clock.advance(61_000);
+      assert.equal(await core.tasks.expireDue(system), 1);
+      assert.equal((await core.tasks.get(system, task.id)).status, 'expired');
+      assert.deepEqual(await stored(task.id), { rows: 1, events: 1 });
+      assert.equal(core.revocations.isRevoked(tokenOfTask(task.id, issued + 60_000)), true);
+      const expired = await queryAudit(store.db, { type: 'task.expired', limit: 10 });
+      assert.deepEqual(
+        expired.items.map((event) => event.target.id),
+        [task.id],
+      );
+    });
   });
 }
