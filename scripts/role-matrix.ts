@@ -5,7 +5,7 @@
  */
 import { writeFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
-import { ROLES } from '../src/access/index.js';
+import { ROLES } from '../src/actors/index.js';
 import { buildHttpApp, type RouteRoles } from '../src/http/index.js';
 import { createCore, createLogger } from '../src/server/index.js';
 import { openStore } from '../src/store/index.js';

@@ -3,7 +3,7 @@
  * `createCore` gains options, instead of every scenario.
  */
 import { randomBytes } from 'node:crypto';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { createCore, type Core } from '../../src/server/core.js';
 import { systemClock } from '../../src/shared/clock.js';
 import type { Store } from '../../src/store/index.js';

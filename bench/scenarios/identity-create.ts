@@ -16,7 +16,7 @@
  * write the same columns and values as the subject, whatever columns later migrations add.
  */
 import type { Insertable } from 'kysely';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { isoTime, systemClock } from '../../src/shared/clock.js';
 import { newId } from '../../src/shared/ids.js';
 import type { Database } from '../../src/store/index.js';

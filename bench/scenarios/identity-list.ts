@@ -14,7 +14,7 @@
  * goes during the run then falls on both alike.
  */
 import { sql, type Kysely } from 'kysely';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import type { Core } from '../../src/server/core.js';
 import { isoTime, systemClock } from '../../src/shared/clock.js';
 import { encodeCursor } from '../../src/shared/cursor.js';

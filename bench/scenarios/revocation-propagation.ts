@@ -22,7 +22,7 @@
  * poll's cycle instead of always just after the poll that found the previous one.
  */
 import { randomBytes } from 'node:crypto';
-import { SYSTEM_ACTOR, type ChangeContext } from '../../src/access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../../src/actors/index.js';
 import { loadConfig } from '../../src/config/index.js';
 import { up, type RunningSteward } from '../../src/server/index.js';
 import { createMinter, STEWARD_AUDIENCE, TokenError } from '../../src/tokens/index.js';

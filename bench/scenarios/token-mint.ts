@@ -28,7 +28,7 @@ import {
   SqliteIntrospector,
   SqliteQueryCompiler,
 } from 'kysely';
-import type { ChangeContext } from '../../src/access/index.js';
+import type { ChangeContext } from '../../src/actors/index.js';
 import { newId } from '../../src/shared/ids.js';
 import { base64urlJson, signInput } from '../../src/signing/index.js';
 import type { Database, Store } from '../../src/store/index.js';

@@ -16,7 +16,7 @@
  * says; the results go to `token-verify.json`.
  */
 import { createLocalJWKSet, jwtVerify } from 'jose';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import {
   createMinter,
   createTokenVerifier,

@@ -1,5 +1,3 @@
-export { ROLES, SYSTEM_ACTOR } from '../actors/index.js';
-export type { Role, Actor, ChangeContext } from '../actors/index.js';
 export { canManageTeam } from './roles.js';
 export { createApiKeyService } from './api-keys.js';
 export type { ApiKey, ApiKeyService, CreateApiKeyInput, RecoveredBy } from './api-keys.js';

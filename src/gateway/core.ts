@@ -1,6 +1,7 @@
 import { isIP } from 'node:net';
 import type { Insertable, Kysely } from 'kysely';
-import { SYSTEM_ACTOR, type ApiKeyService, type ChangeContext } from '../access/index.js';
+import type { ApiKeyService } from '../access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../actors/index.js';
 import type { JoinTokenService } from '../attestation/index.js';
 import { auditRow } from '../audit/index.js';
 import {

@@ -6,7 +6,7 @@
  * serialiser writes without re-validating), never a bare string.
  */
 import { Type } from 'typebox';
-import { ROLES } from '../access/index.js';
+import { ROLES } from '../actors/index.js';
 import { DATA_CLASSIFICATIONS, ENVIRONMENTS, IDENTITY_STATUSES } from '../registry/index.js';
 import { SIGNING_ALGORITHMS } from '../signing/index.js';
 import { ACCESS_TOKEN_TYPE } from '../tokens/index.js';

@@ -4,7 +4,7 @@
  * false`), so an unknown or misspelt field is an error rather than silently ignored.
  */
 import { Type, type TLiteral, type TProperties, type TSchema, type TUnion } from 'typebox';
-import { ROLES } from '../access/index.js';
+import { ROLES } from '../actors/index.js';
 import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE } from '../shared/cursor.js';
 import {
   AGENT_PATH_MAX_LENGTH,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { notFound, StewardError } from '../errors/index.js';
 import { loadTeamHoldings } from '../registry/index.js';

@@ -1,5 +1,6 @@
 import type { Kysely, Transaction } from 'kysely';
-import { canManageTeam, type ChangeContext } from '../access/index.js';
+import { canManageTeam } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange, type AuditEventType } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
@@ -7,7 +8,7 @@ import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
 import { isUniqueViolation, type Database } from '../store/index.js';
 import type { IdentityTable } from '../store/schema.js';
-import type { Revocation, RevocationList } from '../revocation/index.js';
+import type { PendingRevocation, RevokeWithin } from '../revocation/index.js';
 import { admitted, findService } from './services.js';
 import {
   DEFAULT_MAX_SESSION_SECONDS,
@@ -136,12 +137,15 @@ export function createIdentityService(deps: {
   db: Kysely<Database>;
   clock: Clock;
   trustDomain: string;
-  /** Where disabling or decommissioning revokes the identity's tokens; absent in unit tests of the registry alone. */
-  revocations?: RevocationList;
+  /**
+   * The revoker's in-transaction revocation, by which disabling or decommissioning revokes the
+   * identity's tokens; absent in unit tests of the registry alone.
+   */
+  revokeWithin?: RevokeWithin;
   /** Told after every committed change (Cedar's entities come from the registry). */
   onChange?: () => void;
 }): IdentityService {
-  const { db, clock, trustDomain, revocations } = deps;
+  const { db, clock, trustDomain, revokeWithin } = deps;
 
   /** Runs one registry write in a transaction, then says so (the policy entities are stale). */
   async function write<T>(work: (trx: Transaction<Database>) => Promise<T>): Promise<T> {
@@ -316,7 +320,7 @@ export function createIdentityService(deps: {
     },
 
     async changeStatus(context, id, change, reason) {
-      let revocation: Revocation | undefined;
+      let revocation: PendingRevocation | undefined;
       const identity = await write(async (trx) => {
         const row = await find(trx, id);
         // Owners may stop their own workloads (disable, decommission); re-enabling one that
@@ -338,10 +342,10 @@ export function createIdentityService(deps: {
         }
         const nowMs = clock.now();
         const now = isoTime(nowMs);
-        if (transition.to !== 'active' && revocations) {
+        if (transition.to !== 'active' && revokeWithin) {
           // A stopped workload's tokens stop with it: every token issued so far is revoked in
           // the same transaction as the status change.
-          revocation = await revocations.write(
+          revocation = await revokeWithin(
             trx,
             context,
             {
@@ -362,7 +366,7 @@ export function createIdentityService(deps: {
           updated_at: now,
         });
       });
-      if (revocation && revocations) await revocations.announce(revocation);
+      if (revocation) await revocation.announce();
       return identity;
     },
   };

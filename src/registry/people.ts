@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import { canManageTeam, type ChangeContext } from '../access/index.js';
+import { canManageTeam } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';

@@ -6,4 +6,6 @@ export type {
   RevocableToken,
   RevocationConcerns,
   ConcernResolver,
+  RevokeWithin,
+  PendingRevocation,
 } from './list.js';

@@ -1,5 +1,5 @@
 import type { Transaction } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import type { Database, ReplicatedCache, Store } from '../store/index.js';
@@ -90,6 +90,36 @@ export type ConcernResolver = (
   trx: Transaction<Database>,
   entry: Revocation,
 ) => Promise<RevocationConcerns>;
+
+/**
+ * Revokes inside a caller's transaction, so that a change and the revocation it implies commit
+ * or roll back together (a disabled identity, a completed task). Writes `entry` and its audit
+ * event in `trx`, and returns what to call once `trx` has committed: `announce` applies the entry
+ * here at once and tells the other replicas. The revoker provides it; the composition root hands
+ * it to the registry and tasks services, which cannot import the tokens folder (it imports them).
+ *
+ * @example
+ * ```ts
+ * const revoked = await db.transaction().execute(async (trx) => {
+ *   await closeTask(trx, id);
+ *   return revokeWithin(trx, context, entry, 'task completed');
+ * });
+ * await revoked.announce();
+ * ```
+ */
+export type RevokeWithin = (
+  trx: Transaction<Database>,
+  context: ChangeContext,
+  entry: Revocation,
+  reason: string,
+) => Promise<PendingRevocation>;
+
+/** A revocation written in a transaction, to be announced once that transaction commits. */
+export interface PendingRevocation {
+  readonly entry: Revocation;
+  /** Applies the entry here and tells the other replicas; call it only after the commit. */
+  announce(): Promise<void>;
+}
 
 /** Entries revoked this recently are re-read on every poll, in case commits landed out of order. */
 const RECENT_WINDOW_MS = 10_000;

@@ -1,4 +1,4 @@
-import type { Actor } from '../access/index.js';
+import type { Actor } from '../actors/index.js';
 
 /**
  * Who may write a secret or an upstream of `teamId` (null: no team): admins and security always,

@@ -1,4 +1,4 @@
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { masterKeyId, open, seal } from '../crypto/index.js';
 import type { Clock } from '../shared/clock.js';

@@ -1,6 +1,7 @@
 import { timingSafeEqual } from 'node:crypto';
 import { sql, type Kysely, type Transaction } from 'kysely';
-import type { ChangeContext, TeamNames } from '../access/index.js';
+import type { TeamNames } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { masterKeyId } from '../crypto/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';

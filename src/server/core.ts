@@ -1,4 +1,5 @@
-import { createApiKeyService, SYSTEM_ACTOR, type ApiKeyService } from '../access/index.js';
+import { createApiKeyService, type ApiKeyService } from '../access/index.js';
+import { SYSTEM_ACTOR } from '../actors/index.js';
 import { DEFAULT_SIGNING } from '../config/index.js';
 import {
   createFederationService,
@@ -194,7 +195,9 @@ export function createCore(options: CoreOptions): Core {
   const verifier = createTokenVerifier({ keyring, revocations, clock, issuer });
   const joinTokens = createJoinTokenService({ db, clock });
   const federation = createFederationService({ db, clock });
-  const tasks = createTaskService({ db, clock, revocations });
+  // Every revocation goes through the revoker, those inside another service's change too.
+  const revoker = createRevoker({ db, clock, revocations, verifier });
+  const tasks = createTaskService({ db, clock, revokeWithin: revoker.revokeWithin });
   // Team names for the rows of other folders that carry a team id (keys, secrets, upstreams).
   const teamNames = createTeamNames();
   const secrets = createSecretService({
@@ -218,7 +221,6 @@ export function createCore(options: CoreOptions): Core {
     resolve: (name) => upstreams.resolve(name),
   });
   const minter = createMinter({ keyring, clock, issuer });
-  const revoker = createRevoker({ db, clock, revocations, verifier });
   const exchange = createTokenExchange({
     db,
     clock,
@@ -230,8 +232,12 @@ export function createCore(options: CoreOptions): Core {
     issuer: createTokenIssuer({ db, minter }),
     resolveAudience,
   });
-  const onAnnounceFailed = (channel: string, error: unknown) =>
+  // Counted for /metrics by the replication (built below, once every cache exists: nothing is
+  // announced before), then told to whoever logs it.
+  const onAnnounceFailed = (channel: string, error: unknown) => {
+    replication.countAnnounceFailure(channel);
     options.onAnnounceError?.(channel, error);
+  };
   const policies = createPolicyService({ store, clock, verifier, upstreams, onAnnounceFailed });
   const registryChanged = () => policies.registryChanged();
   const tracer = options.otlpEndpoint
@@ -286,7 +292,7 @@ export function createCore(options: CoreOptions): Core {
       db,
       clock,
       trustDomain,
-      revocations,
+      revokeWithin: revoker.revokeWithin,
       onChange: registryChanged,
     }),
     keyring,

@@ -1,11 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import {
-  createApiKeyService,
-  SYSTEM_ACTOR,
-  type ApiKey,
-  type RecoveredBy,
-} from '../access/index.js';
+import { createApiKeyService, type ApiKey, type RecoveredBy } from '../access/index.js';
+import { SYSTEM_ACTOR } from '../actors/index.js';
 import { parseMasterKey, type Config } from '../config/index.js';
 import { createTeamNames } from '../registry/index.js';
 import { systemClock, type Clock } from '../shared/clock.js';

@@ -4,7 +4,7 @@ import {
   generateKeyPairSync,
   type KeyObject,
 } from 'node:crypto';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { notFound } from '../errors/index.js';
 import { masterKeyId, open, seal } from '../crypto/index.js';

@@ -47,6 +47,11 @@ export interface ReplicationFailureCounts {
   /** Failed refreshes by cache name; every cache is listed, from zero. */
   readonly refresh: ReadonlyMap<string, number>;
   readonly subscriptionsLost: number;
+  /**
+   * Changes stored here but not announced to the other replicas, by channel (they see the change
+   * at their next poll); every cache's channel is listed, from zero.
+   */
+  readonly announce: ReadonlyMap<string, number>;
 }
 
 export interface Replication {
@@ -62,6 +67,11 @@ export interface Replication {
   /** Unsubscribes, stops the polls, and waits for refreshes in flight. */
   stop(): Promise<void>;
   failures(): ReplicationFailureCounts;
+  /**
+   * Counts a change that was stored here but could not be announced on `channel`. The service
+   * that announced reports it (and logs it): the write succeeded, so nothing is thrown.
+   */
+  countAnnounceFailure(channel: string): void;
 }
 
 /**
@@ -93,6 +103,7 @@ export function createReplication(
   }
   const refreshFailures = new Map(caches.map((cache) => [cache.name, 0]));
   let subscriptionsLost = 0;
+  const announceFailures = new Map(caches.map((cache) => [cache.channel, 0]));
   let onFailure: ((failure: ReplicationFailure) => void) | undefined;
   const stops: (() => void)[] = [];
   const timers: NodeJS.Timeout[] = [];
@@ -154,7 +165,15 @@ export function createReplication(
     },
 
     failures() {
-      return { refresh: new Map(refreshFailures), subscriptionsLost };
+      return {
+        refresh: new Map(refreshFailures),
+        subscriptionsLost,
+        announce: new Map(announceFailures),
+      };
+    },
+
+    countAnnounceFailure(channel) {
+      announceFailures.set(channel, (announceFailures.get(channel) ?? 0) + 1);
     },
   };
 }

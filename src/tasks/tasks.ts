@@ -1,9 +1,10 @@
 import type { Kysely } from 'kysely';
-import { canManageTeam, type ChangeContext } from '../access/index.js';
+import { canManageTeam } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import { loadWorkload } from '../registry/index.js';
-import type { RevocationList } from '../revocation/index.js';
+import type { RevokeWithin } from '../revocation/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
@@ -72,9 +73,10 @@ async function checkAccess(
 export function createTaskService(deps: {
   db: Kysely<Database>;
   clock: Clock;
-  revocations: RevocationList;
+  /** The revoker's in-transaction revocation: a task's end revokes its tokens in the same commit. */
+  revokeWithin: RevokeWithin;
 }) {
-  const { db, clock, revocations } = deps;
+  const { db, clock, revokeWithin } = deps;
 
   return {
     async open(
@@ -179,7 +181,7 @@ export function createTaskService(deps: {
           after: toTask(closed),
         });
         // Task tokens never outlive the deadline, so the entry is needed only until then.
-        const entry = await revocations.write(
+        const revocation = await revokeWithin(
           trx,
           context,
           {
@@ -190,9 +192,9 @@ export function createTaskService(deps: {
           },
           'task completed',
         );
-        return { task: toTask(closed), revocation: entry };
+        return { task: toTask(closed), revocation };
       });
-      if (revocation) await revocations.announce(revocation);
+      if (revocation) await revocation.announce();
       return task;
     },
 
@@ -225,14 +227,14 @@ export function createTaskService(deps: {
           // Task tokens expire at the deadline, but verifiers allow clock skew on `exp`; the
           // revocation closes that window as soon as this job sees the deadline pass.
           const nowMs = clock.now();
-          return revocations.write(
+          return revokeWithin(
             trx,
             context,
             { kind: 'task', subject: row.id, revokedAt: nowMs, expiresAt: nowMs + 120_000 },
             'task deadline passed',
           );
         });
-        if (entry) await revocations.announce(entry);
+        if (entry) await entry.announce();
       }
       return due.length;
     },

@@ -1,5 +1,5 @@
 import type { Insertable, Kysely, Transaction } from 'kysely';
-import type { ChangeContext } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { appendAuditRows, auditRow } from '../audit/index.js';
 import { recordWorkloadUse } from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';

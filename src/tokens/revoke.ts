@@ -1,8 +1,15 @@
 import type { Kysely } from 'kysely';
-import { canManageTeam, SYSTEM_ACTOR, type ChangeContext } from '../access/index.js';
+import { canManageTeam } from '../access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../actors/index.js';
 import { forbidden, invalidField, notFound } from '../errors/index.js';
 import { loadServiceOwner, loadWorkload, MAX_TOKEN_LIFETIME_MS } from '../registry/index.js';
-import type { Revocation, RevocationKind, RevocationList } from '../revocation/index.js';
+import type {
+  PendingRevocation,
+  Revocation,
+  RevocationKind,
+  RevocationList,
+  RevokeWithin,
+} from '../revocation/index.js';
 import type { Clock } from '../shared/clock.js';
 import { loadTask } from '../tasks/index.js';
 import type { Database } from '../store/index.js';
@@ -42,17 +49,26 @@ export function createRevoker(deps: {
       throw forbidden('This key may not revoke tokens of this identity.');
   }
 
+  /**
+   * The one way a revocation is written, here or inside another service's transaction: the entry
+   * and its audit event in `trx`, the announcement after the commit.
+   */
+  const revokeWithin: RevokeWithin = async (trx, context, entry, reason) => {
+    const written = await revocations.write(trx, context, entry, reason);
+    return { entry: written, announce: () => revocations.announce(written) };
+  };
+
   async function commit(
     context: ChangeContext,
     entries: Revocation[],
     reason: string,
   ): Promise<void> {
     const written = await db.transaction().execute(async (trx) => {
-      const out: Revocation[] = [];
-      for (const entry of entries) out.push(await revocations.write(trx, context, entry, reason));
+      const out: PendingRevocation[] = [];
+      for (const entry of entries) out.push(await revokeWithin(trx, context, entry, reason));
       return out;
     });
-    for (const entry of written) await revocations.announce(entry);
+    for (const pending of written) await pending.announce();
   }
 
   /** Revokes what `request` names; effective here at once and in every replica within a second. */
@@ -195,6 +211,12 @@ export function createRevoker(deps: {
 
   return {
     revoke,
+
+    /**
+     * Revokes inside a caller's transaction (a status change, a task's end): see
+     * {@link RevokeWithin}. The caller has already decided that the change revokes.
+     */
+    revokeWithin,
 
     /**
      * A join token used twice means it leaked: the session it started is revoked, whoever holds

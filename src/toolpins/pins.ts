@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kysely, Transaction } from 'kysely';
-import { SYSTEM_ACTOR, type ChangeContext } from '../access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, notFound, StewardError } from '../errors/index.js';
 import type { TeamService } from '../registry/index.js';

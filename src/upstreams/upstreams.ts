@@ -1,5 +1,6 @@
 import type { Kysely } from 'kysely';
-import type { ChangeContext, TeamNames } from '../access/index.js';
+import type { TeamNames } from '../access/index.js';
+import type { ChangeContext } from '../actors/index.js';
 import { recordChange } from '../audit/index.js';
 import { forbidden, invalidField, notFound, StewardError } from '../errors/index.js';
 import { canAttachCredential, canManageCredential, loadSecretOwner } from '../secrets/index.js';

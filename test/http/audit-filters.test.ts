@@ -6,7 +6,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { runCli } from '../support/cli.js';
 import { testDatabases } from '../support/databases.js';

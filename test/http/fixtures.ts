@@ -8,7 +8,7 @@ import assert from 'node:assert/strict';
 import { generateKeyPairSync } from 'node:crypto';
 import type { InjectOptions, LightMyRequestResponse } from 'fastify';
 import { sql } from 'kysely';
-import { SYSTEM_ACTOR, type Role } from '../../src/access/index.js';
+import { SYSTEM_ACTOR, type Role } from '../../src/actors/index.js';
 import type { Identity } from '../../src/registry/index.js';
 import { fingerprint } from '../../src/toolpins/index.js';
 import { OWNER_TEAM, type TestApp } from '../support/app.js';

@@ -7,7 +7,7 @@
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { after, before, describe, it } from 'node:test';
-import { ROLES, SYSTEM_ACTOR } from '../../src/access/index.js';
+import { ROLES, SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { renderRoleMatrix } from '../../scripts/role-matrix.js';
 import { startTestApp, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';

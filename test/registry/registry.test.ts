@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR, type ChangeContext } from '../../src/access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../../src/actors/index.js';
 import { queryAudit } from '../../src/audit/index.js';
 import { StewardError } from '../../src/errors/index.js';
 import { createCore, type Core } from '../../src/server/index.js';

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { createTeamNames } from '../../src/registry/index.js';
 import { createCore, type Core } from '../../src/server/index.js';
 import { openStore, type Store } from '../../src/store/index.js';

@@ -5,7 +5,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR, type ChangeContext } from '../../src/access/index.js';
+import { SYSTEM_ACTOR, type ChangeContext } from '../../src/actors/index.js';
 import {
   loadServiceOwner,
   loadWorkload,

@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { Writable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { sql } from 'kysely';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { buildHttpApp } from '../../src/http/index.js';
 import { createLogger } from '../../src/server/index.js';
 import { dumpDatabase, OTHER_TEAM, ensureTeam } from '../http/fixtures.js';

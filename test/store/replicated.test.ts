@@ -84,6 +84,7 @@ for (const database of await testDatabases()) {
         assert.deepEqual(replication.failures(), {
           refresh: new Map([['widgets', 0]]),
           subscriptionsLost: 0,
+          announce: new Map([[REFRESHED, 0]]),
         });
 
         healthy = false;

@@ -3,8 +3,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify';
-import { ROLES, type Role } from '../../src/access/index.js';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { ROLES, SYSTEM_ACTOR, type Role } from '../../src/actors/index.js';
 import { buildHttpApp, type RouteRoles } from '../../src/http/index.js';
 import type { CoreOptions } from '../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../src/server/index.js';

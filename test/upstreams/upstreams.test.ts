@@ -5,7 +5,7 @@
  */
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
-import { SYSTEM_ACTOR } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { ensureTeam, OTHER_TEAM } from '../http/fixtures.js';
 import { OWNER_TEAM, startTestApp, TEST_ISSUER, type TestApp } from '../support/app.js';
 import { testDatabases } from '../support/databases.js';

@@ -6,6 +6,7 @@ import {
   type Notification,
   type Result,
 } from '@modelcontextprotocol/sdk/types.js';
+import { REFUSAL_CATALOG } from '../refusals.js';
 import type { EnforcementCore, GatewayCall } from '../types.js';
 import { JsonRpcError, refusalError } from './errors.js';
 import { MailboxWaitError, type Mailbox } from './mailbox.js';
@@ -199,11 +200,12 @@ export function createRelay(options: RelayOptions): RelayTarget {
               })
               .catch(() => {});
             count(counts, 'notifications/cancelled');
-            await complete(499, 0, 'cancelled_by_upstream');
+            // The upstream, the requester here, closed its request.
+            await complete(REFUSAL_CATALOG.client_gone.status, 0, 'cancelled_by_upstream');
             throw new McpError(ErrorCode.ConnectionClosed, 'Request was cancelled');
           }
           await complete(
-            504,
+            REFUSAL_CATALOG.upstream_timeout.status,
             0,
             error.reason === 'timeout' ? 'agent_timeout' : 'agent_unavailable',
           );
@@ -216,7 +218,8 @@ export function createRelay(options: RelayOptions): RelayTarget {
         const bytes = Buffer.byteLength(payload);
         const message = parseAnswer(payload);
         if (message === undefined || bytes > options.limits.maxMessageBytes) {
-          await complete(502, bytes, 'bad_answer');
+          // A gateway's bad answer from the far side: the status of an unusable upstream.
+          await complete(REFUSAL_CATALOG.upstream_unavailable.status, bytes, 'bad_answer');
           throw new McpError(
             ErrorCode.InternalError,
             `The agent's answer to ${method} was not usable.`,

@@ -46,6 +46,7 @@ import {
   storageUnavailable,
 } from '../../errors/index.js';
 import { DeadlineExceeded, waitWithin } from '../deadline.js';
+import { REFUSAL_CATALOG } from '../refusals.js';
 import type { EnforcementCore, GatewayCall, GatewayVerdict } from '../types.js';
 import { scrubResult } from '../scrub.js';
 import type { McpCatalog } from './catalog/index.js';
@@ -189,7 +190,10 @@ function storeUnavailableAnswer(messages: readonly JSONRPCMessage[]): Response {
   if (answers.length === 0) {
     return Response.json(
       { jsonrpc: '2.0', id: null, error },
-      { status: 503, headers: { 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) } },
+      {
+        status: REFUSAL_CATALOG.audit_unavailable.status,
+        headers: { 'retry-after': String(STORAGE_RETRY_AFTER_SECONDS) },
+      },
     );
   }
   return Response.json(answers.length === 1 ? answers[0] : answers);
@@ -578,12 +582,12 @@ function addHandlers(
       );
     } catch (error) {
       if (cancelledByAgent) {
-        await record(499, 0, 'cancelled');
+        await record(REFUSAL_CATALOG.client_gone.status, 0, 'cancelled');
         throw new JsonRpcError(REQUEST_CANCELLED, 'The request was cancelled.');
       }
       if (error instanceof DeadlineExceeded) {
         // Connecting waited on a hung store: nothing was sent.
-        await record(503, 0, 'not_forwarded: store_timeout');
+        await record(REFUSAL_CATALOG.audit_unavailable.status, 0, 'not_forwarded: store_timeout');
         throw refusalError({
           code: 'audit_unavailable',
           message: "Steward's database did not answer in time; the call is not forwarded.",
@@ -591,7 +595,7 @@ function addHandlers(
         });
       }
       if (timedOut(error)) {
-        await record(504, 0, 'upstream_timeout');
+        await record(REFUSAL_CATALOG.upstream_timeout.status, 0, 'upstream_timeout');
         throw refusalError({
           code: 'upstream_timeout',
           message: 'The upstream MCP server did not answer in time.',
@@ -606,7 +610,7 @@ function addHandlers(
         await record(200, 0, `jsonrpc_error ${error.code}`, undefined, scrubbed.secretEchoed);
         throw new JsonRpcError(error.code, scrubbed.value.message, scrubbed.value.data);
       }
-      await record(502, 0, 'upstream_unavailable');
+      await record(REFUSAL_CATALOG.upstream_unavailable.status, 0, 'upstream_unavailable');
       throw refusalError({
         code: 'upstream_unavailable',
         message: 'The upstream MCP server could not be reached.',
@@ -621,7 +625,7 @@ function addHandlers(
     }
     const bytes = Buffer.byteLength(JSON.stringify(result));
     if (bytes > upstream.maxResponseBytes) {
-      await record(502, bytes, 'response_too_large');
+      await record(REFUSAL_CATALOG.response_too_large.status, bytes, 'response_too_large');
       throw refusalError({
         code: 'response_too_large',
         message: 'The upstream answer is larger than this upstream may send.',

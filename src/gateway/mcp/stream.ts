@@ -1,6 +1,7 @@
 import { WebStandardStreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/webStandardStreamableHttp.js';
 import type { Notification } from '@modelcontextprotocol/sdk/types.js';
 import { REFUSAL_CATALOG } from '../refusals.js';
+import { refusalError } from './errors.js';
 import { createRelay } from './relay.js';
 import {
   resolveSession,
@@ -61,11 +62,14 @@ export async function handleMcpListen(
     operation: context.upstream,
   });
   if (verdict.outcome === 'refuse') {
-    return jsonRpcError(verdict.status, REFUSAL_CATALOG[verdict.code].jsonRpc, verdict.message, {
+    // As before: `error.data` is {code, status, recordId}, without the POST path's
+    // retryAfterSeconds (what clients see of a refused stream is unchanged).
+    const { code, message, data } = refusalError({
       code: verdict.code,
-      status: verdict.status,
-      ...(verdict.recordId !== undefined ? { recordId: verdict.recordId } : {}),
+      message: verdict.message,
+      recordId: verdict.recordId,
     });
+    return jsonRpcError(REFUSAL_CATALOG[verdict.code].status, code, message, data);
   }
 
   const transport = new WebStandardStreamableHTTPServerTransport({});

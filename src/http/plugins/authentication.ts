@@ -1,6 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
-import type { Actor, ApiKeyService, ChangeContext, Role } from '../../access/index.js';
+import type { ApiKeyService } from '../../access/index.js';
+import type { Actor, ChangeContext, Role } from '../../actors/index.js';
 import { forbidden, StewardError } from '../../errors/index.js';
 import { STEWARD_AUDIENCE, TokenError, type TokenVerifier } from '../../tokens/index.js';
 import { sendProblem } from './problem.js';

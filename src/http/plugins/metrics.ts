@@ -42,6 +42,16 @@ export const metricsPlugin = fp(
         this.inc(replicationFailures().subscriptionsLost);
       },
     });
+    new Counter({
+      name: 'steward_notification_announce_failures_total',
+      help: 'Changes stored here but not announced to the other replicas (seen at their next poll), by channel.',
+      labelNames: ['channel'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const [channel, count] of replicationFailures().announce) this.inc({ channel }, count);
+      },
+    });
     const requests = new Counter({
       name: 'steward_http_requests_total',
       help: 'HTTP requests by route template, method and status code.',

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES, type ApiKeyService } from '../../access/index.js';
+import type { ApiKeyService } from '../../access/index.js';
+import { ROLES } from '../../actors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ApiKeyResource, CreatedApiKeyResource } from '../resources.js';

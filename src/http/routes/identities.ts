@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES, type Role } from '../../access/index.js';
+import { ROLES, type Role } from '../../actors/index.js';
 import {
   ENVIRONMENTS,
   MAX_SESSION_SECONDS,

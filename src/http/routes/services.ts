@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES } from '../../access/index.js';
+import { ROLES } from '../../actors/index.js';
 import type { ServiceService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';

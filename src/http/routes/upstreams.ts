@@ -1,6 +1,6 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
-import { ROLES } from '../../access/index.js';
+import { ROLES } from '../../actors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import {
   CREDENTIAL_PLACEMENTS,

@@ -1,5 +1,5 @@
 import type { Kysely } from 'kysely';
-import type { ChangeContext } from '../../access/index.js';
+import type { ChangeContext } from '../../actors/index.js';
 import type { FederationService, JoinTokenService } from '../../attestation/index.js';
 import { loadWorkload, whyMayNotAct } from '../../registry/index.js';
 import type { Clock } from '../../shared/clock.js';

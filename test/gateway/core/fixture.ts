@@ -8,7 +8,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FastifyInstance } from 'fastify';
 import type { Kysely } from 'kysely';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../../src/actors/index.js';
 import { buildHttpApp } from '../../../src/http/index.js';
 import type { CoreOptions } from '../../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../../src/server/index.js';

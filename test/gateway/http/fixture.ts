@@ -10,7 +10,7 @@ import type { Readable } from 'node:stream';
 import { gzipSync } from 'node:zlib';
 import type { FastifyInstance } from 'fastify';
 import { request } from 'undici';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../../src/actors/index.js';
 import { buildHttpApp } from '../../../src/http/index.js';
 import type { CoreOptions } from '../../../src/server/core.js';
 import { createCore, createLogger, type Core } from '../../../src/server/index.js';

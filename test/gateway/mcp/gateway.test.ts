@@ -254,5 +254,33 @@ for (const database of await testDatabases()) {
         assert.equal(response.headers.get('allow'), 'POST');
       }
     });
+
+    it('refuses a session stream policy does not permit with the catalog refusal: 403, -32011, {code, status, recordId}', async () => {
+      const token = await gw.token();
+      const client = await connect(url(), token);
+      try {
+        const sessionId = (client.transport as { sessionId?: string } | undefined)?.sessionId;
+        assert.ok(sessionId !== undefined, 'the gateway gave the agent a session');
+        // The fixture's policies permit no `listen`.
+        const response = await fetch(`${url()}/gw/mcp/${UPSTREAM}`, {
+          method: 'GET',
+          headers: {
+            authorization: `Bearer ${token}`,
+            accept: 'text/event-stream',
+            'mcp-session-id': sessionId,
+          },
+        });
+        assert.equal(response.status, 403);
+        const body = (await response.json()) as {
+          error: { code: number; message: string; data: Record<string, unknown> };
+        };
+        assert.equal(body.error.code, -32011);
+        const { recordId, ...data } = body.error.data;
+        assert.deepEqual(data, { code: 'forbidden', status: 403 });
+        assert.equal(typeof recordId, 'string');
+      } finally {
+        await client.close();
+      }
+    });
   });
 }

@@ -3,7 +3,7 @@
  * the CLI suites.
  */
 import path from 'node:path';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../../src/actors/index.js';
 import { loadConfig } from '../../../src/config/index.js';
 import { up, type RunningSteward } from '../../../src/server/index.js';
 import { OWNER_TEAM, type TestApp } from '../../support/app.js';

@@ -6,7 +6,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../../src/actors/index.js';
 import { POLICY_LIMITS, registrySource, SCHEMA_TEXT } from '../../../src/policy/index.js';
 import {
   assertProblem,

@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, it } from 'node:test';
 import type { LightMyRequestResponse } from 'fastify';
-import { SYSTEM_ACTOR } from '../../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../../src/actors/index.js';
 import { assertProblem } from '../../http/fixtures.js';
 import { OWNER_TEAM, startTestApp, type TestApp } from '../../support/app.js';
 import { testDatabases } from '../../support/databases.js';
