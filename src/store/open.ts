@@ -135,17 +135,15 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
   // Whatever stops a connection from being made (refused, timed out, a database that no longer
   // accepts connections, a role that may no longer log in) is the storage's failure, not the
   // request's, whichever code the server chose for it.
-  const guarded: PostgresPool = {
-    async connect() {
-      try {
-        return await pool.connect();
-      } catch (error) {
-        health.failed();
-        throw new StoreUnavailableError('could not connect to PostgreSQL', { cause: error });
-      }
-    },
-    end: () => pool.end(),
+  const connect = async () => {
+    try {
+      return await pool.connect();
+    } catch (error) {
+      health.failed();
+      throw new StoreUnavailableError('could not connect to PostgreSQL', { cause: error });
+    }
   };
+  const guarded: PostgresPool = { connect, end: () => pool.end() };
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: guarded }),
     log: health.observe,
@@ -155,7 +153,7 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
     'postgres',
     health,
     postgresNotifications(options.url, pool),
-    postgresAuditAppender(db),
+    postgresAuditAppender(connect),
   );
 }
 
