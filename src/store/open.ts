@@ -5,11 +5,7 @@ import {
   Kysely,
   Migrator,
   PostgresDialect,
-  SqliteDialect,
-  SqliteDriver,
   sql,
-  type DatabaseConnection,
-  type Driver,
   type LogEvent,
   type PostgresPool,
   type Transaction,
@@ -21,6 +17,7 @@ import { isStoreUnavailable, StoreUnavailableError } from './errors.js';
 import { migrationProvider } from './migrations/index.js';
 import { localNotifications, postgresNotifications, type Notifications } from './notifications.js';
 import type { Database } from './schema.js';
+import { StoreSqliteDialect } from './sqlite-driver.js';
 
 /** A connected database with its migrations. Built by {@link openStore}; closed by its owner. */
 export interface Store {
@@ -100,37 +97,12 @@ function openSqlite(file: string): Store {
     throw error;
   }
   const health = writeHealth();
-  const db = new Kysely<Database>({
-    dialect: new StoreSqliteDialect(handle),
-    log: health.observe,
-  });
-  return storeFor(db, 'sqlite', health, localNotifications(), sqliteAuditAppender(db, handle));
-}
-
-/**
- * SQLite rolls a transaction back by itself when a statement fails for want of storage (FULL,
- * IOERR, BUSY, NOMEM). Kysely's ROLLBACK would then fail with "no transaction is active" and
- * replace the error that mattered, turning a full disk into an unexplained 500; this driver rolls
- * back only what is still open.
- */
-class StoreSqliteDriver extends SqliteDriver {
-  constructor(private readonly handle: SQLite.Database) {
-    super({ database: handle });
-  }
-
-  override async rollbackTransaction(connection: DatabaseConnection): Promise<void> {
-    if (this.handle.inTransaction) await super.rollbackTransaction(connection);
-  }
-}
-
-class StoreSqliteDialect extends SqliteDialect {
-  constructor(private readonly handle: SQLite.Database) {
-    super({ database: handle });
-  }
-
-  override createDriver(): Driver {
-    return new StoreSqliteDriver(this.handle);
-  }
+  // Every query's prepared statement is kept (a bounded LRU on the one connection).
+  const dialect = new StoreSqliteDialect(handle);
+  const db = new Kysely<Database>({ dialect, log: health.observe });
+  return storeFor(db, 'sqlite', health, localNotifications(), sqliteAuditAppender(db, handle), () =>
+    dialect.statements.clear(),
+  );
 }
 
 /** PostgreSQL `timestamptz` and `int8` come back as ISO strings and numbers, like SQLite's. */
@@ -163,17 +135,15 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
   // Whatever stops a connection from being made (refused, timed out, a database that no longer
   // accepts connections, a role that may no longer log in) is the storage's failure, not the
   // request's, whichever code the server chose for it.
-  const guarded: PostgresPool = {
-    async connect() {
-      try {
-        return await pool.connect();
-      } catch (error) {
-        health.failed();
-        throw new StoreUnavailableError('could not connect to PostgreSQL', { cause: error });
-      }
-    },
-    end: () => pool.end(),
+  const connect = async () => {
+    try {
+      return await pool.connect();
+    } catch (error) {
+      health.failed();
+      throw new StoreUnavailableError('could not connect to PostgreSQL', { cause: error });
+    }
   };
+  const guarded: PostgresPool = { connect, end: () => pool.end() };
   const db = new Kysely<Database>({
     dialect: new PostgresDialect({ pool: guarded }),
     log: health.observe,
@@ -183,7 +153,7 @@ function openPostgres(options: { url: string; poolSize?: number }): Store {
     'postgres',
     health,
     postgresNotifications(options.url, pool),
-    postgresAuditAppender(db),
+    postgresAuditAppender(connect),
   );
 }
 
@@ -220,13 +190,15 @@ function storeFor(
   health: ReturnType<typeof writeHealth>,
   notifications: Notifications,
   append: Store['appendAuditEvents'],
+  /** Runs after migrations: a schema that changed invalidates whatever was prepared against it. */
+  migrated: () => void = () => {},
 ): Store {
   const migrator = new Migrator({ db, provider: migrationProvider(dialect) });
   return {
     db,
     dialect,
     async migrate() {
-      const { error, results } = await migrator.migrateToLatest();
+      const { error, results } = await migrator.migrateToLatest().finally(migrated);
       if (error) {
         const failed = results?.find((r) => r.status === 'Error')?.migrationName ?? 'unknown';
         throw new Error(`migration ${failed} failed: ${(error as Error).message}`, {

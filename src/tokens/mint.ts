@@ -1,13 +1,19 @@
 import type { Insertable, Kysely, Transaction } from 'kysely';
 import type { ChangeContext } from '../actors/index.js';
 import { appendAuditRows, auditRow } from '../audit/index.js';
-import { recordWorkloadUse } from '../registry/index.js';
+import {
+  loadWorkloads,
+  recordWorkloadUse,
+  whyMayNotAct,
+  type Workload,
+} from '../registry/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
 import { base64urlJson, signInput, type Keyring } from '../signing/index.js';
 import { createGroupCommit, type Database } from '../store/index.js';
 import type { AuditEventTable, TokenTable } from '../store/schema.js';
 import type { AccessTokenClaims, ActorClaim } from './claims.js';
+import { OAuthError } from './errors.js';
 
 /** The workload a token is minted for, as loaded by the exchange. */
 export interface TokenSubject {
@@ -39,6 +45,8 @@ export interface MintedToken {
   readonly token: string;
   readonly claims: AccessTokenClaims;
   readonly expiresIn: number;
+  /** When the token's session ends (its `sid`'s maximum lifetime), in ms since the epoch. */
+  readonly sessionExpiresMs: number;
 }
 
 /** A signed token and the rows that put it on record, before they are written. */
@@ -104,6 +112,7 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
       token,
       claims,
       expiresIn: exp - now,
+      sessionExpiresMs,
       identityId: request.subject.id,
       issuedAtMs: nowMs,
       row: {
@@ -167,32 +176,131 @@ export function createMinter(deps: { keyring: Keyring; clock: Clock; issuer: str
     async mint(trx, context, request) {
       const signed = sign(context, request);
       await record(trx, [signed]);
-      return { token: signed.token, claims: signed.claims, expiresIn: signed.expiresIn };
+      return minted(signed);
     },
   };
+}
+
+/** What a caller is given of a signed token: never its records. */
+function minted(signed: SignedToken): MintedToken {
+  return {
+    token: signed.token,
+    claims: signed.claims,
+    expiresIn: signed.expiresIn,
+    sessionExpiresMs: signed.sessionExpiresMs,
+  };
+}
+
+export interface IssueOptions {
+  /**
+   * The request's subject came from a cache rather than from the database: the transaction that
+   * records the token re-reads the workload first (one query per batch), refuses the token with
+   * `invalid_grant` when the workload may no longer act, and signs it again from the fresh
+   * workload when what the token says of it has changed. A disabled identity or a withdrawn
+   * admission is thus refused by the very transaction that would have issued, on every replica.
+   */
+  readonly confirmSubject?: boolean;
+}
+
+/** A token issued with the subject it was finally signed for (fresher than asked, at times). */
+export interface IssuedToken extends MintedToken {
+  readonly subject: TokenSubject;
 }
 
 /** Issues tokens with group commit: concurrent issuances share one transaction. */
 export interface TokenIssuer {
   /** Signs a token and resolves once its records are committed; never returns an unrecorded token. */
-  issue(context: ChangeContext, request: MintRequest): Promise<MintedToken>;
+  issue(context: ChangeContext, request: MintRequest, options?: IssueOptions): Promise<IssuedToken>;
   drain(): Promise<void>;
 }
 
 /** At most this many tokens per transaction: 13 parameters a row stays far below PostgreSQL's 65,535. */
 const MAX_BATCH = 256;
+/** Signings of one issuance whose workload changed under it each time, before it gives up. */
+const MAX_SIGNINGS = 3;
+
+/** What the transaction found of a confirmed subject, when it is not what the token says. */
+type Confirmation = { readonly refused: string } | { readonly changed: Workload } | undefined;
+
+/** One token of a batch: signed, and whether its subject is to be confirmed in the batch. */
+interface Issuance {
+  readonly signed: SignedToken;
+  readonly subject: TokenSubject;
+  readonly confirm: boolean;
+  confirmation?: Confirmation;
+}
+
+/** What a token states of its subject: any change means it is signed again. */
+const SUBJECT_FIELDS = [
+  'id',
+  'spiffeId',
+  'service',
+  'team',
+  'environment',
+  'agentPath',
+  'maxTokenTtlSeconds',
+  'maxSessionSeconds',
+] as const satisfies readonly (keyof TokenSubject)[];
+
+function confirmation(subject: TokenSubject, workload: Workload | undefined): Confirmation {
+  if (!workload) return { refused: 'The identity no longer exists.' };
+  const refusal = whyMayNotAct(workload);
+  if (refusal) return { refused: refusal.message };
+  return SUBJECT_FIELDS.every((field) => subject[field] === workload[field])
+    ? undefined
+    : { changed: workload };
+}
 
 export function createTokenIssuer(deps: { db: Kysely<Database>; minter: Minter }): TokenIssuer {
   const { db, minter } = deps;
-  const commits = createGroupCommit<SignedToken>({
+  const commits = createGroupCommit<Issuance>({
     maxBatch: MAX_BATCH,
-    write: (tokens) => db.transaction().execute((trx) => minter.record(trx, tokens)),
+    write: (issuances) =>
+      db.transaction().execute(async (trx) => {
+        const confirming = issuances.filter((issuance) => issuance.confirm);
+        const workloads =
+          confirming.length > 0
+            ? await loadWorkloads(
+                trx,
+                confirming.map((issuance) => issuance.subject.id),
+              )
+            : undefined;
+        const accepted: SignedToken[] = [];
+        for (const issuance of issuances) {
+          if (issuance.confirm) {
+            issuance.confirmation = confirmation(
+              issuance.subject,
+              workloads?.get(issuance.subject.id),
+            );
+            if (issuance.confirmation !== undefined) continue;
+          }
+          accepted.push(issuance.signed);
+        }
+        await minter.record(trx, accepted);
+      }),
   });
   return {
-    async issue(context, request) {
-      const signed = minter.sign(context, request);
-      await commits.submit(signed);
-      return { token: signed.token, claims: signed.claims, expiresIn: signed.expiresIn };
+    async issue(context, request, options) {
+      const confirm = options?.confirmSubject === true;
+      let current = request;
+      for (let signing = 1; ; signing++) {
+        const issuance: Issuance = {
+          signed: minter.sign(context, current),
+          subject: current.subject,
+          confirm,
+        };
+        await commits.submit(issuance);
+        const found = issuance.confirmation;
+        if (found === undefined) return { ...minted(issuance.signed), subject: current.subject };
+        if ('refused' in found) throw new OAuthError('invalid_grant', found.refused);
+        if (signing >= MAX_SIGNINGS) {
+          throw new OAuthError(
+            'temporarily_unavailable',
+            'The identity is changing: try again in a moment.',
+          );
+        }
+        current = { ...current, subject: found.changed };
+      }
     },
     drain: () => commits.drain(),
   };

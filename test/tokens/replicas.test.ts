@@ -244,5 +244,75 @@ describe(
       ) as { kid: string };
       assert.equal(renewedHeader.kid, kid);
     });
+
+    it('a renewal on B answered from its caches still sees, at once, what A changed', async () => {
+      await ok(
+        a,
+        '/v1/services',
+        { json: { name: 'payout-agent', team: 'payments', dataClassification: 'internal' } },
+        201,
+      );
+      const admit = (environments: string[]) =>
+        ok(
+          a,
+          '/v1/services/payout-agent/admitted-environments',
+          { method: 'PUT', json: { environments, reason: 'replica test' } },
+          200,
+        );
+      await admit(['production']);
+      const identity = await ok(
+        a,
+        '/v1/identities',
+        { json: { service: 'payout-agent', environment: 'production', agentPath: 'executor' } },
+        201,
+      );
+      const id = String(identity['id']);
+      const renewOn = (replica: RunningSteward, token: string) =>
+        call(replica, '/oauth2/token', {
+          key: null,
+          form: {
+            grant_type: TOKEN_EXCHANGE,
+            subject_token: token,
+            subject_token_type: 'urn:ietf:params:oauth:token-type:access_token',
+          },
+        });
+      const claims = (token: string) =>
+        JSON.parse(Buffer.from(token.split('.')[1] ?? '', 'base64url').toString('utf8')) as {
+          exp: number;
+          iat: number;
+        };
+      // B learns the workload and the session by renewing (its caches are warm from here on).
+      let token = await accessToken(a, a, id);
+      for (let i = 0; i < 3; i++) {
+        const renewed = await renewOn(b, token);
+        assert.equal(renewed.status, 200, JSON.stringify(renewed.body));
+        token = String(renewed.body['access_token']);
+      }
+      // A shortens the token lifetime: B's very next renewal is signed with it.
+      await ok(
+        a,
+        `/v1/identities/${id}`,
+        { method: 'PATCH', json: { maxTokenTtlSeconds: 60 } },
+        200,
+      );
+      const shorter = await renewOn(b, token);
+      assert.equal(shorter.status, 200, JSON.stringify(shorter.body));
+      token = String(shorter.body['access_token']);
+      assert.ok(claims(token).exp - claims(token).iat <= 60, 'the new lifetime at once on B');
+      // A withdraws the admission (no revocation is written for that): B refuses at once.
+      await admit([]);
+      const refused = await renewOn(b, token);
+      assert.equal(refused.status, 400, JSON.stringify(refused.body));
+      assert.equal(refused.body['error'], 'invalid_grant');
+      await admit(['production']);
+      const again = await renewOn(b, token);
+      assert.equal(again.status, 200, JSON.stringify(again.body));
+      token = String(again.body['access_token']);
+      // A disables the identity: B refuses at once (the revocation, or the issuing transaction).
+      await ok(a, `/v1/identities/${id}/disable`, { json: { reason: 'replica test' } }, 200);
+      const disabled = await renewOn(b, token);
+      assert.equal(disabled.status, 400, JSON.stringify(disabled.body));
+      assert.equal(disabled.body['error'], 'invalid_grant');
+    });
   },
 );

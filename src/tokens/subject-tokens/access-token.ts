@@ -16,31 +16,40 @@ export const renewAccessToken: SubjectTokenExchange = async (request, deps, step
       `A token for ${current.aud} can only be renewed for ${current.aud}.`,
     );
   }
-  // Renewals are the steady load of the token service: they are issued with group commit.
-  const parent = await deps.db
-    .selectFrom('tokens')
-    .select(['jti', 'session_id', 'session_expires_at'])
-    .where('jti', '=', current.jti)
-    .executeTakeFirst();
-  if (!parent) throw new OAuthError('invalid_grant', 'The subject token is not in the inventory.');
-  const sessionExpiresMs = Date.parse(parent.session_expires_at);
-  if (sessionExpiresMs <= deps.clock.now()) {
+  // Renewals are the steady load of the token service: they are answered from the verified
+  // claims and this process's caches (the session's end never changes; the workload is checked
+  // again by the transaction that issues), and issued with group commit.
+  const session = await steps.session(current);
+  if (session.expiresMs <= deps.clock.now()) {
     throw new OAuthError(
       'invalid_grant',
       'The session has reached its maximum lifetime: attest again.',
     );
   }
-  const subject = await steps.loadSubject(deps.db, current.client_id);
+  const subject = await steps.cachedSubject(current.client_id);
   // A renewal keeps the task unless another one of the same identity is named.
   const task = await steps.taskFor(deps.db, request.task ?? current.task, subject.id);
-  return deps.issuer.issue(steps.context(subject.id, request.requestId), {
-    subject,
-    audience: request.audience,
-    attestation: 'renewal',
-    ttlSeconds: request.ttlSeconds,
-    task,
-    parent: { jti: parent.jti, sid: parent.session_id, sessionExpiresMs },
-    act: request.act ?? current.act,
-    clientAddress: request.clientAddress,
-  });
+  let issued;
+  try {
+    issued = await deps.issuer.issue(
+      steps.context(subject.id, request.requestId),
+      {
+        subject,
+        audience: request.audience,
+        attestation: 'renewal',
+        ttlSeconds: request.ttlSeconds,
+        task,
+        parent: { jti: current.jti, sid: session.sid, sessionExpiresMs: session.expiresMs },
+        act: request.act ?? current.act,
+        clientAddress: request.clientAddress,
+      },
+      { confirmSubject: true },
+    );
+  } catch (error) {
+    if (error instanceof OAuthError) steps.forgetSubject(subject.id);
+    throw error;
+  }
+  steps.rememberSubject(issued.subject);
+  steps.rememberSession(issued);
+  return issued;
 };

@@ -23,7 +23,10 @@ export const exchangeJoinToken: SubjectTokenExchange = async (request, deps, ste
     });
     return { ok: true as const, minted };
   });
-  if (outcome.ok) return outcome.minted;
+  if (outcome.ok) {
+    steps.rememberSession(outcome.minted);
+    return outcome.minted;
+  }
   if (outcome.reason === 'replayed' && outcome.joinTokenId !== undefined)
     await deps.revoker.revokeJoinSession(outcome.joinTokenId);
   throw new OAuthError(

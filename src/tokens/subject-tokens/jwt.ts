@@ -10,7 +10,7 @@ export const exchangeFederatedJwt: SubjectTokenExchange = async (request, deps, 
   if (!federated.ok) throw new OAuthError('invalid_grant', federated.reason);
   const subject = await steps.loadSubject(deps.db, federated.identityId);
   const task = await steps.taskFor(deps.db, request.task, subject.id);
-  return deps.issuer.issue(steps.context(subject.id, request.requestId), {
+  const issued = await deps.issuer.issue(steps.context(subject.id, request.requestId), {
     subject,
     audience: request.audience,
     attestation: `federation:${federated.trust}`,
@@ -19,4 +19,6 @@ export const exchangeFederatedJwt: SubjectTokenExchange = async (request, deps, 
     act: request.act,
     clientAddress: request.clientAddress,
   });
+  steps.rememberSession(issued);
+  return issued;
 };
