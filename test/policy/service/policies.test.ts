@@ -410,11 +410,37 @@ for (const database of await testDatabases()) {
             ...base,
             resource: { type: 'Tool', id: 'crm/x', attrs: { name: 'x', upstream: 'crm' } },
           },
-          '/body/resource',
+          '/body/resource/attrs',
         ],
-        ['unknown context attribute', { ...base, context: { colour: 'red' } }, '/body/context'],
-        ['context of the wrong type', { ...base, context: { method: 5 } }, '/body/context'],
-        ['bad address', { ...base, context: { clientAddress: 'not-an-ip' } }, '/body/context'],
+        [
+          'unknown context attribute',
+          { ...base, context: { colour: 'red' } },
+          '/body/context/colour',
+        ],
+        ['context of the wrong type', { ...base, context: { method: 5 } }, '/body/context/method'],
+        [
+          'bad address',
+          { ...base, context: { clientAddress: 'not-an-ip' } },
+          '/body/context/clientAddress',
+        ],
+        [
+          'resource in a parent of the wrong type',
+          {
+            ...base,
+            resource: {
+              type: 'Tool',
+              id: 'crm/x',
+              attrs: { name: 'x', upstream: 'crm', sensitive: false },
+              parents: [{ type: 'Service', id: 'crm' }],
+            },
+          },
+          '/body/resource/parents/0/type',
+        ],
+        [
+          'a null the official parser refuses',
+          { ...base, context: { task: null } },
+          '/body/context',
+        ],
         [
           'environment from the caller',
           { ...base, context: { environment: 'production' } },
