@@ -320,6 +320,34 @@ for (const database of await testDatabases()) {
       assert.ok(Number.isInteger(notPermitted.timeMicros));
     });
 
+    it('records each of many concurrent decisions (one group commit) once, with its answer', async () => {
+      const count = 40;
+      const answers = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          authorize({
+            principal: { identity: i % 2 === 0 ? workload : otherWorkload },
+            action: 'invoke_tool',
+            resource: i % 3 === 0 ? REFUND : FIXTURE_TOOL,
+          }),
+        ),
+      );
+      const decided = answers.map((response) => {
+        assert.equal(response.statusCode, 200, response.body);
+        return response.json<Decision & { id: string }>();
+      });
+      const events = await api<{
+        items: { type: string; target: { id: string }; after: { decision: string } }[];
+      }>(t, 'auditor', 'GET', `/v1/audit?type=decision.&limit=${count}`);
+      const recorded = new Map(events.items.map((e) => [e.target.id, e]));
+      assert.equal(recorded.size, count, 'one record per decision, none twice');
+      for (const answer of decided) {
+        const event = recorded.get(answer.id);
+        assert.ok(event, `decision ${answer.id} was answered but not recorded`);
+        assert.equal(event.type, `decision.${answer.decision}`);
+        assert.equal(event.after.decision, answer.decision);
+      }
+    });
+
     it('decides by token, takes the task from it, and returns the annotations of determining policies', async () => {
       const task = await t.core.tasks.open(system, { identity: workload, deadlineSeconds: 600 });
       const token = await attest(t, workload, { task: task.id });
