@@ -4,9 +4,9 @@
  *
  * The official engine's `checkParseEntities`/`checkParseContext` parse the whole schema on every
  * call (milliseconds each); these checks walk the value once (microseconds). They decide only
- * what they are sure of: a form they do not model (a `null`, a fraction, an escape such as
- * `__entity` where a record or a string is expected, an extension value in another spelling) is
- * left to the official engine, which stays the reference. The differential test
+ * what they are sure of: a form they do not model (an extension value in another spelling than
+ * `{"__extn": {"fn", "arg"}}`, a number beyond 2^53 where a Long is expected) is left to the
+ * official engine, which stays the reference. The differential test
  * (`test/policy/request-check.test.ts`) checks on thousands of random inputs that every verdict
  * given here is the official engine's.
  */
@@ -183,16 +183,11 @@ function isPlainObject(value: unknown): value is Readonly<Record<string, unknown
   return typeof value === 'object' && value !== null && !Array.isArray(value);
 }
 
-/** True for an object with a key Cedar's JSON reads specially (`__entity`, `__extn`, …). */
-function hasEscape(value: Readonly<Record<string, unknown>>): boolean {
-  for (const name of Object.keys(value)) if (name.startsWith('__')) return true;
-  return false;
-}
-
 function describe(value: unknown): string {
   if (Array.isArray(value)) return 'a set';
   if (isPlainObject(value)) return 'a record';
   if (typeof value === 'number') return 'a number';
+  if (value === null) return 'null';
   if (typeof value === 'boolean') return 'a boolean';
   return `a ${typeof value}`;
 }
@@ -207,9 +202,12 @@ const TYPE_WORDS: Readonly<Record<string, string>> = {
 
 /** Checks `value` against `type`; see {@link SchemaVerdict}. */
 function check(value: unknown, type: SchemaType, pointer: string): SchemaVerdict {
-  // `null` (no Cedar value) and the escapes are the official engine's to read.
-  if (value === null || value === undefined) return undefined;
-  if (isPlainObject(value) && hasEscape(value) && type.kind !== 'Extension') return undefined;
+  // Cedar has no null. An escape (`__entity`, `__extn`, `__expr`) where a string, a boolean, a
+  // set or a record is expected is refused as well: it is either no Cedar value at all or one of
+  // another type (no extension constructor makes a string), and in a record an attribute that
+  // is not declared. Only extension values are read in several spellings (below).
+  if (value === null) return refuse(pointer, `${pointer} is null: Cedar has no null`);
+  if (value === undefined) return undefined;
   switch (type.kind) {
     case 'Unmodelled':
       return undefined;
@@ -326,7 +324,6 @@ export function checkEntity(
   const attributes = shape.attributes;
   if (attributes.kind !== 'Record') return undefined;
   if (!isPlainObject(entity.attrs)) return mismatch(entity.attrs, 'Record', `${pointer}/attrs`);
-  if (hasEscape(entity.attrs)) return undefined;
   return checkRecord(
     entity.attrs,
     attributes.attributes,
@@ -345,6 +342,6 @@ export function checkContext(
   pointer: string,
 ): SchemaVerdict {
   const type = CONTEXTS.get(action);
-  if (type?.kind !== 'Record' || hasEscape(context)) return undefined;
+  if (type?.kind !== 'Record') return undefined;
   return checkRecord(context, type.attributes, pointer, 'the context');
 }

@@ -284,7 +284,7 @@ describe('request schema checks in JS, against the official parser', () => {
     assert.deepEqual(disagreements.slice(0, 5), [], `${disagreements.length} disagreements`);
     // Both verdicts are well represented, and the JS checks leave little to the official parser.
     assert.ok(accepted > CASES * 0.2 && accepted < CASES * 0.8, `accepted ${accepted}`);
-    assert.ok(decided > CASES * 0.8, `decided ${decided} of ${CASES}`);
+    assert.ok(decided > CASES * 0.9, `decided ${decided} of ${CASES}`);
   });
 
   it(`give the official verdict on ${CASES} random contexts, and decide most`, () => {
@@ -308,7 +308,7 @@ describe('request schema checks in JS, against the official parser', () => {
     }
     assert.deepEqual(disagreements.slice(0, 5), [], `${disagreements.length} disagreements`);
     assert.ok(accepted > CASES * 0.2 && accepted < CASES * 0.8, `accepted ${accepted}`);
-    assert.ok(decided > CASES * 0.7, `decided ${decided} of ${CASES}`);
+    assert.ok(decided > CASES * 0.85, `decided ${decided} of ${CASES}`);
   });
 
   it('the reference gives the same verdicts with the schema in JSON and in Cedar syntax', () => {
@@ -376,7 +376,12 @@ describe('request schema checks in JS, against the official parser', () => {
     });
     assert.equal(context({ method: 5 })?.ok, false);
     assert.equal(context({ colour: 'red' })?.ok, false);
-    // A null is left to the official parser.
-    assert.equal(context({ task: null }), undefined);
+    assert.deepEqual(context({ task: null }), {
+      ok: false,
+      pointer: '/body/context/task',
+      detail: '/body/context/task is null: Cedar has no null',
+    });
+    // An address in another spelling than `__extn` is the official parser's to read.
+    assert.equal(context({ clientAddress: { fn: 'ip', arg: '10.0.0.1' } }), undefined);
   });
 });
