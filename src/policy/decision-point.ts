@@ -1,10 +1,14 @@
-import type { Kysely } from 'kysely';
 import type { ChangeContext } from '../actors/index.js';
-import { recordChange } from '../audit/index.js';
-import { notFound, StewardError } from '../errors/index.js';
+import { auditRow } from '../audit/index.js';
+import { notFound, storageUnavailable, StewardError } from '../errors/index.js';
 import type { Clock } from '../shared/clock.js';
 import { newId } from '../shared/ids.js';
-import type { Database } from '../store/index.js';
+import {
+  createGroupCommit,
+  GroupCommitFullError,
+  type AuditEventRow,
+  type Store,
+} from '../store/index.js';
 import { TokenError, type TokenVerifier } from '../tokens/index.js';
 import type { CurrentSet, PreparedSet } from './current-set.js';
 import type {
@@ -115,17 +119,29 @@ interface Decided {
 }
 
 /**
+ * Decision records per transaction at most: 14 columns a row keep a batch far below PostgreSQL's
+ * parameter limit, and one slow batch from holding many callers.
+ */
+const MAX_RECORD_BATCH = 256;
+
+/**
  * The decision point: requests built from the current policy set and entity snapshot, decided
  * and explained; `authorize` records its decision, the gateway records its own.
  */
 export function createDecisionPoint(deps: {
-  db: Kysely<Database>;
+  /** The trail's group-commit path (the store's `appendAuditEvents`). */
+  appendAuditEvents: Store['appendAuditEvents'];
   clock: Clock;
   verifier: TokenVerifier;
   currentSet: CurrentSet;
   snapshots: EntitySnapshots;
 }): DecisionPoint {
-  const { db, clock, verifier, currentSet, snapshots } = deps;
+  const { clock, verifier, currentSet, snapshots } = deps;
+  // Concurrent decisions share one transaction; each answer still waits for its own commit.
+  const records = createGroupCommit<AuditEventRow>({
+    maxBatch: MAX_RECORD_BATCH,
+    write: deps.appendAuditEvents,
+  });
 
   /** The workload the API asks about, by id or by a token it holds, checked for the caller. */
   function resolvePrincipal(
@@ -200,17 +216,23 @@ export function createDecisionPoint(deps: {
       const timeMicros = Number((process.hrtime.bigint() - started) / 1000n);
       const id = newId(now);
       // No durable record, no decision: a failure here fails the request.
-      await db.transaction().execute((trx) =>
-        recordChange(trx, clock, context, {
-          type: `decision.${decision.decision}`,
-          targetKind: 'decision',
-          targetId: id,
-          team: principal.team,
-          service: principal.service,
-          identityId: principal.identityId,
-          after: record,
-        }),
-      );
+      try {
+        await records.submit(
+          auditRow(clock, context, {
+            type: `decision.${decision.decision}`,
+            targetKind: 'decision',
+            targetId: id,
+            team: principal.team,
+            service: principal.service,
+            identityId: principal.identityId,
+            after: record,
+          }),
+        );
+      } catch (error) {
+        // The store has not kept up with the decisions waiting for it: 503, retry later.
+        if (error instanceof GroupCommitFullError) throw storageUnavailable(error);
+        throw error;
+      }
       return {
         id,
         decision: decision.decision,

@@ -2,7 +2,8 @@ import * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import { StewardError } from '../errors/index.js';
 import type { AuthorizationRequest, CedarJson, Entity, EntityUid } from './engine/index.js';
 import { uid } from './entities.js';
-import { ACTIONS, actionUid, isAction, qualified, SCHEMA_TEXT } from './schema.js';
+import { checkContext, checkEntity, type SchemaVerdict } from './request-check.js';
+import { ACTIONS, actionUid, isAction, qualified, SCHEMA_JSON } from './schema.js';
 import { loneSurrogateAt, showLoneSurrogates } from './text.js';
 
 /** A resource as a caller names it: `{type: "Tool", id: "crm/refund"}`, with attributes if Steward does not know it. */
@@ -61,10 +62,11 @@ export function buildRequest(
     taskFromToken: boolean;
     knows: (entity: EntityUid) => boolean;
     /**
-     * Check the described entity and the context against the schema with the official parser
-     * (default). It parses the whole schema on every call (milliseconds), so it is for input
-     * from outside; the gateway builds its requests from the registry and its own fields, and
-     * refuses any call whose evaluation errors, so a shape mistake there can only refuse.
+     * Check the described entity and the context against the schema (default): in JS against
+     * the schema Steward holds (microseconds), and with the official parser for the rare forms
+     * those checks leave to it (see `request-check.ts`). The gateway builds its requests from
+     * the registry and its own fields, and refuses any call whose evaluation errors, so a shape
+     * mistake there can only refuse: it skips them.
      */
     schemaChecks?: boolean;
   },
@@ -102,14 +104,10 @@ export function buildRequest(
       attrs: (input.resource.attrs ?? {}) as Record<string, CedarJson>,
       parents: (input.resource.parents ?? []).map((p) => ({ type: qualified(p.type), id: p.id })),
     };
-    const checked = schemaChecks
-      ? cedar.checkParseEntities({
-          entities: [resourceEntity as cedar.EntityJson],
-          schema: SCHEMA_TEXT,
-        })
-      : ({ type: 'success' } as const);
-    if (checked.type === 'failure') {
-      throw badRequest('/body/resource', checked.errors.map((e) => e.message).join('; '));
+    if (schemaChecks) {
+      const verdict =
+        checkEntity(resourceEntity, '/body/resource') ?? officialEntityCheck(resourceEntity);
+      if (!verdict.ok) throw badRequest(verdict.pointer, verdict.detail);
     }
   } else if (!options.knows(resource)) {
     // Without its attributes a forbid reading them would error and be skipped: refuse instead.
@@ -134,16 +132,49 @@ export function buildRequest(
   context['time'] = { __extn: { fn: 'datetime', arg: new Date(now).toISOString() } };
   if (principal.task !== undefined) context['task'] = principal.task;
   const action = actionUid(input.action);
-  const checked = schemaChecks
-    ? cedar.checkParseContext({ context: context as cedar.Context, schema: SCHEMA_TEXT, action })
-    : ({ type: 'success' } as const);
-  if (checked.type === 'failure') {
-    throw badRequest('/body/context', checked.errors.map((e) => e.message).join('; '));
+  if (schemaChecks) {
+    const verdict =
+      checkContext(context, input.action, '/body/context') ?? officialContextCheck(context, action);
+    if (!verdict.ok) throw badRequest(verdict.pointer, verdict.detail);
   }
   return {
     request: { principal: uid('Workload', principal.identityId), action, resource, context },
     ...(resourceEntity ? { resourceEntity } : {}),
   };
+}
+
+/** The official parser's verdict on a described entity, for what `checkEntity` leaves to it. */
+export function officialEntityCheck(entity: Entity): Exclude<SchemaVerdict, undefined> {
+  const checked = cedar.checkParseEntities({
+    entities: [entity as cedar.EntityJson],
+    schema: SCHEMA_JSON,
+  });
+  return checked.type === 'failure'
+    ? {
+        ok: false,
+        pointer: '/body/resource',
+        detail: checked.errors.map((e) => e.message).join('; '),
+      }
+    : { ok: true };
+}
+
+/** The official parser's verdict on a request's context, for what `checkContext` leaves to it. */
+export function officialContextCheck(
+  context: Readonly<Record<string, CedarJson>>,
+  action: EntityUid,
+): Exclude<SchemaVerdict, undefined> {
+  const checked = cedar.checkParseContext({
+    context: context as cedar.Context,
+    schema: SCHEMA_JSON,
+    action,
+  });
+  return checked.type === 'failure'
+    ? {
+        ok: false,
+        pointer: '/body/context',
+        detail: checked.errors.map((e) => e.message).join('; '),
+      }
+    : { ok: true };
 }
 
 /**

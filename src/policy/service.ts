@@ -70,7 +70,13 @@ export function createPolicyService(deps: {
     draftWarnings: warnings,
     onStored: (version, draft) => currentSet.stored(version, draft),
   });
-  const decisions = createDecisionPoint({ db, clock, verifier, currentSet, snapshots });
+  const decisions = createDecisionPoint({
+    appendAuditEvents: (rows) => store.appendAuditEvents(rows),
+    clock,
+    verifier,
+    currentSet,
+    snapshots,
+  });
   const simulate = createSimulation({ db, snapshots, draftWarnings: warnings });
 
   return {

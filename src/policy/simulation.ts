@@ -12,7 +12,7 @@ import type {
   PolicyEvaluationError,
 } from './engine/index.js';
 import type { EntitySnapshots } from './entity-snapshot.js';
-import { evaluateRequest } from './evaluate.js';
+import { decideRequest } from './evaluate.js';
 
 export interface SimulationInput {
   readonly policies: string;
@@ -97,7 +97,7 @@ export function createSimulation(deps: {
             ...(record.resourceEntity ? [record.resourceEntity] : []),
             ...(record.extraEntities ?? []),
           ];
-          after = evaluateRequest(candidate, snap, request, described).decision;
+          after = decideRequest(candidate, snap, request, described);
         } catch {
           skipped++;
           continue;

@@ -14,4 +14,5 @@ export type {
 } from './replicated.js';
 export { claimMarker } from './meta.js';
 export { createGroupCommit } from './group-commit.js';
+export { GroupCommitFullError } from './group-commit.js';
 export type { GroupCommit } from './group-commit.js';

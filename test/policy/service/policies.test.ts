@@ -320,6 +320,34 @@ for (const database of await testDatabases()) {
       assert.ok(Number.isInteger(notPermitted.timeMicros));
     });
 
+    it('records each of many concurrent decisions (one group commit) once, with its answer', async () => {
+      const count = 40;
+      const answers = await Promise.all(
+        Array.from({ length: count }, (_, i) =>
+          authorize({
+            principal: { identity: i % 2 === 0 ? workload : otherWorkload },
+            action: 'invoke_tool',
+            resource: i % 3 === 0 ? REFUND : FIXTURE_TOOL,
+          }),
+        ),
+      );
+      const decided = answers.map((response) => {
+        assert.equal(response.statusCode, 200, response.body);
+        return response.json<Decision & { id: string }>();
+      });
+      const events = await api<{
+        items: { type: string; target: { id: string }; after: { decision: string } }[];
+      }>(t, 'auditor', 'GET', `/v1/audit?type=decision.&limit=${count}`);
+      const recorded = new Map(events.items.map((e) => [e.target.id, e]));
+      assert.equal(recorded.size, count, 'one record per decision, none twice');
+      for (const answer of decided) {
+        const event = recorded.get(answer.id);
+        assert.ok(event, `decision ${answer.id} was answered but not recorded`);
+        assert.equal(event.type, `decision.${answer.decision}`);
+        assert.equal(event.after.decision, answer.decision);
+      }
+    });
+
     it('decides by token, takes the task from it, and returns the annotations of determining policies', async () => {
       const task = await t.core.tasks.open(system, { identity: workload, deadlineSeconds: 600 });
       const token = await attest(t, workload, { task: task.id });
@@ -410,11 +438,38 @@ for (const database of await testDatabases()) {
             ...base,
             resource: { type: 'Tool', id: 'crm/x', attrs: { name: 'x', upstream: 'crm' } },
           },
-          '/body/resource',
+          '/body/resource/attrs',
         ],
-        ['unknown context attribute', { ...base, context: { colour: 'red' } }, '/body/context'],
-        ['context of the wrong type', { ...base, context: { method: 5 } }, '/body/context'],
-        ['bad address', { ...base, context: { clientAddress: 'not-an-ip' } }, '/body/context'],
+        [
+          'unknown context attribute',
+          { ...base, context: { colour: 'red' } },
+          '/body/context/colour',
+        ],
+        ['context of the wrong type', { ...base, context: { method: 5 } }, '/body/context/method'],
+        [
+          'bad address',
+          { ...base, context: { clientAddress: 'not-an-ip' } },
+          '/body/context/clientAddress',
+        ],
+        [
+          'an address in a spelling left to the official parser',
+          { ...base, context: { clientAddress: { fn: 'ip', arg: 'not-an-ip' } } },
+          '/body/context',
+        ],
+        [
+          'resource in a parent of the wrong type',
+          {
+            ...base,
+            resource: {
+              type: 'Tool',
+              id: 'crm/x',
+              attrs: { name: 'x', upstream: 'crm', sensitive: false },
+              parents: [{ type: 'Service', id: 'crm' }],
+            },
+          },
+          '/body/resource/parents/0/type',
+        ],
+        ['a null', { ...base, context: { task: null } }, '/body/context/task'],
         [
           'environment from the caller',
           { ...base, context: { environment: 'production' } },
