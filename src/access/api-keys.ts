@@ -5,7 +5,13 @@ import { forbidden, invalidField, notFound } from '../errors/index.js';
 import { isoTime, type Clock } from '../shared/clock.js';
 import { decodeCursor, toPage, type Page } from '../shared/cursor.js';
 import { newId } from '../shared/ids.js';
-import { claimMarker, type Database } from '../store/index.js';
+import { DEFAULT_API_KEY_CACHE_SECONDS } from '../config/index.js';
+import {
+  claimMarker,
+  type Database,
+  type Notifications,
+  type ReplicatedCache,
+} from '../store/index.js';
 import type { ApiKeyTable } from '../store/schema.js';
 import {
   displayPrefix,
@@ -15,6 +21,7 @@ import {
 } from '../shared/key-format.js';
 import type { Actor, ChangeContext, Role } from '../actors/index.js';
 import type { TeamNames } from './team-names.js';
+import { createKeyCache, API_KEYS_CHANNEL } from './key-cache.js';
 
 /** An API key as listed: everything but the secret, which is shown once at creation. */
 export interface ApiKey {
@@ -69,6 +76,11 @@ export interface ApiKeyService {
     context: ChangeContext,
     input: { name: string; recoveredBy: RecoveredBy },
   ): Promise<ApiKey & { key: string }>;
+  /**
+   * How the cache of verified lookups follows the other replicas: a revoked key is dropped on
+   * their notification, and nothing is cached while the subscription is not known to work.
+   */
+  readonly replication: ReplicatedCache;
 }
 
 /** Who ran a recovery, as the operating system names them: the trail's only word on it. */
@@ -85,8 +97,36 @@ export function createApiKeyService(deps: {
    * query on `authenticate`, the admin API's hot path, once the team has been seen).
    */
   teams: TeamNames;
+  /**
+   * Where a revocation is announced to the other replicas, and where this process checks that it
+   * hears them. Without it (a one-shot command) nothing is cached.
+   */
+  notifications?: Pick<Notifications, 'publish'> | undefined;
+  /** How long a verified lookup is reused, in ms (`STEWARD_API_KEY_CACHE_SECONDS`); 0: never. */
+  cacheTtlMs?: number | undefined;
+  /** Told when a revocation was stored but could not be announced to the other replicas. */
+  onAnnounceFailed?: ((channel: string, error: unknown) => void) | undefined;
 }): ApiKeyService {
-  const { db, clock, teams } = deps;
+  const { db, clock, teams, notifications, onAnnounceFailed } = deps;
+  const cache = createKeyCache({
+    ttlMs: notifications ? (deps.cacheTtlMs ?? DEFAULT_API_KEY_CACHE_SECONDS * 1000) : 0,
+    publish: (payload) =>
+      notifications
+        ? notifications.publish(API_KEYS_CHANNEL, payload)
+        : Promise.reject(new Error('no notifications')),
+    onAnnounceFailed: (error) => onAnnounceFailed?.(API_KEYS_CHANNEL, error),
+  });
+
+  /** The "last used" write: at most once a minute per key, as seen by the row or the cache. */
+  async function touch(id: string, lastUsedAt: number | null, now: number): Promise<boolean> {
+    if (lastUsedAt !== null && lastUsedAt >= now - LAST_USED_GRANULARITY_MS) return false;
+    await db
+      .updateTable('api_keys')
+      .set({ last_used_at: isoTime(now) })
+      .where('id', '=', id)
+      .execute();
+    return true;
+  }
 
   async function teamNameOf(source: Kysely<Database>, teamId: string | null) {
     return teamId === null ? null : ((await teams.namesOf(source, [teamId])).get(teamId) ?? null);
@@ -193,7 +233,7 @@ export function createApiKeyService(deps: {
     },
 
     async revoke(context, id) {
-      return db.transaction().execute(async (trx) => {
+      const revoked = await db.transaction().execute(async (trx) => {
         const row = await trx
           .selectFrom('api_keys')
           .selectAll()
@@ -222,6 +262,10 @@ export function createApiKeyService(deps: {
         });
         return after;
       });
+      // Committed: refused at once here, and on the other replicas when they hear of it (within
+      // the cache's lifetime at worst, should the announcement be lost).
+      if (revoked.revokedAt !== null) await cache.revoked(id);
+      return revoked;
     },
 
     async authenticate(presented) {
@@ -229,6 +273,15 @@ export function createApiKeyService(deps: {
       if (presented.startsWith('stw_') && !isWellFormedSecret(presented, 'key')) return undefined;
       if (presented.length < 32 || presented.length > 512) return undefined;
       const hash = hashSecret(presented);
+      const now = clock.now();
+      // A verified lookup, reused: found by the hash of the presented key (never the key), the
+      // hashes compared in constant time all the same, the expiry checked against the clock.
+      const cached = cache.get(hash, now);
+      if (cached) {
+        if (await touch(cached.id, cached.lastUsedAt, now)) cached.lastUsedAt = now;
+        return cached.actor;
+      }
+      const generation = cache.generation();
       const row = await db
         .selectFrom('api_keys')
         .select(['id', 'role', 'team_id', 'key_hash', 'expires_at', 'revoked_at', 'last_used_at'])
@@ -238,26 +291,27 @@ export function createApiKeyService(deps: {
       // constant-time comparison keeps the check itself free of early exits all the same.
       if (!row || !timingSafeEqual(Buffer.from(row.key_hash, 'hex'), Buffer.from(hash, 'hex')))
         return undefined;
-      const now = clock.now();
       if (row.revoked_at !== null) return undefined;
-      if (row.expires_at !== null && Date.parse(row.expires_at) <= now) return undefined;
-      if (
-        row.last_used_at === null ||
-        Date.parse(row.last_used_at) < now - LAST_USED_GRANULARITY_MS
-      ) {
-        await db
-          .updateTable('api_keys')
-          .set({ last_used_at: isoTime(now) })
-          .where('id', '=', row.id)
-          .execute();
-      }
+      const expiresAt = row.expires_at === null ? null : Date.parse(row.expires_at);
+      if (expiresAt !== null && expiresAt <= now) return undefined;
+      const lastUsedAt = row.last_used_at === null ? null : Date.parse(row.last_used_at);
+      const touched = await touch(row.id, lastUsedAt, now);
       const teamName = await teamNameOf(db, row.team_id);
-      return {
+      const actor: Actor = {
         ref: `apikey:${row.id}`,
         role: row.role as Role,
         ...(row.team_id !== null ? { teamId: row.team_id } : {}),
         ...(teamName ? { teamName } : {}),
       };
+      cache.put(generation, {
+        hash,
+        id: row.id,
+        actor,
+        expiresAt,
+        lastUsedAt: touched ? now : lastUsedAt,
+        cachedAt: now,
+      });
+      return actor;
     },
 
     async bootstrap(adminKey) {
@@ -305,6 +359,8 @@ export function createApiKeyService(deps: {
       });
       return { ...created, key: secret };
     },
+
+    replication: cache.replication,
   };
 }
 

@@ -79,6 +79,8 @@ export interface Config {
    * window of this length.
    */
   readonly gatewayRefusalWindowSeconds: number;
+  /** `STEWARD_API_KEY_CACHE_SECONDS`: how long a verified API-key lookup is reused; 0: never. */
+  readonly apiKeyCacheSeconds: number;
   /** Token signing: algorithm, how often keys rotate, how early a new key is published. */
   readonly signing: {
     readonly algorithm: 'EdDSA' | 'ES256';
@@ -108,6 +110,8 @@ export const DEFAULT_RATE_LIMITS = {
 export const DEFAULT_GATEWAY_STORE_TIMEOUT_MS = V.gatewayStoreTimeoutMs.default;
 /** The default of {@link Config.gatewayRefusalWindowSeconds}. */
 export const DEFAULT_GATEWAY_REFUSAL_WINDOW_SECONDS = V.gatewayRefusalWindowSeconds.default;
+/** The default of {@link Config.apiKeyCacheSeconds}. */
+export const DEFAULT_API_KEY_CACHE_SECONDS = V.apiKeyCacheSeconds.default;
 /** The default of {@link Config.signing}: what a core built without a configuration signs with. */
 export const DEFAULT_SIGNING = {
   algorithm: V.signingAlgorithm.default,
@@ -197,11 +201,13 @@ export function loadConfig(env: Env = process.env): Config {
   });
   const gatewayStoreTimeoutMs = parseWhole(env, V.gatewayStoreTimeoutMs);
   const gatewayRefusalWindowSeconds = parseWhole(env, V.gatewayRefusalWindowSeconds);
+  const apiKeyCacheSeconds = parseWhole(env, V.apiKeyCacheSeconds);
   return Object.freeze({
     signing: Object.freeze({ algorithm, rotationSeconds, leadSeconds }),
     rateLimits,
     gatewayStoreTimeoutMs,
     gatewayRefusalWindowSeconds,
+    apiKeyCacheSeconds,
     otlpEndpoint,
     host,
     port,

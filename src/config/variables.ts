@@ -239,6 +239,16 @@ export const SERVER_VARIABLES = {
     unit: 'seconds',
     text: 'the window in which the gateway counts refusals of callers without a valid token, rate-limited calls and calls refused for a slow database into one `gateway.refused` record per client address, code and upstream (see [gateway](gateway.md#recording-and-scanning))',
   },
+  apiKeyCacheSeconds: {
+    kind: 'whole',
+    name: 'STEWARD_API_KEY_CACHE_SECONDS',
+    // Seconds: a revocation reaches every replica by notification; this bounds a lost one.
+    default: 5,
+    min: 0,
+    max: 60,
+    unit: 'seconds',
+    text: 'how long a verified API-key lookup is reused without a query. A revoked key is refused at once on the replica that revoked it and on the others as soon as they hear of it; should the announcement be lost, no later than this. Nothing is cached while a replica is not sure it hears the others. 0 turns the cache off',
+  },
 } as const satisfies Record<string, Variable>;
 
 /** The variables the CLI's client commands read (all commands but `up` and `admin recover`). */

@@ -97,6 +97,8 @@ export interface CoreOptions {
   readonly gatewayStoreTimeoutMs?: number;
   /** `STEWARD_GATEWAY_REFUSAL_WINDOW_SECONDS`, in ms: the window refusals are counted in. */
   readonly gatewayRefusalWindowMs?: number;
+  /** `STEWARD_API_KEY_CACHE_SECONDS`, in ms: how long a verified API-key lookup is reused. */
+  readonly apiKeyCacheMs?: number;
   /** Told what the gateway could not say to a caller (a failed outcome record, a failed revocation). */
   readonly onGatewayError?: (message: string, error: unknown) => void;
   /**
@@ -243,7 +245,14 @@ export function createCore(options: CoreOptions): Core {
   const tracer = options.otlpEndpoint
     ? createOtlpTracer({ endpoint: options.otlpEndpoint })
     : noopTracer;
-  const apiKeys = createApiKeyService({ db, clock, teams: teamNames });
+  const apiKeys = createApiKeyService({
+    db,
+    clock,
+    teams: teamNames,
+    notifications: store.notifications,
+    cacheTtlMs: options.apiKeyCacheMs,
+    onAnnounceFailed,
+  });
   const gateway = createEnforcementCore({
     db,
     appendAuditEvents: (rows) => store.appendAuditEvents(rows),
@@ -276,6 +285,7 @@ export function createCore(options: CoreOptions): Core {
     upstreams.replication,
     ...policies.replication,
     toolPins.replication,
+    apiKeys.replication,
   ]);
   let scheduler: Scheduler | undefined;
 

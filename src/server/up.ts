@@ -94,6 +94,7 @@ export async function up(config: Config, options: UpOptions = {}): Promise<Runni
       rateLimits: config.rateLimits,
       gatewayStoreTimeoutMs: config.gatewayStoreTimeoutMs,
       gatewayRefusalWindowMs: config.gatewayRefusalWindowSeconds * 1000,
+      apiKeyCacheMs: config.apiKeyCacheSeconds * 1000,
       onGatewayError: (message, error) => logger.error({ err: error }, message),
       onAnnounceError: (channel, error) =>
         logger.warn(

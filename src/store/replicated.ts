@@ -33,6 +33,11 @@ export interface ReplicatedCache {
    * the change itself (a revocation) or names the one entry to drop (a rotated secret).
    */
   readonly apply?: (payload: string) => void;
+  /**
+   * Told when the subscriptions are lost, before the failure is reported: for a cache that must
+   * stop trusting its copy until it knows it hears notifications again (API-key lookups).
+   */
+  readonly lost?: () => void;
 }
 
 /** Something that kept a replica's copy from following the others, reported and counted. */
@@ -123,7 +128,12 @@ export function createReplication(
     async start(options) {
       onFailure = options.onFailure;
       stopped = false;
-      stops.push(notifications.onLost((error) => report({ kind: 'subscription', error })));
+      stops.push(
+        notifications.onLost((error) => {
+          for (const cache of caches) cache.lost?.();
+          report({ kind: 'subscription', error });
+        }),
+      );
       const started: { cache: ReplicatedCache; runner: Runner | undefined }[] = [];
       for (const cache of caches) {
         const { refresh, apply } = cache;
