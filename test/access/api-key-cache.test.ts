@@ -10,7 +10,8 @@ import { after, before, describe, it } from 'node:test';
 import { crc32 } from 'node:zlib';
 import type { Kysely, KyselyPlugin } from 'kysely';
 import pg from 'pg';
-import { createApiKeyService, SYSTEM_ACTOR, type ApiKeyService } from '../../src/access/index.js';
+import { createApiKeyService, type ApiKeyService } from '../../src/access/index.js';
+import { SYSTEM_ACTOR } from '../../src/actors/index.js';
 import { createKeyCache } from '../../src/access/key-cache.js';
 import { createTeamNames } from '../../src/registry/index.js';
 import {
