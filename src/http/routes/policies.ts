@@ -3,7 +3,13 @@ import { Type } from 'typebox';
 import { ROLES } from '../../access/index.js';
 import {
   ACTIONS,
+  DECISIONS,
+  EXPLANATION_KINDS,
+  FINDING_KINDS,
+  FINDING_SEVERITIES,
   MAX_SIMULATION_EVENTS,
+  POLICY_EFFECTS,
+  WARNING_CODES,
   POLICY_LIMITS,
   SCHEMA_JSON,
   SCHEMA_TEXT,
@@ -42,7 +48,7 @@ const VersionNumber = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
 
 const Annotations = Type.Record(Type.String(), Type.String());
 const Warning = Type.Object({
-  code: Type.Union([Type.Literal('cedar_validation'), Type.Literal('unknown_entity')], {
+  code: Type.Enum(WARNING_CODES, {
     description:
       "cedar_validation: a warning of Cedar's validator; unknown_entity: the policy names an entity that does not exist",
   }),
@@ -54,7 +60,7 @@ const Warning = Type.Object({
 });
 const Summary = Type.Object({
   id: Type.String(),
-  effect: Type.String(),
+  effect: Type.Enum(POLICY_EFFECTS),
   line: Type.Integer(),
   annotations: Annotations,
   text: Type.String(),
@@ -89,8 +95,8 @@ const Mapping = Type.Object({
 });
 const Finding = Type.Object({
   id: Type.String(),
-  kind: Type.String(),
-  severity: Type.String(),
+  kind: Type.Enum(FINDING_KINDS),
+  severity: Type.Enum(FINDING_SEVERITIES),
   policyId: Type.String(),
   line: Type.Integer(),
   title: Type.String(),
@@ -329,11 +335,11 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
         response: {
           200: Type.Object({
             id: Type.String(),
-            decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+            decision: Type.Enum(DECISIONS),
             policies: Type.Array(Type.String()),
             errors: Type.Array(EvaluationError),
             explanation: Type.Object({
-              kind: Type.String(),
+              kind: Type.Enum(EXPLANATION_KINDS),
               forbiddenBy: Type.Optional(Type.Array(Type.String())),
               scopeMatchedPermits: Type.Array(Type.String()),
             }),
@@ -377,12 +383,12 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
                 action: Type.String(),
                 resource: EntityUidOut,
                 before: Type.Object({
-                  decision: Type.String(),
+                  decision: Type.Enum(DECISIONS),
                   policies: Type.Array(Type.String()),
                   policyVersion: Type.Integer(),
                 }),
                 after: Type.Object({
-                  decision: Type.String(),
+                  decision: Type.Enum(DECISIONS),
                   policies: Type.Array(Type.String()),
                   errors: Type.Array(EvaluationError),
                 }),

@@ -2,6 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { invalidField } from '../../errors/index.js';
+import { REVOCATION_KINDS } from '../../revocation/index.js';
 import type { Inventory, RevocationRequest, Revoker } from '../../tokens/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { IssuedTokenResource } from '../resources.js';
@@ -65,7 +66,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{
           reason: Reason,
         }),
         response: {
-          201: Type.Object({ kind: Type.String(), entries: Type.Integer() }),
+          201: Type.Object({ kind: Type.Enum(REVOCATION_KINDS), entries: Type.Integer() }),
           ...ERROR_RESPONSES,
         },
       },
