@@ -11,6 +11,7 @@ import {
   DEFAULT_JITTER,
   DEFAULT_RENEW_AFTER,
 } from './renewal.js';
+import type { StewardOpenTaskInput } from './requests.js';
 import type { StewardTask } from './resources.js';
 import { AgentTask, type TaskBackend } from './task.js';
 import { TokenKeeper } from './token-keeper.js';
@@ -291,10 +292,7 @@ export class StewardAgent {
    * const token = await task.token();
    * await task.complete();
    */
-  async openTask(input: {
-    readonly deadlineSeconds: number;
-    readonly description?: string;
-  }): Promise<AgentTask> {
+  async openTask(input: Omit<StewardOpenTaskInput, 'identity'>): Promise<AgentTask> {
     const { id } = await this.identity();
     const task = await this.#api<StewardTask>('POST', '/v1/tasks', {
       identity: id,
