@@ -1,6 +1,7 @@
 /**
- * The SDK's resource types are written from the schemas the routes answer with: the committed
- * module is what the generator writes now, and (checked by the type checker, `npm run
+ * The SDK's resource types are written from the schemas the routes answer with, its input types
+ * from the schemas of the request bodies, its protocol constants from the server's: each
+ * committed module is what the generator writes now, and (checked by the type checker, `npm run
  * typecheck`) each exported type is exactly its schema's static type, read-only.
  */
 import assert from 'node:assert/strict';
@@ -75,8 +76,10 @@ import type {
   UpstreamResource,
 } from '../../src/http/resources.js';
 import {
+  readSdkProtocol,
   readSdkRequests,
   readSdkResources,
+  renderSdkProtocol,
   renderSdkRequests,
   renderSdkResources,
   SDK_REQUESTS,
@@ -233,5 +236,15 @@ describe("the SDK's input types", () => {
   it('are held to their schemas by the type checker', () => {
     assert.equal(sameInputs.length, SDK_REQUESTS.length);
     assert.ok(sameInputs.every((same) => same));
+  });
+});
+
+describe("the SDK's protocol constants", () => {
+  it('packages/sdk/src/protocol.ts is what scripts/sdk-resources.ts generates now', async () => {
+    assert.equal(
+      readSdkProtocol(),
+      await renderSdkProtocol(),
+      'packages/sdk/src/protocol.ts is stale: run npm run sdk:resources',
+    );
   });
 });

@@ -5,6 +5,7 @@ import { systemClock, type Clock } from './clock.js';
 import { StewardUnreachableError } from './errors.js';
 import { gatewayHttpUrl, gatewayMcpUrl, type McpFetch, type McpTransportClass } from './gateway.js';
 import { identityFromToken, type AgentIdentity } from './identity.js';
+import { STEWARD_AUDIENCE } from './protocol.js';
 import {
   checkRenewalPolicy,
   DEFAULT_EXPIRY_MARGIN_MS,
@@ -15,9 +16,6 @@ import type { StewardOpenTaskInput } from './requests.js';
 import type { StewardTask } from './resources.js';
 import { AgentTask, type TaskBackend } from './task.js';
 import { TokenKeeper } from './token-keeper.js';
-
-/** Steward's own API as an audience. */
-const STEWARD_AUDIENCE = 'steward';
 
 /**
  * Options every agent takes, whatever it attests with.
