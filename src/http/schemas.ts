@@ -23,15 +23,18 @@ export function Strict<T extends TProperties>(
   return Type.Object(properties, { additionalProperties: false, ...options });
 }
 
-/** A string enum as a JSON-Schema `enum`, which reads well in OpenAPI. */
+/**
+ * A string enum as a union of literals, which reads well in OpenAPI. Its static type is the union
+ * of the values (one literal per member: a literal of a union would be `never`).
+ */
 export function Enum<const T extends readonly string[]>(
   values: T,
   options: { description?: string } = {},
-): TUnion<TLiteral<T[number]>[]> {
+): TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }> {
   return Type.Union(
     values.map((v) => Type.Literal(v)),
     options,
-  );
+  ) as unknown as TUnion<{ -readonly [K in keyof T]: TLiteral<T[K]> }>;
 }
 
 /**

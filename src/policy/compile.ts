@@ -3,6 +3,7 @@ import { StewardError, type FieldError } from '../errors/index.js';
 import type { PolicySource } from './engine/index.js';
 import { SCHEMA_TEXT } from './schema.js';
 import { loneSurrogateAt } from './text.js';
+import type { PolicyEffect, PolicyWarningCode } from './vocabulary.js';
 
 /**
  * Bounds on a policy set. The official engine runs in Wasm with a fixed stack: a deeply nested
@@ -22,7 +23,7 @@ export const POLICY_LIMITS = Object.freeze({
 /** One policy of a set: its id, its text as written, and its JSON form (Cedar's EST). */
 export interface CompiledPolicy {
   readonly id: string;
-  readonly effect: 'permit' | 'forbid';
+  readonly effect: PolicyEffect;
   readonly text: string;
   /** 1-based line where the policy starts in the set's text. */
   readonly line: number;
@@ -36,7 +37,7 @@ export interface CompiledPolicy {
  * does not know (a misspelt or deleted team, say), so the policy cannot match it as intended.
  */
 export interface PolicyWarning {
-  readonly code: 'cedar_validation' | 'unknown_entity';
+  readonly code: PolicyWarningCode;
   /** For `unknown_entity`: the entity, as the policy names it. */
   readonly entity?: { readonly type: string; readonly id: string };
   readonly policyId?: string;

@@ -22,6 +22,7 @@ import { key } from './entities.js';
 import type { EntitySnapshot, EntitySnapshots } from './entity-snapshot.js';
 import { evaluateRequest } from './evaluate.js';
 import type { Explanation } from './explain.js';
+import type { DecisionValue } from './vocabulary.js';
 import { buildRequest, type RequestInput, type ResolvedPrincipal } from './request.js';
 import { qualified } from './schema.js';
 
@@ -39,7 +40,7 @@ export type DecisionAnnotations = Readonly<Record<string, Readonly<Record<string
 export interface AuthorizeResult {
   /** The decision's id: its audit event's target. */
   readonly id: string;
-  readonly decision: 'allow' | 'deny';
+  readonly decision: DecisionValue;
   /** The determining policies: satisfied forbids when forbidden, satisfied permits when allowed. */
   readonly policies: string[];
   readonly errors: PolicyEvaluationError[];
@@ -70,7 +71,7 @@ export interface GatewayDecisionInput {
 
 /** The gateway's decision, not yet recorded: the gateway writes `record` itself, durably. */
 export interface GatewayDecision {
-  readonly decision: 'allow' | 'deny';
+  readonly decision: DecisionValue;
   readonly policies: string[];
   readonly errors: PolicyEvaluationError[];
   readonly annotations: DecisionAnnotations;
@@ -89,7 +90,7 @@ export interface DecisionRecord {
   /** Further described entities (the gateway's upstream), for replay. */
   readonly extraEntities?: readonly Entity[];
   readonly context: AuthorizationRequest['context'];
-  readonly decision: 'allow' | 'deny';
+  readonly decision: DecisionValue;
   readonly policies: readonly string[];
   readonly errors: readonly PolicyEvaluationError[];
   readonly explanation: Explanation;

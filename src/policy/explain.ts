@@ -2,11 +2,12 @@ import type * as cedar from '@cedar-policy/cedar-wasm/nodejs';
 import type { AuthorizationRequest, Decision, EntityUid } from './engine/index.js';
 import type { CompiledPolicy } from './compile.js';
 import { key } from './entities.js';
+import type { ExplanationKind } from './vocabulary.js';
 
 /** Why a decision came out as it did. */
 export interface Explanation {
   /** `allowed`: a permit held and no forbid; `forbidden`: a forbid held; `not_permitted`: no permit held. */
-  readonly kind: 'allowed' | 'forbidden' | 'not_permitted';
+  readonly kind: ExplanationKind;
   /** The forbids that held, when `forbidden`. */
   readonly forbiddenBy?: string[];
   /**

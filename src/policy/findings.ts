@@ -1,4 +1,5 @@
 import type { CompiledPolicy } from './compile.js';
+import type { FindingKind, FindingSeverity } from './vocabulary.js';
 
 /** Where a finding sits in the standards Steward answers to. */
 export interface FindingMapping {
@@ -11,8 +12,8 @@ export interface FindingMapping {
 export interface PolicyFinding {
   /** Stable per kind and policy: `policy.unconstrained_principal:<policy id>`. */
   readonly id: string;
-  readonly kind: 'unconstrained_principal' | 'unconstrained_resource' | 'every_action';
-  readonly severity: 'high' | 'medium' | 'low';
+  readonly kind: FindingKind;
+  readonly severity: FindingSeverity;
   readonly policyId: string;
   readonly line: number;
   readonly title: string;

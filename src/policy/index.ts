@@ -46,3 +46,19 @@ export { breadthFindings } from './findings.js';
 export type { PolicyFinding, FindingMapping } from './findings.js';
 export { diffLines } from './diff.js';
 export { decisionEngine } from './evaluator.js';
+export {
+  DECISIONS,
+  EXPLANATION_KINDS,
+  FINDING_KINDS,
+  FINDING_SEVERITIES,
+  POLICY_EFFECTS,
+  WARNING_CODES,
+} from './vocabulary.js';
+export type {
+  DecisionValue,
+  ExplanationKind,
+  FindingKind,
+  FindingSeverity,
+  PolicyEffect,
+  PolicyWarningCode,
+} from './vocabulary.js';

@@ -13,6 +13,7 @@ import type {
 } from './engine/index.js';
 import type { EntitySnapshots } from './entity-snapshot.js';
 import { decideRequest } from './evaluate.js';
+import type { DecisionValue } from './vocabulary.js';
 
 export interface SimulationInput {
   readonly policies: string;
@@ -29,12 +30,12 @@ export interface SimulatedChange {
   readonly action: string;
   readonly resource: EntityUid;
   readonly before: {
-    readonly decision: string;
+    readonly decision: DecisionValue;
     readonly policies: string[];
     readonly policyVersion: number;
   };
   readonly after: {
-    readonly decision: string;
+    readonly decision: DecisionValue;
     readonly policies: string[];
     readonly errors: PolicyEvaluationError[];
   };

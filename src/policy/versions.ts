@@ -18,6 +18,7 @@ import type { DraftWarnings } from './draft-warnings.js';
 import { key } from './entities.js';
 import { breadthFindings, type PolicyFinding } from './findings.js';
 import { qualified } from './schema.js';
+import type { PolicyEffect } from './vocabulary.js';
 
 /** One stored version's metadata. Version 0 is the empty set Steward starts with (deny all). */
 export interface PolicyVersion {
@@ -32,7 +33,7 @@ export interface PolicyVersion {
 /** One policy of a set, as listed. */
 export interface PolicySummary {
   readonly id: string;
-  readonly effect: 'permit' | 'forbid';
+  readonly effect: PolicyEffect;
   readonly line: number;
   readonly annotations: Readonly<Record<string, string>>;
   readonly text: string;

@@ -5,18 +5,17 @@ import { systemClock, type Clock } from './clock.js';
 import { StewardUnreachableError } from './errors.js';
 import { gatewayHttpUrl, gatewayMcpUrl, type McpFetch, type McpTransportClass } from './gateway.js';
 import { identityFromToken, type AgentIdentity } from './identity.js';
+import { STEWARD_AUDIENCE } from './protocol.js';
 import {
   checkRenewalPolicy,
   DEFAULT_EXPIRY_MARGIN_MS,
   DEFAULT_JITTER,
   DEFAULT_RENEW_AFTER,
 } from './renewal.js';
+import type { StewardOpenTaskInput } from './requests.js';
 import type { StewardTask } from './resources.js';
 import { AgentTask, type TaskBackend } from './task.js';
 import { TokenKeeper } from './token-keeper.js';
-
-/** Steward's own API as an audience. */
-const STEWARD_AUDIENCE = 'steward';
 
 /**
  * Options every agent takes, whatever it attests with.
@@ -291,10 +290,7 @@ export class StewardAgent {
    * const token = await task.token();
    * await task.complete();
    */
-  async openTask(input: {
-    readonly deadlineSeconds: number;
-    readonly description?: string;
-  }): Promise<AgentTask> {
+  async openTask(input: Omit<StewardOpenTaskInput, 'identity'>): Promise<AgentTask> {
     const { id } = await this.identity();
     const task = await this.#api<StewardTask>('POST', '/v1/tasks', {
       identity: id,

@@ -23,6 +23,36 @@ export type {
   StewardTrustRule,
   StewardUpstream,
 } from './resources.js';
+export type {
+  StewardAcceptToolInput,
+  StewardAdmitEnvironmentsInput,
+  StewardAllowEgressInput,
+  StewardAuthorizeInput,
+  StewardCreateApiKeyInput,
+  StewardCreateIdentityInput,
+  StewardCreateJoinTokenInput,
+  StewardCreatePersonInput,
+  StewardCreateSecretInput,
+  StewardCreateServiceInput,
+  StewardCreateTeamInput,
+  StewardCreateTrustRuleInput,
+  StewardCreateUpstreamInput,
+  StewardOpenTaskInput,
+  StewardReasonInput,
+  StewardRevokeInput,
+  StewardRollbackPoliciesInput,
+  StewardRotateKeyInput,
+  StewardRotateSecretInput,
+  StewardSetToolPinModeInput,
+  StewardSimulatePoliciesInput,
+  StewardUpdateIdentityInput,
+  StewardUpdatePersonInput,
+  StewardUpdateServiceInput,
+  StewardUpdateTeamInput,
+  StewardUpdateUpstreamInput,
+  StewardValidatePoliciesInput,
+  StewardWritePoliciesInput,
+} from './requests.js';
 export type { AgentIdentity } from './identity.js';
 export type { Clock } from './clock.js';
 export type { FetchInput, FetchInit } from './authorized-fetch.js';

@@ -5,15 +5,9 @@ import {
   StewardUnreachableError,
   type StewardGrant,
 } from './errors.js';
+import { TOKEN_EXCHANGE_GRANT, TOKEN_TYPES } from './protocol.js';
 
-/** RFC 8693 token types Steward's token endpoint takes as `subject_token_type`. */
-export const TOKEN_TYPES = {
-  joinToken: 'urn:steward:token-type:join-token',
-  jwt: 'urn:ietf:params:oauth:token-type:jwt',
-  accessToken: 'urn:ietf:params:oauth:token-type:access_token',
-} as const;
-
-const TOKEN_EXCHANGE_GRANT = 'urn:ietf:params:oauth:grant-type:token-exchange';
+export { TOKEN_TYPES } from './protocol.js';
 
 /** How to reach the token endpoint. */
 export interface TokenEndpoint {

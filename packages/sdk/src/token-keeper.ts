@@ -2,6 +2,7 @@ import { clearTimeout, setTimeout } from 'node:timers';
 import type { AttestationSource } from './attestation.js';
 import type { Clock } from './clock.js';
 import { StewardApiError, StewardAuthError, StewardUnreachableError } from './errors.js';
+import { STEWARD_AUDIENCE } from './protocol.js';
 import { MIN_RENEWAL_DELAY_MS, renewalTime, type RenewalPolicy } from './renewal.js';
 import {
   exchangeToken,
@@ -9,9 +10,6 @@ import {
   type IssuedToken,
   type TokenEndpoint,
 } from './token-endpoint.js';
-
-/** Steward's own API: the one audience whose token Steward exchanges for any other. */
-const STEWARD_AUDIENCE = 'steward';
 
 /** A token the agent holds, with the local times that govern it. */
 interface HeldToken {

@@ -5,16 +5,8 @@ import { ROLES } from '../../actors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ApiKeyResource, CreatedApiKeyResource } from '../resources.js';
-import {
-  ERROR_RESPONSES,
-  IdParams,
-  Name,
-  PageOf,
-  PageQuery,
-  Role,
-  Strict,
-  Text,
-} from '../schemas.js';
+import { CreateApiKeyRequest } from '../requests.js';
+import { ERROR_RESPONSES, IdParams, PageOf, PageQuery, Strict } from '../schemas.js';
 
 export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ readonly apiKeys: ApiKeyService }> = async (
   app,
@@ -29,12 +21,7 @@ export const apiKeyRoutes: FastifyPluginAsyncTypebox<{ readonly apiKeys: ApiKeyS
       schema: {
         tags,
         summary: 'Create an API key; the secret is in this response only',
-        body: Strict({
-          name: Text(200, { minLength: 1 }),
-          role: Role,
-          team: Type.Optional(Name),
-          ttlSeconds: Type.Optional(Type.Integer({ minimum: 60, maximum: 366 * 24 * 3600 })),
-        }),
+        body: CreateApiKeyRequest,
         response: { 201: CreatedApiKeyResource, ...ERROR_RESPONSES },
       },
     },

@@ -9,19 +9,12 @@ import type { Keyring } from '../../signing/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { JoinTokenResource, SigningKeyResource, TrustRuleResource } from '../resources.js';
 import {
-  ERROR_RESPONSES,
-  Reason,
-  HttpUrl,
-  IdParams,
-  Id,
-  Name,
-  NameParams,
-  Strict,
-  Text,
-} from '../schemas.js';
-
-const Jwk = Type.Record(Type.String({ maxLength: 64 }), Type.Unknown());
-const Jwks = Strict({ keys: Type.Array(Jwk, { minItems: 1, maxItems: 20 }) });
+  CreateJoinTokenRequest,
+  CreateTrustRuleRequest,
+  ReasonRequest,
+  RotateKeyRequest,
+} from '../requests.js';
+import { ERROR_RESPONSES, IdParams, NameParams, Strict } from '../schemas.js';
 
 /** Attestation and signing: join tokens, federation trust rules, signing keys. */
 export const credentialRoutes: FastifyPluginAsyncTypebox<{
@@ -37,18 +30,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{
         tags: ['attestation'],
         summary: 'Create a single-use join token for an identity (owners: their own team)',
         params: IdParams,
-        body: Type.Optional(
-          Strict({
-            ttlSeconds: Type.Optional(
-              Type.Integer({
-                minimum: 60,
-                maximum: 3600,
-                default: JOIN_TOKEN_DEFAULT_TTL_SECONDS,
-                description: 'Minutes, not days: 60 to 3600 s.',
-              }),
-            ),
-          }),
-        ),
+        body: Type.Optional(CreateJoinTokenRequest),
         response: { 201: JoinTokenResource, ...ERROR_RESPONSES },
       },
     },
@@ -69,23 +51,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: trustTags,
         summary: 'TrustRuleResource tokens from an external OIDC issuer for one identity',
-        body: Strict({
-          name: Name,
-          issuer: HttpUrl,
-          jwksUri: Type.Optional(HttpUrl),
-          jwks: Type.Optional(Jwks),
-          audience: Text(512, { minLength: 1 }),
-          conditions: Type.Record(
-            Type.String({ minLength: 1, maxLength: 200 }),
-            Text(512, { minLength: 1 }),
-            {
-              maxProperties: 20,
-              description:
-                'Claim (a path with "/" between levels) → required value; "*" matches any run of characters.',
-            },
-          ),
-          identity: Id,
-        }),
+        body: CreateTrustRuleRequest,
         response: { 201: TrustRuleResource, ...ERROR_RESPONSES },
       },
     },
@@ -163,16 +129,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags: ['keys'],
         summary: 'Rotate the signing key now',
-        body: Type.Optional(
-          Strict({
-            immediate: Type.Optional(
-              Type.Boolean({
-                description:
-                  'Sign with the new key at once (after a compromise) instead of after the lead time.',
-              }),
-            ),
-          }),
-        ),
+        body: Type.Optional(RotateKeyRequest),
         response: { 201: SigningKeyResource, ...ERROR_RESPONSES },
       },
     },
@@ -197,7 +154,7 @@ export const credentialRoutes: FastifyPluginAsyncTypebox<{
             description: 'The key id (a JWK thumbprint).',
           }),
         }),
-        body: Strict({ reason: Reason }),
+        body: ReasonRequest,
         response: { 200: SigningKeyResource, ...ERROR_RESPONSES },
       },
     },

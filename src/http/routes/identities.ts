@@ -1,19 +1,12 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES, type Role } from '../../actors/index.js';
-import {
-  ENVIRONMENTS,
-  MAX_SESSION_SECONDS,
-  MAX_TOKEN_TTL_SECONDS,
-  MIN_TOKEN_TTL_SECONDS,
-  type IdentityService,
-  type StatusChange,
-} from '../../registry/index.js';
+import { type IdentityService, type StatusChange } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { IdentityResource } from '../resources.js';
+import { CreateIdentityRequest, ReasonRequest, UpdateIdentityRequest } from '../requests.js';
 import {
-  AgentPath,
   Environment,
   ERROR_RESPONSES,
   IdentityStatus,
@@ -21,23 +14,8 @@ import {
   Name,
   PageOf,
   PageQuery,
-  Reason,
   Strict,
-  Text,
 } from '../schemas.js';
-
-const MaxTokenTtl = Type.Integer({
-  minimum: MIN_TOKEN_TTL_SECONDS,
-  maximum: Math.max(...Object.values(MAX_TOKEN_TTL_SECONDS)),
-  description: `Longest access-token lifetime, in seconds; capped at ${ENVIRONMENTS.map((environment) => `${MAX_TOKEN_TTL_SECONDS[environment]} in ${environment}`).join(', ')}.`,
-});
-
-const MaxSession = Type.Integer({
-  minimum: 300,
-  maximum: MAX_SESSION_SECONDS,
-  description:
-    'How long renewals may extend one session before the workload must attest again (default 8 hours).',
-});
 
 /** Who may make each lifecycle move. Owners can stop their own workloads but not restart one. */
 const STATUS_ROUTES: readonly { change: StatusChange; roles: readonly Role[]; summary: string }[] =
@@ -67,14 +45,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'Create a workload identity for (service, environment, agent path)',
-        body: Strict({
-          service: Name,
-          environment: Environment,
-          agentPath: AgentPath,
-          description: Type.Optional(Text(2000)),
-          maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
-          maxSessionSeconds: Type.Optional(MaxSession),
-        }),
+        body: CreateIdentityRequest,
         response: { 201: IdentityResource, ...ERROR_RESPONSES },
       },
     },
@@ -128,11 +99,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary: 'Update an identity (description, token lifetime)',
         params: IdParams,
-        body: Strict({
-          description: Type.Optional(Text(2000)),
-          maxTokenTtlSeconds: Type.Optional(MaxTokenTtl),
-          maxSessionSeconds: Type.Optional(MaxSession),
-        }),
+        body: UpdateIdentityRequest,
         response: { 200: IdentityResource, ...ERROR_RESPONSES },
       },
     },
@@ -148,7 +115,7 @@ export const identityRoutes: FastifyPluginAsyncTypebox<{
           tags,
           summary,
           params: IdParams,
-          body: Strict({ reason: Reason }),
+          body: ReasonRequest,
           response: { 200: IdentityResource, ...ERROR_RESPONSES },
         },
       },

@@ -5,22 +5,8 @@ import type { PersonService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { PersonResource } from '../resources.js';
-import {
-  Email,
-  ERROR_RESPONSES,
-  IdParams,
-  Name,
-  PageOf,
-  PageQuery,
-  Strict,
-  Text,
-} from '../schemas.js';
-
-const PersonName = Text(200, { minLength: 1 });
-const TeamRole = Text(64, {
-  minLength: 1,
-  description: "The person's role in the team: lead, engineer, on-call…",
-});
+import { CreatePersonRequest, UpdatePersonRequest } from '../requests.js';
+import { ERROR_RESPONSES, IdParams, Name, PageOf, PageQuery, Strict } from '../schemas.js';
 
 export const peopleRoutes: FastifyPluginAsyncTypebox<{ readonly people: PersonService }> = async (
   app,
@@ -35,13 +21,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ readonly people: PersonSe
       schema: {
         tags,
         summary: 'Add a person to a team (owners: their own team)',
-        body: Strict({
-          name: PersonName,
-          email: Email,
-          team: Name,
-          role: Type.Optional(TeamRole),
-          active: Type.Optional(Type.Boolean()),
-        }),
+        body: CreatePersonRequest,
         response: { 201: PersonResource, ...ERROR_RESPONSES },
       },
     },
@@ -86,11 +66,7 @@ export const peopleRoutes: FastifyPluginAsyncTypebox<{ readonly people: PersonSe
         tags,
         summary: 'Update a person (owners: their own team)',
         params: IdParams,
-        body: Strict({
-          name: Type.Optional(PersonName),
-          role: Type.Optional(TeamRole),
-          active: Type.Optional(Type.Boolean()),
-        }),
+        body: UpdatePersonRequest,
         response: { 200: PersonResource, ...ERROR_RESPONSES },
       },
     },

@@ -3,8 +3,12 @@ import { Type } from 'typebox';
 import { ROLES } from '../../actors/index.js';
 import {
   ACTIONS,
-  MAX_SIMULATION_EVENTS,
-  POLICY_LIMITS,
+  DECISIONS,
+  EXPLANATION_KINDS,
+  FINDING_KINDS,
+  FINDING_SEVERITIES,
+  POLICY_EFFECTS,
+  WARNING_CODES,
   SCHEMA_JSON,
   SCHEMA_TEXT,
   type PolicyService,
@@ -13,13 +17,19 @@ import { invalidField } from '../../errors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import {
+  AuthorizeRequest,
+  RollbackPoliciesRequest,
+  SimulatePoliciesRequest,
+  ValidatePoliciesRequest,
+  VersionNumber,
+  WritePoliciesRequest,
+} from '../requests.js';
+import {
   ERROR_RESPONSES,
-  Id,
   NullableTimestamp,
   PageOf,
   PageQuery,
   Strict,
-  Text,
   Timestamp,
 } from '../schemas.js';
 import { normalizeTime } from './audit.js';
@@ -30,19 +40,9 @@ import { normalizeTime } from './audit.js';
  */
 export const POLICY_BODY_LIMIT_BYTES = 1024 * 1024;
 
-const PolicyText = Text(POLICY_LIMITS.maxTextLength, {
-  description:
-    'Cedar policies. Ids come from @id("…") annotations, else policy0, policy1… by position.',
-});
-const Message = Text(1000, {
-  minLength: 1,
-  description: 'Why: recorded with the version and in the trail.',
-});
-const VersionNumber = Type.Integer({ minimum: 1, maximum: 2_147_483_647 });
-
 const Annotations = Type.Record(Type.String(), Type.String());
 const Warning = Type.Object({
-  code: Type.Union([Type.Literal('cedar_validation'), Type.Literal('unknown_entity')], {
+  code: Type.Enum(WARNING_CODES, {
     description:
       "cedar_validation: a warning of Cedar's validator; unknown_entity: the policy names an entity that does not exist",
   }),
@@ -54,7 +54,7 @@ const Warning = Type.Object({
 });
 const Summary = Type.Object({
   id: Type.String(),
-  effect: Type.String(),
+  effect: Type.Enum(POLICY_EFFECTS),
   line: Type.Integer(),
   annotations: Annotations,
   text: Type.String(),
@@ -89,24 +89,13 @@ const Mapping = Type.Object({
 });
 const Finding = Type.Object({
   id: Type.String(),
-  kind: Type.String(),
-  severity: Type.String(),
+  kind: Type.Enum(FINDING_KINDS),
+  severity: Type.Enum(FINDING_SEVERITIES),
   policyId: Type.String(),
   line: Type.Integer(),
   title: Type.String(),
   detail: Type.String(),
   mapping: Mapping,
-});
-const EntityRef = Strict({
-  type: Type.String({
-    pattern: '^(Steward::)?[A-Z][A-Za-z]{0,31}$',
-    description: 'An entity type: Tool or Steward::Tool.',
-  }),
-  id: Type.String({
-    minLength: 1,
-    maxLength: 512,
-    pattern: '^[^\\u0000-\\u001F\\u007F-\\u009F\\u202A-\\u202E\\u2066-\\u2069]*$',
-  }),
 });
 /**
  * The versions an `If-Match` header names: `"7"` (the ETag of GET /v1/policies), also `7` or
@@ -139,7 +128,6 @@ function etag(version: number): string {
   return `"${version}"`;
 }
 
-const JsonObject = Type.Record(Type.String({ maxLength: 128 }), Type.Unknown());
 const EntityUidOut = Type.Object({ type: Type.String(), id: Type.String() });
 const EvaluationError = Type.Object({ policyId: Type.String(), message: Type.String() });
 
@@ -212,7 +200,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
           'Write a new version of the policy set; validated against the schema, refused with line/column errors',
         description:
           'The text replaces the whole set: policies it leaves out are removed. Send If-Match with the ETag of the version the change was made to (GET /v1/policies); if another version was stored since, the answer is 412 policy_version_mismatch and nothing is stored. Without If-Match the write is unconditional. Warnings name entities the policies refer to that do not exist.',
-        body: Strict({ policies: PolicyText, message: Message }),
+        body: WritePoliciesRequest,
         response: { 200: WriteResult, ...ERROR_RESPONSES },
       },
     },
@@ -262,7 +250,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
         tags,
         summary: 'Restore the text of an earlier version as a new version',
         description: 'Takes If-Match as PUT /v1/policies does.',
-        body: Strict({ version: VersionNumber, message: Message }),
+        body: RollbackPoliciesRequest,
         response: { 201: WriteResult, ...ERROR_RESPONSES },
       },
     },
@@ -283,7 +271,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
       schema: {
         tags,
         summary: 'Validate policies against the schema without storing them',
-        body: Strict({ policies: PolicyText }),
+        body: ValidatePoliciesRequest,
         response: {
           200: Type.Object({
             valid: Type.Literal(true),
@@ -308,32 +296,15 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
         description:
           'The principal is a workload identity (by id) or the access token it holds; a token that does not verify is refused (400 principal_invalid), never allowed. ' +
           'Steward sets context.environment and context.time, and context.task from the token. Every decision is recorded in the trail.',
-        body: Strict({
-          principal: Type.Union([
-            Strict({ identity: Id }),
-            Strict({
-              token: Type.String({ minLength: 1, maxLength: 8192, pattern: '^[A-Za-z0-9._-]+$' }),
-            }),
-          ]),
-          action: Type.String({
-            pattern: '^[a-z][a-z_]{0,63}$',
-            description: Object.keys(ACTIONS).join(', '),
-          }),
-          resource: Strict({
-            ...EntityRef.properties,
-            attrs: Type.Optional(JsonObject),
-            parents: Type.Optional(Type.Array(EntityRef, { maxItems: 32 })),
-          }),
-          context: Type.Optional(JsonObject),
-        }),
+        body: AuthorizeRequest,
         response: {
           200: Type.Object({
             id: Type.String(),
-            decision: Type.Union([Type.Literal('allow'), Type.Literal('deny')]),
+            decision: Type.Enum(DECISIONS),
             policies: Type.Array(Type.String()),
             errors: Type.Array(EvaluationError),
             explanation: Type.Object({
-              kind: Type.String(),
+              kind: Type.Enum(EXPLANATION_KINDS),
               forbiddenBy: Type.Optional(Type.Array(Type.String())),
               scopeMatchedPermits: Type.Array(Type.String()),
             }),
@@ -356,12 +327,7 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
       schema: {
         tags,
         summary: 'Replay recorded decisions against draft policies and report which would change',
-        body: Strict({
-          policies: PolicyText,
-          since: Type.Optional(Timestamp),
-          until: Type.Optional(Timestamp),
-          limit: Type.Optional(Type.Integer({ minimum: 1, maximum: MAX_SIMULATION_EVENTS })),
-        }),
+        body: SimulatePoliciesRequest,
         response: {
           200: Type.Object({
             evaluated: Type.Integer(),
@@ -377,12 +343,12 @@ export const policyRoutes: FastifyPluginAsyncTypebox<{ readonly policies: Policy
                 action: Type.String(),
                 resource: EntityUidOut,
                 before: Type.Object({
-                  decision: Type.String(),
+                  decision: Type.Enum(DECISIONS),
                   policies: Type.Array(Type.String()),
                   policyVersion: Type.Integer(),
                 }),
                 after: Type.Object({
-                  decision: Type.String(),
+                  decision: Type.Enum(DECISIONS),
                   policies: Type.Array(Type.String()),
                   errors: Type.Array(EvaluationError),
                 }),

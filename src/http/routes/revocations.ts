@@ -2,20 +2,12 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { invalidField } from '../../errors/index.js';
+import { REVOCATION_KINDS } from '../../revocation/index.js';
 import type { Inventory, RevocationRequest, Revoker } from '../../tokens/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { IssuedTokenResource } from '../resources.js';
-import {
-  Enum,
-  Environment,
-  ERROR_RESPONSES,
-  Id,
-  Name,
-  PageOf,
-  PageQuery,
-  Reason,
-  Strict,
-} from '../schemas.js';
+import { RevokeRequest } from '../requests.js';
+import { ERROR_RESPONSES, Id, Name, PageOf, PageQuery, Strict } from '../schemas.js';
 
 /** Token inventory and revocation by operators. */
 export const revocationRoutes: FastifyPluginAsyncTypebox<{
@@ -55,17 +47,9 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{
         description:
           'kind=token needs jti; kind=lineage needs jti (that token and every token renewed from it; the root of a session revokes the session); ' +
           'kind=identity needs identity; kind=service_environment needs service and environment; kind=task needs task.',
-        body: Strict({
-          kind: Enum(['token', 'lineage', 'identity', 'service_environment', 'task'] as const),
-          jti: Type.Optional(Id),
-          identity: Type.Optional(Id),
-          service: Type.Optional(Name),
-          environment: Type.Optional(Environment),
-          task: Type.Optional(Id),
-          reason: Reason,
-        }),
+        body: RevokeRequest,
         response: {
-          201: Type.Object({ kind: Type.String(), entries: Type.Integer() }),
+          201: Type.Object({ kind: Type.Enum(REVOCATION_KINDS), entries: Type.Integer() }),
           ...ERROR_RESPONSES,
         },
       },
@@ -76,7 +60,7 @@ export const revocationRoutes: FastifyPluginAsyncTypebox<{
       const need = (field: 'jti' | 'identity' | 'service' | 'environment' | 'task'): string => {
         const value = body[field];
         if (value === undefined)
-          throw invalidField(`/body/${field}`, `is required for kind ${String(kind)}`);
+          throw invalidField(`/body/${field}`, `is required for kind ${kind}`);
         return value;
       };
       const target: RevocationRequest =

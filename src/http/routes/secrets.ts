@@ -4,14 +4,10 @@ import type { SecretService } from '../../secrets/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { SecretResource } from '../resources.js';
-import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
+import { CreateSecretRequest, RotateSecretRequest } from '../requests.js';
+import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict } from '../schemas.js';
 
 /** The metadata of a secret. The schema has no field for a value, so none can be serialised. */
-/** Any text up to 16 KiB: API keys, passwords, PEM blocks. Write-only. */
-const SecretValue = Text(16_384, {
-  minLength: 1,
-  description: 'The value; stored sealed and never returned.',
-});
 
 export const secretRoutes: FastifyPluginAsyncTypebox<{ readonly secrets: SecretService }> = async (
   app,
@@ -26,15 +22,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ readonly secrets: SecretS
       schema: {
         tags,
         summary: 'Store a secret (owners: for their own team); the value is never returned',
-        body: Strict({
-          name: Name,
-          value: SecretValue,
-          team: Type.Optional(Name),
-          rotationPeriodSeconds: Type.Optional(
-            Type.Integer({ minimum: 60, maximum: 5 * 366 * 86_400 }),
-          ),
-          description: Type.Optional(Text(2000)),
-        }),
+        body: CreateSecretRequest,
         response: { 201: SecretResource, ...ERROR_RESPONSES },
       },
     },
@@ -82,7 +70,7 @@ export const secretRoutes: FastifyPluginAsyncTypebox<{ readonly secrets: SecretS
         tags,
         summary: 'Store a new value as the next version',
         params: NameParams,
-        body: Strict({ value: SecretValue }),
+        body: RotateSecretRequest,
         response: { 200: SecretResource, ...ERROR_RESPONSES },
       },
     },

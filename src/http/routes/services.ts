@@ -6,27 +6,11 @@ import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ServiceResource } from '../resources.js';
 import {
-  DataClassification,
-  Environment,
-  ERROR_RESPONSES,
-  HttpUrl,
-  Name,
-  NameParams,
-  PageOf,
-  PageQuery,
-  Reason,
-  Strict,
-  Text,
-} from '../schemas.js';
-
-const ServiceFields = {
-  description: Type.Optional(Text(2000)),
-  dataClassification: DataClassification,
-  runbookUrl: Type.Optional(HttpUrl),
-  rollbackPlan: Type.Optional(
-    Text(4000, { description: 'How to roll back a bad release of this service.' }),
-  ),
-};
+  AdmitEnvironmentsRequest,
+  CreateServiceRequest,
+  UpdateServiceRequest,
+} from '../requests.js';
+import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict } from '../schemas.js';
 
 export const serviceRoutes: FastifyPluginAsyncTypebox<{
   readonly services: ServiceService;
@@ -40,7 +24,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'Register a service (owners: for their own team)',
-        body: Strict({ name: Name, team: Name, ...ServiceFields }),
+        body: CreateServiceRequest,
         response: { 201: ServiceResource, ...ERROR_RESPONSES },
       },
     },
@@ -85,13 +69,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary: 'Update a service (moving it to another team: admins only)',
         params: NameParams,
-        body: Strict({
-          team: Type.Optional(Name),
-          description: ServiceFields.description,
-          dataClassification: Type.Optional(DataClassification),
-          runbookUrl: ServiceFields.runbookUrl,
-          rollbackPlan: ServiceFields.rollbackPlan,
-        }),
+        body: UpdateServiceRequest,
         response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },
@@ -106,10 +84,7 @@ export const serviceRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary: 'Set the environments a service is admitted to (sandbox is implied)',
         params: NameParams,
-        body: Strict({
-          environments: Type.Array(Environment, { maxItems: 3, uniqueItems: true }),
-          reason: Reason,
-        }),
+        body: AdmitEnvironmentsRequest,
         response: { 200: ServiceResource, ...ERROR_RESPONSES },
       },
     },

@@ -2,10 +2,11 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../actors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
-import { MAX_TASK_SECONDS, type TaskService } from '../../tasks/index.js';
+import { type TaskService } from '../../tasks/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { TaskResource } from '../resources.js';
-import { ERROR_RESPONSES, Id, IdParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
+import { OpenTaskRequest } from '../requests.js';
+import { ERROR_RESPONSES, Id, IdParams, PageOf, PageQuery, Strict } from '../schemas.js';
 
 /** Tasks: opened and completed by the workload itself (its access token) or by its owners. */
 export const taskRoutes: FastifyPluginAsyncTypebox<{ readonly tasks: TaskService }> = async (
@@ -20,11 +21,7 @@ export const taskRoutes: FastifyPluginAsyncTypebox<{ readonly tasks: TaskService
       schema: {
         tags,
         summary: 'Open a task; tokens issued for it die when it completes or reaches its deadline',
-        body: Strict({
-          identity: Id,
-          deadlineSeconds: Type.Integer({ minimum: 10, maximum: MAX_TASK_SECONDS }),
-          description: Type.Optional(Text(2000)),
-        }),
+        body: OpenTaskRequest,
         response: { 201: TaskResource, ...ERROR_RESPONSES },
       },
     },

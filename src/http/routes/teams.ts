@@ -5,17 +5,8 @@ import type { TeamService } from '../../registry/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import { changeContext } from '../plugins/authentication.js';
 import { TeamResource } from '../resources.js';
-import { ERROR_RESPONSES, Name, NameParams, PageOf, PageQuery, Strict, Text } from '../schemas.js';
-
-const TeamFields = {
-  description: Type.Optional(Text(2000)),
-  contact: Text(320, { minLength: 1, description: 'Where to reach the team: mail, chat channel.' }),
-  escalation: Text(320, {
-    minLength: 1,
-    description: 'Who to reach when it is urgent: phone, pager.',
-  }),
-  onCall: Type.Optional(Text(320, { description: 'On-call schedule reference (id or URL).' })),
-};
+import { CreateTeamRequest, UpdateTeamRequest } from '../requests.js';
+import { ERROR_RESPONSES, NameParams, PageOf, PageQuery, Strict } from '../schemas.js';
 
 export const teamRoutes: FastifyPluginAsyncTypebox<{ readonly teams: TeamService }> = async (
   app,
@@ -30,7 +21,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ readonly teams: TeamService
       schema: {
         tags,
         summary: 'Create a team',
-        body: Strict({ name: Name, ...TeamFields }),
+        body: CreateTeamRequest,
         response: { 201: TeamResource, ...ERROR_RESPONSES },
       },
     },
@@ -75,12 +66,7 @@ export const teamRoutes: FastifyPluginAsyncTypebox<{ readonly teams: TeamService
         tags,
         summary: "Update a team's contacts (owners: their own team)",
         params: NameParams,
-        body: Strict({
-          description: TeamFields.description,
-          contact: Type.Optional(TeamFields.contact),
-          escalation: Type.Optional(TeamFields.escalation),
-          onCall: TeamFields.onCall,
-        }),
+        body: UpdateTeamRequest,
         response: { 200: TeamResource, ...ERROR_RESPONSES },
       },
     },

@@ -1,23 +1,11 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from 'typebox';
 import { ROLES } from '../../actors/index.js';
-import {
-  ON_CHANGE_MODES,
-  type ToolPinService,
-  type ToolPinsView,
-  type ToolPinView,
-} from '../../toolpins/index.js';
+import { type ToolPinService, type ToolPinsView, type ToolPinView } from '../../toolpins/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { ToolPinResource, ToolPinsResource } from '../resources.js';
-import { Enum, ERROR_RESPONSES, Name, Strict } from '../schemas.js';
-
-const Hash = Type.String({
-  pattern: '^[0-9a-f]{64}$',
-  description: "SHA-256 (hex) of the tool definition's RFC 8785 canonical JSON.",
-});
-const OnChange = Enum(ON_CHANGE_MODES, {
-  description: 'hide: a changed or new tool is held until accepted; warn: served, with a finding.',
-});
+import { AcceptToolRequest, SetToolPinModeRequest } from '../requests.js';
+import { ERROR_RESPONSES, Name, Strict } from '../schemas.js';
 
 const Params = Strict({ name: Name });
 const ToolParams = Strict({
@@ -71,7 +59,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary: 'Set what a changed or new tool definition does on this upstream',
         params: Params,
-        body: Strict({ onChange: OnChange }),
+        body: SetToolPinModeRequest,
         response: { 200: ToolPinsResource, ...ERROR_RESPONSES },
       },
     },
@@ -93,7 +81,7 @@ export const toolPinRoutes: FastifyPluginAsyncTypebox<{
         tags,
         summary: "Accept a tool's current definition, named by its hash",
         params: ToolParams,
-        body: Strict({ hash: Hash }),
+        body: AcceptToolRequest,
         response: { 200: ToolPinResource, ...ERROR_RESPONSES },
       },
     },

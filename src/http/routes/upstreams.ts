@@ -3,9 +3,7 @@ import { Type } from 'typebox';
 import { ROLES } from '../../actors/index.js';
 import { DEFAULT_PAGE_SIZE } from '../../shared/cursor.js';
 import {
-  CREDENTIAL_PLACEMENTS,
   UPSTREAM_KINDS,
-  UPSTREAM_LIMITS,
   type EgressAllowlist,
   type Upstream as UpstreamRecord,
   type UpstreamService,
@@ -13,34 +11,18 @@ import {
 import { invalidField } from '../../errors/index.js';
 import { changeContext } from '../plugins/authentication.js';
 import { UpstreamResource } from '../resources.js';
+import { AllowEgressRequest, CreateUpstreamRequest, UpdateUpstreamRequest } from '../requests.js';
 import {
-  DataClassification,
   Enum,
   ERROR_RESPONSES,
-  HttpUrl,
   Id,
   Name,
   NameParams,
   PageOf,
   PageQuery,
-  Reason,
   Strict,
-  Text,
   Timestamp,
 } from '../schemas.js';
-
-const OperationName = Type.String({
-  pattern: '^[A-Za-z0-9_][A-Za-z0-9_.:/-]*$',
-  minLength: 1,
-  maxLength: 128,
-  description: 'An MCP tool name or an HTTP operation name.',
-});
-const HeaderName = Type.String({ pattern: "^[A-Za-z0-9!#$%&'*+.^_`|~-]+$", maxLength: 128 });
-
-const RateLimit = Strict({
-  perSecond: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
-  burst: Type.Integer({ minimum: 1, maximum: 1_000_000 }),
-});
 
 /** The API view: the contract's read-only lists, copied for the serialiser's types. */
 function view(upstream: UpstreamRecord) {
@@ -50,53 +32,6 @@ function view(upstream: UpstreamRecord) {
     sensitive: [...upstream.sensitive],
   };
 }
-
-const limit = (bounds: { min: number; max: number }, description: string) =>
-  Type.Optional(Type.Integer({ minimum: bounds.min, maximum: bounds.max, description }));
-
-const UpstreamFields = {
-  kind: Enum(UPSTREAM_KINDS),
-  url: HttpUrl,
-  team: Name,
-  classification: DataClassification,
-  credential: Type.Optional(
-    Strict({
-      secret: Name,
-      in: Enum(CREDENTIAL_PLACEMENTS),
-      name: Type.Optional(HeaderName),
-      format: Type.Optional(
-        Text(512, { minLength: 8, description: 'With {secret} where the value goes.' }),
-      ),
-    }),
-  ),
-  operations: Type.Optional(
-    Type.Array(
-      Strict({
-        name: OperationName,
-        method: Type.Optional(Type.String({ pattern: '^[A-Za-z]{1,16}$' })),
-        path: Type.Optional(Type.String({ pattern: '^/[\\x21-\\x7e]*$', maxLength: 1024 })),
-        sensitive: Type.Optional(Type.Boolean()),
-        description: Type.Optional(Text(1000)),
-      }),
-      { maxItems: 1000 },
-    ),
-  ),
-  sensitive: Type.Optional(
-    Type.Array(OperationName, {
-      maxItems: 1000,
-      uniqueItems: true,
-      description: 'Sensitive operation names; with declared operations, names among them.',
-    }),
-  ),
-  timeoutMs: limit(UPSTREAM_LIMITS.timeoutMs, 'UpstreamResource timeout (default 30000).'),
-  maxRequestBytes: limit(UPSTREAM_LIMITS.maxRequestBytes, 'Request body limit (default 1 MiB).'),
-  maxResponseBytes: limit(
-    UPSTREAM_LIMITS.maxResponseBytes,
-    'Response body limit (default 10 MiB).',
-  ),
-  recordContent: Type.Optional(Type.Boolean()),
-  rateLimit: Type.Optional(RateLimit),
-};
 
 const Allow = Type.Object({
   id: Type.String(),
@@ -119,7 +54,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'Register an upstream (owners: for their own team); the egress guard applies',
-        body: Strict({ name: Name, ...UpstreamFields }),
+        body: CreateUpstreamRequest,
         response: { 201: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
@@ -174,26 +109,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{
         summary:
           'Change an upstream (another team: admin or security; carrying a credential, any change but its limits takes the right to attach that credential)',
         params: NameParams,
-        body: Strict({
-          kind: Type.Optional(UpstreamFields.kind),
-          url: Type.Optional(UpstreamFields.url),
-          team: Type.Optional(UpstreamFields.team),
-          classification: Type.Optional(UpstreamFields.classification),
-          credential: UpstreamFields.credential,
-          operations: UpstreamFields.operations,
-          sensitive: UpstreamFields.sensitive,
-          timeoutMs: UpstreamFields.timeoutMs,
-          maxRequestBytes: UpstreamFields.maxRequestBytes,
-          maxResponseBytes: UpstreamFields.maxResponseBytes,
-          recordContent: UpstreamFields.recordContent,
-          rateLimit: UpstreamFields.rateLimit,
-          removeCredential: Type.Optional(
-            Type.Boolean({ description: 'True: forward without injecting a credential.' }),
-          ),
-          removeRateLimit: Type.Optional(
-            Type.Boolean({ description: "True: the gateway's default rate limit applies." }),
-          ),
-        }),
+        body: UpdateUpstreamRequest,
         response: { 200: UpstreamResource, ...ERROR_RESPONSES },
       },
     },
@@ -239,15 +155,7 @@ export const upstreamRoutes: FastifyPluginAsyncTypebox<{
       schema: {
         tags,
         summary: 'Allow upstreams to reach an internal address or network (egress guard)',
-        body: Strict({
-          address: Type.String({
-            pattern: '^[0-9A-Fa-f:.]+(/[0-9]{1,3})?$',
-            minLength: 2,
-            maxLength: 64,
-            description: 'An IP address or a CIDR network.',
-          }),
-          reason: Reason,
-        }),
+        body: AllowEgressRequest,
         response: { 201: Allow, ...ERROR_RESPONSES },
       },
     },
