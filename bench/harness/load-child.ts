@@ -5,7 +5,7 @@
  */
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, LATEST_PROTOCOL_VERSION } from '@modelcontextprotocol/sdk/types.js';
 import { createPrivateKey, randomUUID, sign, type KeyObject } from 'node:crypto';
 import { Agent, request } from 'undici';
 import type {
@@ -119,6 +119,80 @@ function bodySource(body: HttpBody): {
   };
 }
 
+/** The JSON-RPC message of an MCP answer, sent as JSON or as one server-sent event. */
+function jsonRpcOf(text: string): { result?: Record<string, unknown>; error?: { code?: number } } {
+  const data = text.trimStart().startsWith('{') ? text : (/^data: ?(.*)$/m.exec(text)?.[1] ?? '{}');
+  return JSON.parse(data) as { result?: Record<string, unknown>; error?: { code?: number } };
+}
+
+/** `tools/call` over Streamable HTTP with undici, one session per header set (see `LoadTarget`). */
+async function prepareRawMcp(target: Extract<LoadTarget, { kind: 'mcp' }>): Promise<Prepared> {
+  const dispatcher = new Agent({ connections: 256, pipelining: 1, keepAliveTimeout: 30_000 });
+  const url = new URL(target.url);
+  const base = {
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+  };
+  const sessions: Record<string, string>[] = [];
+  for (const headers of target.headers) {
+    const init = await request(url, {
+      method: 'POST',
+      headers: { ...base, ...headers },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: {
+          protocolVersion: LATEST_PROTOCOL_VERSION,
+          capabilities: {},
+          clientInfo: { name: 'bench-agent', version: '1.0.0' },
+        },
+      }),
+      dispatcher,
+    });
+    const text = await init.body.text();
+    const version = jsonRpcOf(text).result?.['protocolVersion'];
+    if (init.statusCode !== 200 || typeof version !== 'string') {
+      throw new Error(`MCP initialize: ${init.statusCode} ${text.slice(0, 200)}`);
+    }
+    const session = init.headers['mcp-session-id'];
+    const sessionHeaders = {
+      ...base,
+      ...headers,
+      'mcp-protocol-version': version,
+      ...(typeof session === 'string' ? { 'mcp-session-id': session } : {}),
+    };
+    const initialized = await request(url, {
+      method: 'POST',
+      headers: sessionHeaders,
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      dispatcher,
+    });
+    await initialized.body.arrayBuffer();
+    if (initialized.statusCode >= 300) {
+      throw new Error(`MCP notifications/initialized: ${initialized.statusCode}`);
+    }
+    sessions.push(sessionHeaders);
+  }
+  const params = { name: target.tool, arguments: { ...target.arguments } };
+  const send: Send = async (call) => {
+    const headers = sessions[call % sessions.length] ?? {};
+    const response = await request(url, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: call + 1, method: 'tools/call', params }),
+      dispatcher,
+    });
+    const text = await response.body.text();
+    if (response.statusCode !== 200) return `status ${response.statusCode}`;
+    const message = jsonRpcOf(text);
+    if (message.error !== undefined) return `mcp error ${String(message.error.code)}`;
+    if (message.result === undefined) return 'no result';
+    return message.result['isError'] === true ? 'tool error' : 'ok';
+  };
+  return { target, send, close: () => dispatcher.close() };
+}
+
 async function prepare(target: LoadTarget): Promise<Prepared> {
   if (target.kind === 'http') {
     // Enough connections for any concurrency the bench uses; kept alive between requests.
@@ -157,6 +231,7 @@ async function prepare(target: LoadTarget): Promise<Prepared> {
     };
     return { target, send, close: () => dispatcher.close() };
   }
+  if (target.client === 'raw') return prepareRawMcp(target);
   // One official client per header set (per token for Steward), each initialized once here.
   // The SDK's transport uses the global fetch and its connection pool.
   const clients: Client[] = [];

@@ -36,6 +36,13 @@ export type LoadTarget =
       readonly headers: readonly HeaderSet[];
       readonly tool: string;
       readonly arguments: Readonly<Record<string, string>>;
+      /**
+       * `sdk` (default): the official MCP client. `raw`: the same Streamable HTTP exchange
+       * (`initialize` and `notifications/initialized` once per header set, then one JSON-RPC
+       * `tools/call` POST per request) written with undici, which costs the generator far less
+       * CPU per call than the SDK's client, for a cheap server under test (the bare proxy).
+       */
+      readonly client?: 'sdk' | 'raw';
     };
 
 export type HeaderSet = Readonly<Record<string, string>>;

@@ -15,7 +15,7 @@ import { cpuMsOf, type CpuSource } from './processes.js';
 
 export const CLOSED_CONNECTIONS = [16, 64] as const;
 /** Outstanding requests the open loop allows; a due request beyond them waits (and counts). */
-const OPEN_MAX_IN_FLIGHT = 256;
+export const OPEN_MAX_IN_FLIGHT = 128;
 
 export interface Timing {
   readonly warmupSeconds: number;

@@ -177,6 +177,62 @@ function table(rows: readonly PeerRow[]): string {
   return [line(header), line(widths.map((w) => '-'.repeat(w))), ...body.map(line)].join('\n');
 }
 
+/**
+ * Steward's flatness in the authorize case: its figures at the largest rule count measured
+ * against those at the smallest (each measured beside Cerbos, not beside each other).
+ */
+function flatness(rows: readonly PeerRow[]) {
+  const authorize = rows.filter((row) => row.case === 'authorize');
+  const first = authorize[0];
+  const last = authorize[authorize.length - 1];
+  if (first === undefined || last === undefined || first === last) return undefined;
+  const a = first.steward.figures;
+  const b = last.steward.figures;
+  return {
+    from: first.variant,
+    to: last.variant,
+    throughput16: round(b.closed16.rps / a.closed16.rps),
+    openP50: round(b.open.p50Ms / a.open.p50Ms),
+    openP99: round(b.open.p99Ms / a.open.p99Ms),
+  };
+}
+
+/**
+ * The load generator's CPU time per request beside the server's, per target, at 16 connections:
+ * the generator must cost less than what it drives, or the figures measure the generator.
+ */
+function cpuTable(rows: readonly PeerRow[]): string {
+  const seen = new Map<string, RunFigures>();
+  for (const row of rows) {
+    seen.set(`${row.case}: ${row.steward.label}`, row.steward.figures.closed16);
+    if (row.peer !== undefined)
+      seen.set(`${row.case}: ${row.peer.label}`, row.peer.figures.closed16);
+  }
+  const body = [...seen].map(([label, f]) => [
+    label,
+    f.generatorCpuMsPerRequest.toFixed(3),
+    f.serverCpuMsPerRequest.toFixed(3),
+    (f.generatorCpuMsPerRequest / f.serverCpuMsPerRequest).toFixed(2),
+  ]);
+  const header = [
+    'target (closed loop, 16 connections)',
+    'generator ms',
+    'server ms',
+    'gen/server',
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...body.map((r) => (r[i] ?? '').length)));
+  const line = (cells: readonly string[]) =>
+    cells
+      .map((c, i) => (i === 0 ? c.padEnd(widths[i] ?? 0) : c.padStart(widths[i] ?? 0)))
+      .join('  ');
+  return [
+    'CPU time per request: the load generator’s process and the server’s (its process tree)',
+    line(header),
+    line(widths.map((w) => '-'.repeat(w))),
+    ...body.map(line),
+  ].join('\n');
+}
+
 /** Runs the peers bench with the arguments after `peers`; answers the exit code. */
 export async function runPeers(args: readonly string[]): Promise<number> {
   const options = parse(args);
@@ -203,7 +259,7 @@ export async function runPeers(args: readonly string[]): Promise<number> {
           record: (row) => rows.push(row),
           skip: (line) => {
             skipped.push(line);
-            console.log(line);
+            log(line);
           },
           detail: (key, value) => {
             details[`${peerCase.name}.${key}`] = value;
@@ -234,6 +290,7 @@ export async function runPeers(args: readonly string[]): Promise<number> {
     skipped,
     cases: options.cases.map((c) => c.name),
     rows: rows.map((row) => ({ ...row, ratios: ratios(row) ?? null })),
+    authorizeFlatness: flatness(rows) ?? null,
   };
   console.log(
     `\npeers @ ${commit.slice(0, 12)}${dirty ? ' (with uncommitted changes)' : ''}, ${machine.cpus} cores, ${machine.date}`,
@@ -246,6 +303,13 @@ export async function runPeers(args: readonly string[]): Promise<number> {
   );
   console.log(table(rows));
   for (const line of skipped) console.log(line);
+  const flat = flatness(rows);
+  if (flat !== undefined) {
+    console.log(
+      `authorize flatness, Steward at ${flat.to} / at ${flat.from}: throughput@16 x${flat.throughput16.toFixed(2)}, open-loop p50 x${flat.openP50.toFixed(2)}, p99 x${flat.openP99.toFixed(2)}`,
+    );
+  }
+  console.log(`\n${cpuTable(rows)}`);
   // A subset does not replace the full run's file.
   const file = options.cases.length === PEER_CASES.length ? 'peers.json' : 'peers.subset.json';
   mkdirSync(RESULTS_DIR, { recursive: true });

@@ -68,9 +68,15 @@ async function runOn(context: PeerContext, database: DatabaseKind): Promise<void
       try {
         await writePolicies(steward.admin, size);
       } catch (error) {
-        context.skip(
-          `authorize, Steward @ ${variant}: not measured, its API refused the set (${(error as Error).message.slice(0, 160)})`,
-        );
+        // The admin call's message ends with the problem document.
+        const message = (error as Error).message;
+        const problem = /\{.*\}$/s.exec(message)?.[0];
+        let why = message.slice(0, 200);
+        if (problem !== undefined) {
+          const { status, type, detail } = JSON.parse(problem) as Record<string, unknown>;
+          why = `${String(status)} ${String(type).split('/').pop()}: ${String(detail)}`;
+        }
+        context.skip(`authorize @ ${variant}: Steward's API refuses a set this large (${why})`);
         continue;
       }
       await steward.server.core.policies.reload();

@@ -79,6 +79,7 @@ async function run(context: PeerContext, protocol: Protocol): Promise<void> {
       headers,
       tool: TOOL,
       arguments: TOOL_ARGUMENTS,
+      client: 'raw',
     });
 
     const targets: PeerTarget[] = stewards.map(({ database, steward, tokens }) => ({

@@ -23,14 +23,19 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { LoadTarget } from '../../harness/load.js';
 import type { PeerCase } from '../case.js';
-import { measureSideBySide, type PeerTarget } from '../measure.js';
+import {
+  CLOSED_CONNECTIONS,
+  measureSideBySide,
+  OPEN_MAX_IN_FLIGHT,
+  type PeerTarget,
+} from '../measure.js';
 import type { OidcReady } from '../oidc-server.js';
 import { stopChild } from '../processes.js';
 import { startSteward, type BenchSteward } from '../steward.js';
 
 export const TOKEN_RATE = 100;
 /** Distinct tokens each Steward target starts its pool with: more than ever outstanding. */
-const POOL = 160;
+const POOL = Math.max(...CLOSED_CONNECTIONS, OPEN_MAX_IN_FLIGHT) + 16;
 /** Assertions signed before each oidc-provider run, per second of the run. */
 const PRESIGN_PER_SECOND = 2_500;
 
