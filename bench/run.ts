@@ -17,6 +17,7 @@ import { scenarios } from './scenarios/index.js';
 const RESULTS_DIR = path.join(path.dirname(fileURLToPath(import.meta.url)), 'results');
 
 const USAGE = `usage: npm run bench -- [scenario...] [--db sqlite|postgres] [--iterations N] [--list]
+       npm run bench -- peers [case...] (see npm run bench -- peers --help)
   no scenario runs them all; --db defaults to sqlite (postgres: STEWARD_BENCH_DATABASE_URL,
   default postgres://postgres@127.0.0.1:5432/postgres, on which a fresh database is created)`;
 
@@ -122,6 +123,12 @@ async function runScenario(
 
 function engineName(kind: DatabaseKind): string {
   return kind === 'postgres' ? 'PostgreSQL' : 'SQLite';
+}
+
+// `npm run bench -- peers [case...]`: Steward against its peers (bench/peers/run.ts).
+if (process.argv[2] === 'peers') {
+  const { runPeers } = await import('./peers/run.js');
+  process.exit(await runPeers(process.argv.slice(3)));
 }
 
 const options = parse();

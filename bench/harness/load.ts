@@ -22,16 +22,59 @@ import { fileURLToPath } from 'node:url';
 
 /** Who to call and how; `headers[i % headers.length]` go with request `i` (one set per client). */
 export type LoadTarget =
-  | { readonly kind: 'http'; readonly url: string; readonly headers: readonly HeaderSet[] }
+  | {
+      readonly kind: 'http';
+      readonly url: string;
+      readonly headers: readonly HeaderSet[];
+      /** GET without a body unless said otherwise. */
+      readonly method?: 'GET' | 'POST';
+      readonly body?: HttpBody;
+    }
   | {
       readonly kind: 'mcp';
       readonly url: string;
       readonly headers: readonly HeaderSet[];
       readonly tool: string;
       readonly arguments: Readonly<Record<string, string>>;
+      /**
+       * `sdk` (default): the official MCP client. `raw`: the same Streamable HTTP exchange
+       * (`initialize` and `notifications/initialized` once per header set, then one JSON-RPC
+       * `tools/call` POST per request) written with undici, which costs the generator far less
+       * CPU per call than the SDK's client, for a cheap server under test (the bare proxy).
+       */
+      readonly client?: 'sdk' | 'raw';
     };
 
 export type HeaderSet = Readonly<Record<string, string>>;
+
+/**
+ * What a POST carries:
+ * - `fixed`: the same body every time.
+ * - `cycle`: `texts[i % texts.length]` for request `i`.
+ * - `renewal`: Steward's token renewal (`/oauth2/token`, token exchange of an access token), each
+ *   request presenting a token no request presented before: a free list starts with `tokens`
+ *   (at least one per outstanding request), and each answer's `access_token` goes back on it, so
+ *   every renewal presents the token an earlier one issued, as an agent renewing does.
+ * - `client-assertion`: an OAuth `client_credentials` request authenticated with
+ *   `private_key_jwt`: `form` plus `client_assertion`, an EdDSA JWT with a unique `jti`. The
+ *   assertions are signed by the generator while it prepares (`presign` of them, outside any
+ *   measurement); a run that needs more signs the rest as it goes and says how many.
+ */
+export type HttpBody =
+  | { readonly type: 'fixed'; readonly contentType: string; readonly text: string }
+  | { readonly type: 'cycle'; readonly contentType: string; readonly texts: readonly string[] }
+  | { readonly type: 'renewal'; readonly tokens: readonly string[] }
+  | {
+      readonly type: 'client-assertion';
+      readonly form: Readonly<Record<string, string>>;
+      readonly clientId: string;
+      /** The token endpoint's URL, the assertion's `aud`. */
+      readonly audience: string;
+      readonly kid: string;
+      /** PKCS #8 PEM of the client's Ed25519 key. */
+      readonly privateKeyPem: string;
+      readonly presign: number;
+    };
 
 export type LoadMode =
   | {
@@ -59,6 +102,10 @@ export interface LoadResult {
   readonly elapsedSeconds: number;
   /** Open loop: how often a due request found every slot taken. */
   readonly waitedForSlot: number;
+  /** CPU time (user + system) the generator's process spent during the run, in ms. */
+  readonly generatorCpuMs: number;
+  /** `client-assertion` bodies signed during the run because the presigned ones ran out. */
+  readonly signedDuringRun: number;
 }
 
 export type ParentMessage =

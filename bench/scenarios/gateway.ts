@@ -79,11 +79,11 @@ const UNLIMITED = '1000000/1000000';
 
 const SERVICE = 'bench-agent';
 const TEAM = 'bench';
-const HTTP_UPSTREAM = 'tools';
-const MCP_UPSTREAM = 'orders';
-const HTTP_PATH = '/orders/ord_1042';
-const TOOL = 'lookup_order';
-const TOOL_ARGUMENTS = { id: 'ord_1042' };
+export const HTTP_UPSTREAM = 'tools';
+export const MCP_UPSTREAM = 'orders';
+export const HTTP_PATH = '/orders/ord_1042';
+export const TOOL = 'lookup_order';
+export const TOOL_ARGUMENTS = { id: 'ord_1042' };
 
 const POLICIES = `
 @id("tools-read")
@@ -359,7 +359,7 @@ function combine(results: readonly LoadResult[]): {
   };
 }
 
-async function startUpstreams(
+export async function startUpstreams(
   key: string,
 ): Promise<{ child: ChildProcess; ready: UpstreamsReady }> {
   const child = fork(UPSTREAMS_CHILD, [], {
@@ -375,7 +375,7 @@ async function startUpstreams(
   return { child, ready };
 }
 
-async function stop(child: ChildProcess): Promise<void> {
+export async function stop(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return;
   const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
   child.kill('SIGTERM');
@@ -383,7 +383,7 @@ async function stop(child: ChildProcess): Promise<void> {
 }
 
 /** Steward's setup through its admin API; returns one access token per agent and upstream. */
-async function setUp(
+export async function setUp(
   steward: RunningSteward,
   adminKey: string,
   targets: UpstreamsReady,
@@ -475,7 +475,7 @@ async function setUp(
  * agent's token, a forbidden path and a forbidden tool are refused and never reach it, and the
  * bare proxy passes calls through.
  */
-async function checkEnforcement(
+export async function checkEnforcement(
   stewardUrl: string,
   bareUrl: string,
   tokens: { http: readonly string[]; mcp: readonly string[] },
