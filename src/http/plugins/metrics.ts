@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger';
 import fp from 'fastify-plugin';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplicationFailureCounts } from '../../store/index.js';
+import { registerRequestMetrics } from './request-metrics.js';
 
 /**
  * Prometheus metrics at `/metrics`: request counts and latency histograms per route template
@@ -42,56 +43,25 @@ export const metricsPlugin = fp(
         this.inc(replicationFailures().subscriptionsLost);
       },
     });
-    const requests = new Counter({
-      name: 'steward_http_requests_total',
-      help: 'HTTP requests by route template, method and status code.',
-      labelNames: ['method', 'route', 'status_code'],
-      registers: [registry],
-    });
-    const duration = new Histogram({
-      name: 'steward_http_request_duration_seconds',
-      help: 'HTTP request latency by route template and method.',
-      labelNames: ['method', 'route', 'status_code'],
+    const requests = registerRequestMetrics(registry, {
+      counter: {
+        name: 'steward_http_requests_total',
+        help: 'HTTP requests by route template, method and status code.',
+      },
+      histogram: {
+        name: 'steward_http_request_duration_seconds',
+        help: 'HTTP request latency by route template and method.',
+      },
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
     });
-
-    // One pre-labelled child per label set, made on its first request and kept: a request then
-    // costs three map lookups, not label objects built, validated and hashed for each metric.
-    // The sets are few (route templates, the methods the HTTP parser accepts, status codes).
-    interface Children {
-      readonly count: ReturnType<typeof requests.labels>;
-      readonly latency: ReturnType<typeof duration.labels>;
-    }
-    const children = new Map<string, Map<string, Map<number, Children>>>();
-    const childrenOf = (method: string, route: string, status: number): Children => {
-      let byMethod = children.get(route);
-      if (byMethod === undefined) {
-        byMethod = new Map();
-        children.set(route, byMethod);
-      }
-      let byStatus = byMethod.get(method);
-      if (byStatus === undefined) {
-        byStatus = new Map();
-        byMethod.set(method, byStatus);
-      }
-      let child = byStatus.get(status);
-      if (child === undefined) {
-        const labels = [method, route, String(status)] as const;
-        child = { count: requests.labels(...labels), latency: duration.labels(...labels) };
-        byStatus.set(status, child);
-      }
-      return child;
-    };
 
     app.addHook('onResponse', async (request, reply) => {
-      const child = childrenOf(
+      requests.record(
         request.method,
         request.routeOptions.url ?? 'unmatched',
         reply.statusCode,
+        reply.elapsedTime / 1000,
       );
-      child.count.inc();
-      child.latency.observe(reply.elapsedTime / 1000);
     });
 
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {
