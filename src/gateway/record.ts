@@ -16,29 +16,28 @@ export interface CallRecorder {
   drain(): Promise<void>;
 }
 
-/** A bound on one transaction's size, so that one slow batch does not hold many callers. */
+/**
+ * A bound on one transaction's size (in calls, each a few rows), so that one slow batch does not
+ * hold many callers.
+ */
 const MAX_BATCH = 256;
 /**
- * A bound on rows waiting for a batch while the database is slow: beyond it calls are refused at
+ * A bound on calls waiting for a batch while the database is slow: beyond it calls are refused at
  * once (503) instead of queueing behind a stall.
  */
 const MAX_QUEUED = 10_000;
 
 export function createCallRecorder(deps: { append: Store['appendAuditEvents'] }): CallRecorder {
-  const commits = createGroupCommit<AuditEventRow>({
+  // One item per call, its rows together: they commit in one transaction (all or nothing), and a
+  // call costs one promise and one abort listener however many rows it writes.
+  const commits = createGroupCommit<readonly AuditEventRow[]>({
     maxBatch: MAX_BATCH,
     maxQueued: MAX_QUEUED,
-    write: deps.append,
+    write: (calls) => deps.append(calls.length === 1 ? (calls[0] ?? []) : calls.flat()),
   });
   return {
-    async write(rows, signal) {
-      // Rows of one call may straddle two batches; each batch is all or nothing, and the call
-      // waits for all of its rows, so "resolved" still means "all durable".
-      await Promise.all(rows.map((row) => commits.submit(row, signal)));
-    },
-    async writeLater(rows) {
-      await Promise.all(rows.map((row) => commits.submitLater(row)));
-    },
+    write: (rows, signal) => (rows.length === 0 ? Promise.resolve() : commits.submit(rows, signal)),
+    writeLater: (rows) => (rows.length === 0 ? Promise.resolve() : commits.submitLater(rows)),
     drain: () => commits.drain(),
   };
 }

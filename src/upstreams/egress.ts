@@ -179,21 +179,50 @@ export function normalizeAllowEntry(entry: string): string {
 }
 
 /**
- * Matchers by allowlist: the gateway checks egress on every call, against the same list until an
- * admin changes it (a change is a new array), so the list is parsed once, not per call.
+ * What the guard concluded about one resolved address under one allowlist: where to connect, or
+ * why not. It depends on nothing else, so it is worked out once per address and allowlist.
  */
-const matchers = new WeakMap<readonly string[], (address: string) => boolean>();
+type AddressVerdict =
+  | { readonly ok: true; readonly connect: string }
+  | { readonly ok: false; readonly reached: string; readonly range: string; readonly via?: string }
+  | { readonly ok: false; readonly notAnAddress: true };
 
-/** A matcher for allowlist entries (canonical or not; a bad entry is ignored, not fatal). */
-function allowMatcher(allowlist: readonly string[]): (address: string) => boolean {
-  let matcher = matchers.get(allowlist);
-  if (matcher === undefined) {
-    matcher = buildMatcher(allowlist);
-    matchers.set(allowlist, matcher);
-  }
-  return matcher;
+/** One allowlist, parsed once, and what it made of each address seen so far. */
+interface Judged {
+  readonly allowed: (address: string) => boolean;
+  readonly verdicts: Map<string, AddressVerdict>;
 }
 
+/**
+ * By allowlist, then by address: the gateway checks egress on every call (and on every new
+ * connection) against the same list until an admin changes it (a change is a new array, so a new
+ * entry here), and judging an address means canonicalizing it and testing it against every
+ * blocked range, which costs more than the call's other checks together.
+ */
+const judged = new WeakMap<readonly string[], Judged>();
+/**
+ * A bound on the addresses remembered per allowlist: the names upstreams point at resolve to a
+ * handful, but a name under someone else's control could answer with a new address every time.
+ * Beyond it the cache starts over rather than grow.
+ */
+const MAX_VERDICTS = 1_024;
+
+function verdictFor(allowlist: readonly string[], address: string): AddressVerdict {
+  let entry = judged.get(allowlist);
+  if (entry === undefined) {
+    entry = { allowed: buildMatcher(allowlist), verdicts: new Map() };
+    judged.set(allowlist, entry);
+  }
+  let verdict = entry.verdicts.get(address);
+  if (verdict === undefined) {
+    verdict = judge(entry.allowed, address);
+    if (entry.verdicts.size >= MAX_VERDICTS) entry.verdicts.clear();
+    entry.verdicts.set(address, verdict);
+  }
+  return verdict;
+}
+
+/** A matcher for allowlist entries (canonical or not; a bad entry is ignored, not fatal). */
 function buildMatcher(allowlist: readonly string[]): (address: string) => boolean {
   const list = new BlockList();
   for (const entry of allowlist) {
@@ -205,6 +234,23 @@ function buildMatcher(allowlist: readonly string[]): (address: string) => boolea
     }
   }
   return (address) => list.check(address, isIPv4(address) ? 'ipv4' : 'ipv6');
+}
+
+function judge(allowed: (address: string) => boolean, address: string): AddressVerdict {
+  let reach: Reach;
+  try {
+    reach = reachOf(address);
+  } catch {
+    return { ok: false, notAnAddress: true };
+  }
+  // An entry for the IPv6 address itself (say, an internal NAT64 prefix) allows what it carries.
+  const allowedAsWritten = reach.via !== undefined && allowed(reach.connect);
+  for (const reached of reach.reached) {
+    const range = blockedRange(reached);
+    if (range === undefined || allowed(reached) || allowedAsWritten) continue;
+    return { ok: false, reached, range, ...(reach.via === undefined ? {} : { via: reach.via }) };
+  }
+  return { ok: true, connect: reach.connect };
 }
 
 /**
@@ -245,30 +291,25 @@ export async function checkEgress(
     }
     if (addresses.length === 0) return { ok: false, reason: `${host} does not resolve` };
   }
-  const allowed = allowMatcher(allowlist);
   const connect: string[] = [];
   for (const address of addresses) {
-    let reach: Reach;
-    try {
-      reach = reachOf(address);
-    } catch {
+    const verdict = verdictFor(allowlist, address);
+    if (verdict.ok) {
+      connect.push(verdict.connect);
+      continue;
+    }
+    if ('notAnAddress' in verdict) {
       return { ok: false, reason: `${host} resolved to something that is not an address` };
     }
-    // An entry for the IPv6 address itself (say, an internal NAT64 prefix) allows what it carries.
-    const allowedAsWritten = reach.via !== undefined && allowed(reach.connect);
-    for (const reached of reach.reached) {
-      const range = blockedRange(reached);
-      if (range === undefined || allowed(reached) || allowedAsWritten) continue;
-      const what =
-        reached === host
-          ? reached
-          : `${host} reaches ${reached}${reach.via === undefined ? '' : ` (${reach.via})`}, which`;
-      return {
-        ok: false,
-        reason: `${what} is internal (${range}); an admin may allow it with POST /v1/egress/allow`,
-      };
-    }
-    connect.push(reach.connect);
+    const { reached, range, via } = verdict;
+    const what =
+      reached === host
+        ? reached
+        : `${host} reaches ${reached}${via === undefined ? '' : ` (${via})`}, which`;
+    return {
+      ok: false,
+      reason: `${what} is internal (${range}); an admin may allow it with POST /v1/egress/allow`,
+    };
   }
   return { ok: true, addresses: connect };
 }

@@ -114,6 +114,40 @@ for (const database of await testDatabases()) {
         assert.ok(!text.includes(service), 'a raw URL reached a metric label');
         assert.ok(!text.includes('no-such-service'));
         assert.ok(!text.includes('secret-path'));
+
+        // Every request counts, in its own label set, once the set is known: three more 404s on
+        // the route and one 201 on another add exactly that, in the counter and the histogram.
+        const series = (body: string, name: string, labels: string): number =>
+          Number(new RegExp(`^${name}\\{${labels}\\} (\\d+)$`, 'm').exec(body)?.[1] ?? 0);
+        const notFound = 'method="GET",route="/v1/services/:name",status_code="404"';
+        const created = 'method="POST",route="/v1/services",status_code="201"';
+        for (let i = 0; i < 3; i++) {
+          await t.call('auditor', { url: `/v1/services/no-such-service-${i}` });
+        }
+        ok(
+          await t.call('admin', {
+            method: 'POST',
+            url: '/v1/services',
+            payload: { name: `${service}-2`, team: OWNER_TEAM, dataClassification: 'public' },
+          }),
+          201,
+        );
+        const later = (await t.call(null, { url: '/metrics' })).body;
+        for (const [labels, added] of [
+          [notFound, 3],
+          [created, 1],
+        ] as const) {
+          for (const name of [
+            'steward_http_requests_total',
+            'steward_http_request_duration_seconds_count',
+          ]) {
+            assert.equal(
+              series(later, name, labels) - series(text, name, labels),
+              added,
+              `${name}{${labels}}`,
+            );
+          }
+        }
       });
 
       it('/openapi.json is OpenAPI 3.1 and describes every /v1 route', async () => {

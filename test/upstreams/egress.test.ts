@@ -171,6 +171,38 @@ describe('egress guard', () => {
     }
   });
 
+  it('judges an address anew when the allowlist changes, and never by a verdict of another list', async () => {
+    // The guard remembers its verdict per address and allowlist: repeated calls, a withdrawn
+    // allowance, a list given back, and a name that resolves to the same address must all see
+    // the verdict of the list in force.
+    const allowed = [normalizeAllowEntry('10.9.8.7')];
+    const withdrawn: string[] = [];
+    for (let round = 0; round < 3; round++) {
+      assert.equal((await checkEgress('http://10.9.8.7/', allowed)).ok, true, `round ${round}`);
+      assert.equal((await checkEgress('http://10.9.8.7/', withdrawn)).ok, false, `round ${round}`);
+    }
+    const resolve = resolver({ 'a.example.com': ['10.9.8.7'], 'b.example.com': ['10.9.8.7'] });
+    for (const host of ['a.example.com', 'b.example.com']) {
+      const check = await checkEgress(`http://${host}/`, withdrawn, { resolve });
+      assert.equal(check.ok, false, host);
+      if (!check.ok) assert.match(check.reason, new RegExp(`^${host} reaches 10\\.9\\.8\\.7`));
+      assert.deepEqual(await checkEgress(`http://${host}/`, allowed, { resolve }), {
+        ok: true,
+        addresses: ['10.9.8.7'],
+      });
+    }
+  });
+
+  it('still refuses internal addresses after more distinct addresses than it remembers', async () => {
+    const list: string[] = [];
+    for (let i = 0; i < 1_500; i++) {
+      const address = `203.0.${Math.floor(i / 250)}.${(i % 250) + 1}`;
+      assert.equal((await checkEgress(`http://${address}/`, list)).ok, true, address);
+      if (i % 100 === 0) assert.equal((await checkEgress('http://10.0.0.1/', list)).ok, false);
+    }
+    assert.equal((await checkEgress('http://169.254.169.254/', list)).ok, false);
+  });
+
   it('writes allowlist entries and addresses canonically', () => {
     assert.equal(normalizeAllowEntry('127.0.0.1'), '127.0.0.1/32');
     assert.equal(normalizeAllowEntry('10.1.2.3/16'), '10.1.0.0/16');

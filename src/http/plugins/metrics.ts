@@ -1,8 +1,9 @@
 import type { FastifyInstance } from 'fastify';
 import type {} from '@fastify/swagger';
 import fp from 'fastify-plugin';
-import { Counter, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+import { Counter, Registry, collectDefaultMetrics } from 'prom-client';
 import type { ReplicationFailureCounts } from '../../store/index.js';
+import { registerRequestMetrics } from './request-metrics.js';
 
 /**
  * Prometheus metrics at `/metrics`: request counts and latency histograms per route template
@@ -52,28 +53,25 @@ export const metricsPlugin = fp(
         for (const [channel, count] of replicationFailures().announce) this.inc({ channel }, count);
       },
     });
-    const requests = new Counter({
-      name: 'steward_http_requests_total',
-      help: 'HTTP requests by route template, method and status code.',
-      labelNames: ['method', 'route', 'status_code'],
-      registers: [registry],
-    });
-    const duration = new Histogram({
-      name: 'steward_http_request_duration_seconds',
-      help: 'HTTP request latency by route template and method.',
-      labelNames: ['method', 'route', 'status_code'],
+    const requests = registerRequestMetrics(registry, {
+      counter: {
+        name: 'steward_http_requests_total',
+        help: 'HTTP requests by route template, method and status code.',
+      },
+      histogram: {
+        name: 'steward_http_request_duration_seconds',
+        help: 'HTTP request latency by route template and method.',
+      },
       buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5],
-      registers: [registry],
     });
 
     app.addHook('onResponse', async (request, reply) => {
-      const labels = {
-        method: request.method,
-        route: request.routeOptions.url ?? 'unmatched',
-        status_code: String(reply.statusCode),
-      };
-      requests.inc(labels);
-      duration.observe(labels, reply.elapsedTime / 1000);
+      requests.record(
+        request.method,
+        request.routeOptions.url ?? 'unmatched',
+        reply.statusCode,
+        reply.elapsedTime / 1000,
+      );
     });
 
     app.get('/metrics', { schema: { hide: true } }, async (_request, reply) => {

@@ -206,6 +206,35 @@ permit(principal, action == Steward::Action::"http_request", resource in Steward
       await assertTrailClean(g, BASIC_PASSWORD);
     });
 
+    test('with content recorded, the decision record keeps the arguments, a credential among them redacted', async () => {
+      const token = await g.token();
+      const leaked = await g.token();
+      const answer = await call(
+        g,
+        `/gw/http/${UPSTREAM}/search?q=${encodeURIComponent(`use ${leaked} please`)}&page=2`,
+        { token },
+      );
+      assert.equal(answer.status, 200, answer.text);
+      const recordId = answer.headers['x-steward-record'];
+      const decision = (await g.events('decision.allow')).find((e) => e.targetId === recordId);
+      assert.ok(decision, 'the decision record');
+      // The arguments twice: in the Cedar context (a list of name and value) and as the call
+      // gave them (the query, by name).
+      const context = decision.after['context'] as {
+        arguments?: { name: string; value: unknown }[];
+      };
+      const gateway = decision.after['gateway'] as { arguments?: Record<string, unknown> };
+      const listed = (name: string) => context.arguments?.find((a) => a.name === name)?.value;
+      for (const [where, value] of [
+        ['context', listed],
+        ['gateway', (name: string) => gateway.arguments?.[name]],
+      ] as const) {
+        assert.equal(value('page'), '2', `${where}: a plain argument is kept as it was`);
+        assert.match(String(value('q')), /^use \[REDACTED[^\]]*\] please$/, where);
+      }
+      assert.ok(!JSON.stringify(decision.after).includes(leaked), 'the token is in the record');
+    });
+
     test('an upstream that does not echo raises nothing; a rotation clears the mark', async () => {
       const token = await g.token();
       const answer = await call(g, `/gw/http/${UPSTREAM}/invoices`, { token });
