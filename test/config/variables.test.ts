@@ -122,4 +122,23 @@ describe('the table of environment variables', () => {
     );
     assert.deepEqual(unknown, []);
   });
+
+  it("'steward up' helps each flag with its variable and its default, read from the table", () => {
+    const up = buildProgram().commands.find((command) => command.name() === 'up');
+    assert.ok(up !== undefined);
+    const flagged = ALL.filter((variable) => variable.flag !== undefined);
+    assert.equal(up.options.filter((option) => option.long !== '--help').length, flagged.length);
+    for (const variable of flagged) {
+      const option = up.options.find((candidate) => candidate.long === variable.flag);
+      assert.ok(option !== undefined, String(variable.flag));
+      const shown =
+        variable.kind === 'rate'
+          ? `${variable.default.perSecond}/${variable.default.burst}`
+          : variable.kind === 'text'
+            ? (variable.defaultText ?? variable.default ?? '').replaceAll('`', '')
+            : String(variable.default);
+      assert.ok(option.description.includes(`(${shown}`), `${option.description} shows ${shown}`);
+      assert.ok(option.description.endsWith(`; or ${variable.name}`), option.description);
+    }
+  });
 });

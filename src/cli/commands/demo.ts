@@ -2,6 +2,7 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { StewardAuditEvent } from '@steward/sdk';
 import type { Command } from 'commander';
 import type { Config } from '../../config/index.js';
 import type { RunningSteward } from '../../server/index.js';
@@ -17,11 +18,7 @@ interface ExampleModule {
 }
 
 /** One trail event, as `GET /v1/audit` returns it; only what the demo prints. */
-interface TrailEvent {
-  readonly occurredAt: string;
-  readonly type: string;
-  readonly after: Record<string, unknown> | null;
-}
+type TrailEvent = Pick<StewardAuditEvent, 'occurredAt' | 'type' | 'after'>;
 
 interface DemoOptions {
   readonly dataDir?: string;
@@ -245,7 +242,7 @@ async function callsSince(url: string, key: string, since: string): Promise<stri
 
 /** What one gateway record says, or undefined for events that are not about a call. */
 function describeCall(event: TrailEvent): string | undefined {
-  const after = event.after ?? {};
+  const after = (event.after ?? {}) as Readonly<Record<string, unknown>>;
   const id = (value: unknown) => {
     const text = (value as { id?: unknown } | undefined)?.id;
     return typeof text === 'string' ? text : '?';

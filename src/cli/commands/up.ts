@@ -1,81 +1,73 @@
 import type { Command } from 'commander';
-import type { Config } from '../../config/index.js';
+import { SERVER_VARIABLES, type Config, type Variable } from '../../config/index.js';
 import type { RunningSteward } from '../../server/index.js';
 import { UsageError } from '../context.js';
 
 /**
- * Flags of `steward up` and the variables they stand for. A flag wins over its variable. Secrets
- * (DATABASE_URL, STEWARD_MASTER_KEY, STEWARD_ADMIN_KEY) have no flag on purpose: a flag ends up
- * in shell history and in every process listing.
+ * Flags of `steward up`: each stands for a variable of the table (src/config), which names the
+ * flag and gives the default its help shows; only the value's placeholder and a short help are
+ * said here. A flag wins over its variable. Secrets (DATABASE_URL, STEWARD_MASTER_KEY,
+ * STEWARD_ADMIN_KEY) have no flag on purpose: a flag ends up in shell history and in every
+ * process listing.
  */
-const FLAGS = [
-  {
-    flag: '--host <address>',
-    option: 'host',
-    variable: 'STEWARD_HOST',
-    help: 'address to listen on (127.0.0.1)',
+const FLAG_HELP = {
+  host: { value: '<address>', help: 'address to listen on' },
+  port: { value: '<port>', help: 'port to listen on', note: '0 picks a free one' },
+  dataDir: { value: '<dir>', help: 'embedded-mode data directory' },
+  trustDomain: { value: '<name>', help: 'SPIFFE trust domain' },
+  issuer: { value: '<url>', help: "public base URL, the tokens' iss" },
+  ratePerIdentity: {
+    value: '<rate/burst>',
+    help: "gateway limit on one identity's calls, per second/burst",
   },
-  {
-    flag: '--port <port>',
-    option: 'port',
-    variable: 'STEWARD_PORT',
-    help: 'port to listen on (8080; 0 picks a free one)',
+  ratePerIdentityUpstream: {
+    value: '<rate/burst>',
+    help: "gateway limit on one identity's calls to one upstream, unless the upstream sets its own",
   },
-  {
-    flag: '--data-dir <dir>',
-    option: 'dataDir',
-    variable: 'STEWARD_DATA_DIR',
-    help: 'embedded-mode data directory (./.steward)',
+  ratePerUpstream: { value: '<rate/burst>', help: 'gateway limit on all calls to one upstream' },
+  rateUnauthenticated: {
+    value: '<rate/burst>',
+    help: 'gateway limit on requests without a valid access token, per client address',
   },
-  {
-    flag: '--trust-domain <name>',
-    option: 'trustDomain',
-    variable: 'STEWARD_TRUST_DOMAIN',
-    help: 'SPIFFE trust domain (steward.local)',
+  gatewayStoreTimeoutMs: {
+    value: '<ms>',
+    help: 'how long a gateway call may wait on the database before it is refused with 503',
   },
-  {
-    flag: '--issuer <url>',
-    option: 'issuer',
-    variable: 'STEWARD_ISSUER',
-    help: "public base URL, the tokens' iss (http://<host>:<port>)",
-  },
-  {
-    flag: '--rate-per-identity <rate/burst>',
-    option: 'ratePerIdentity',
-    variable: 'STEWARD_RATE_PER_IDENTITY',
-    help: "gateway limit on one identity's calls, per second/burst (100/200)",
-  },
-  {
-    flag: '--rate-per-identity-upstream <rate/burst>',
-    option: 'ratePerIdentityUpstream',
-    variable: 'STEWARD_RATE_PER_IDENTITY_UPSTREAM',
-    help: "gateway limit on one identity's calls to one upstream, unless the upstream sets its own (50/100)",
-  },
-  {
-    flag: '--rate-per-upstream <rate/burst>',
-    option: 'ratePerUpstream',
-    variable: 'STEWARD_RATE_PER_UPSTREAM',
-    help: 'gateway limit on all calls to one upstream (1000/2000)',
-  },
-  {
-    flag: '--rate-unauthenticated <rate/burst>',
-    option: 'rateUnauthenticated',
-    variable: 'STEWARD_RATE_UNAUTHENTICATED',
-    help: 'gateway limit on requests without a valid access token, per client address (20/100)',
-  },
-  {
-    flag: '--gateway-store-timeout <ms>',
-    option: 'gatewayStoreTimeout',
-    variable: 'STEWARD_GATEWAY_STORE_TIMEOUT_MS',
-    help: 'how long a gateway call may wait on the database before it is refused with 503 (3000)',
-  },
-  {
-    flag: '--log-level <level>',
-    option: 'logLevel',
-    variable: 'STEWARD_LOG_LEVEL',
-    help: 'fatal|error|warn|info|debug|trace|silent (info)',
-  },
-] as const;
+  // A choice: its help is its choices.
+  logLevel: { value: '<level>', help: '' },
+} as const satisfies Partial<
+  Record<keyof typeof SERVER_VARIABLES, { value: string; help: string; note?: string }>
+>;
+
+/** How the help shows a variable's default (and its choices, for a choice). */
+function defaultHelp(variable: Variable): string {
+  switch (variable.kind) {
+    case 'text':
+      return (variable.defaultText ?? variable.default ?? 'unset').replaceAll('`', '');
+    case 'whole':
+      return String(variable.default);
+    case 'choice':
+      return variable.default;
+    case 'rate':
+      return `${variable.default.perSecond}/${variable.default.burst}`;
+  }
+}
+
+/** The flags, in the order the help lists them. */
+const FLAGS = (Object.keys(FLAG_HELP) as (keyof typeof FLAG_HELP)[]).map((key) => {
+  const variable: Variable = SERVER_VARIABLES[key];
+  const { value, help, note } = FLAG_HELP[key] as { value: string; help: string; note?: string };
+  if (variable.flag === undefined) throw new Error(`${variable.name} names no flag`);
+  const shown = variable.kind === 'choice' ? variable.choices.join('|') : help;
+  const defaults = defaultHelp(variable) + (note === undefined ? '' : `; ${note}`);
+  return {
+    flag: `${variable.flag} ${value}`,
+    // commander's name for the option: the flag in camel case.
+    option: variable.flag.slice(2).replace(/-([a-z])/g, (_, c: string) => c.toUpperCase()),
+    variable: variable.name,
+    help: `${shown} (${defaults})`,
+  };
+});
 
 export function registerUp(program: Command): void {
   const command = program
@@ -90,7 +82,7 @@ Configuration comes from these flags and the environment (see docs/configuration
   DATABASE_URL              unset: embedded SQLite in the data dir; postgres://… for PostgreSQL
   STEWARD_MASTER_KEY        32 bytes, hex or base64; required with DATABASE_URL
   STEWARD_ADMIN_KEY         bootstrap admin key on first start (32+ characters)
-  STEWARD_SIGNING_ALGORITHM (EdDSA)  STEWARD_KEY_ROTATION_SECONDS  STEWARD_KEY_LEAD_SECONDS
+  STEWARD_SIGNING_ALGORITHM (${SERVER_VARIABLES.signingAlgorithm.default})  STEWARD_KEY_ROTATION_SECONDS  STEWARD_KEY_LEAD_SECONDS
 Secrets have no flags (shell history, process lists): set them, or <NAME>_FILE naming a file.
 
 On the first start a generated bootstrap admin key is printed once when standard output is a
@@ -102,7 +94,7 @@ Examples:
   steward up --port 9090 --data-dir /var/lib/steward
   DATABASE_URL=postgres://steward@db/steward STEWARD_MASTER_KEY_FILE=/run/secrets/mk steward up`,
     )
-    .action(async (options: Partial<Record<(typeof FLAGS)[number]['option'], string>>) => {
+    .action(async (options: Partial<Record<string, string>>) => {
       // Loaded here, not at the top: every other command is a small HTTP client, and loading
       // the server (Fastify, both database drivers) would triple its start-up time.
       const [{ loadConfig }, { up, DataDirUnsafeError }, { DataDirLockedError }] =

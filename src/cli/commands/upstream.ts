@@ -1,6 +1,8 @@
 import { readFile } from 'node:fs/promises';
+import type { StewardToolPin, StewardToolPins } from '@steward/sdk';
 import { Option, type Command } from 'commander';
 import { printDone, printList, printRecord } from '../context.js';
+import type { Column } from '../output.js';
 import { httpUrl, integer, name, UsageError } from '../flags.js';
 import {
   columns,
@@ -30,14 +32,17 @@ function definitionHash(value: string): string {
   return value;
 }
 
-/** One tool's pins as `GET /v1/upstreams/{name}/tools` lists it. */
-type ToolPinRow = {
-  readonly name: string;
-  readonly status: string;
-  readonly pinned: { readonly hash: string } | null;
-  readonly current: { readonly hash: string } | null;
-  readonly changes: readonly { readonly path: string }[];
-};
+/** The columns of `steward upstream tools`: one tool's pins as the API lists them. */
+const TOOL_COLUMNS: readonly Column<StewardToolPin>[] = [
+  { header: 'tool', value: (tool) => tool.name },
+  { header: 'status', value: (tool) => tool.status },
+  { header: 'pinned', value: (tool) => tool.pinned?.hash.slice(0, 12) ?? '-' },
+  { header: 'current', value: (tool) => tool.current?.hash ?? '-' },
+  {
+    header: 'changed',
+    value: (tool) => tool.changes.map((change) => change.path).join(' ') || '-',
+  },
+];
 
 /** `steward upstream tools` and `steward upstream accept-tool`: pinned MCP tool definitions. */
 function registerToolPins(upstream: Command): void {
@@ -61,12 +66,7 @@ function registerToolPins(upstream: Command): void {
     .action(async () => {
       const onChange = tools.opts<{ onChange?: string }>().onChange;
       const path = item(UPSTREAMS, tools.args, 'tools');
-      const view = await send<{
-        upstream: string;
-        onChange: string;
-        pinnedAt: string | null;
-        tools: ToolPinRow[];
-      }>(
+      const view = await send<StewardToolPins>(
         tools,
         onChange === undefined
           ? { method: 'GET', path }
@@ -79,18 +79,7 @@ function registerToolPins(upstream: Command): void {
       process.stdout.write(
         `${view.upstream}: a changed or new tool is ${view.onChange === 'warn' ? 'served with a finding (warn)' : 'held until accepted (hide)'}; ${view.pinnedAt === null ? 'not pinned yet (at its first listing)' : `pinned ${view.pinnedAt}`}\n`,
       );
-      printList(
-        tools,
-        { items: view.tools },
-        columns({
-          tool: 'name',
-          status: 'status',
-          pinned: (row) => (row as unknown as ToolPinRow).pinned?.hash.slice(0, 12) ?? '-',
-          current: (row) => (row as unknown as ToolPinRow).current?.hash ?? '-',
-          changed: (row) =>
-            (row as unknown as ToolPinRow).changes.map((change) => change.path).join(' ') || '-',
-        }),
-      );
+      printList(tools, { items: [...view.tools] }, TOOL_COLUMNS);
     });
 
   const accept = subcommand(
